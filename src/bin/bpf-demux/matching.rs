@@ -1,0 +1,128 @@
+//! `bpf-demux match`: which filters accept each frame of some pcap files.
+
+use bpf_demux::cbpf::{self, FrameMeta};
+use bpf_demux::pcapfile::PcapReader;
+use bpf_demux::spec;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Print, for every frame, every filter that accepts it and its return value.
+///
+/// One line per frame, in file order: `<file basename>:<frame number>` TAB
+/// then `name=retval` for each filter returning non-zero, names sorted
+/// bytewise, separated by single spaces; nothing after the TAB when no
+/// filter matches. Frames are matched as recorded (tags in the bytes),
+/// LEN is the original length, loads are bounded by the captured bytes.
+///
+/// Example: bpf-demux match --filters tenants.toml capture.pcap
+#[derive(clap::Args)]
+pub struct Args {
+    /// Filter-set file (TOML or plain).
+    #[arg(long, short)]
+    filters: PathBuf,
+    /// Which engine computes the answer.
+    #[arg(long, value_enum, default_value = "independent")]
+    engine: Engine,
+    /// Output format: tsv lines, or JSON Lines ({"frame","matches"}).
+    #[arg(long, value_enum, default_value = "tsv")]
+    format: Format,
+    /// pcap or pcapng files (Ethernet).
+    #[arg(required = true)]
+    pcaps: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum Engine {
+    /// Each filter alone through the reference interpreter.
+    Independent,
+}
+
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum Format {
+    Tsv,
+    Json,
+}
+
+pub fn run(a: Args) -> Result<ExitCode, String> {
+    let set = spec::load_valid(&a.filters).map_err(|e| e.to_string())?;
+    let mut order: Vec<usize> = (0..set.len()).collect();
+    order.sort_by(|x, y| set[*x].name.as_bytes().cmp(set[*y].name.as_bytes()));
+    let mut failure = None;
+    let code = crate::with_stdout(|out| {
+        let mut rets = vec![0u32; set.len()];
+        for path in &a.pcaps {
+            let base = path
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut reader = match PcapReader::open(path) {
+                Ok(r) => r,
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            loop {
+                let rec = match reader.next_record() {
+                    Ok(Some(r)) => r,
+                    Ok(None) => break,
+                    Err(e) => {
+                        failure = Some(e.to_string());
+                        return Ok(ExitCode::from(2));
+                    }
+                };
+                let meta = FrameMeta::offline(rec.data, rec.orig_len);
+                match a.engine {
+                    Engine::Independent => {
+                        for (r, f) in rets.iter_mut().zip(&set) {
+                            *r = cbpf::run(&f.program, rec.data, &meta);
+                        }
+                    }
+                }
+                write_line(out, a.format, &base, rec.number, &order, &set, &rets)?;
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })?;
+    if let Some(msg) = failure {
+        return Err(msg);
+    }
+    Ok(code)
+}
+
+fn write_line(
+    out: &mut dyn Write,
+    format: Format,
+    base: &str,
+    number: u64,
+    order: &[usize],
+    set: &[spec::NamedProgram],
+    rets: &[u32],
+) -> std::io::Result<()> {
+    match format {
+        Format::Tsv => {
+            write!(out, "{base}:{number}\t")?;
+            let mut first = true;
+            for &i in order {
+                if rets[i] != 0 {
+                    if !first {
+                        out.write_all(b" ")?;
+                    }
+                    first = false;
+                    write!(out, "{}={}", set[i].name, rets[i])?;
+                }
+            }
+            out.write_all(b"\n")
+        }
+        Format::Json => {
+            let matches: serde_json::Map<String, serde_json::Value> = order
+                .iter()
+                .filter(|i| rets[**i] != 0)
+                .map(|&i| (set[i].name.clone(), rets[i].into()))
+                .collect();
+            let v = serde_json::json!({"file": base, "frame": number, "matches": matches});
+            writeln!(out, "{v}")
+        }
+    }
+}

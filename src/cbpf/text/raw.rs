@@ -1,0 +1,46 @@
+//! Raw `struct sock_filter` records: 8 bytes each, host byte order (what a
+//! program's memory holds when it calls `setsockopt(SO_ATTACH_FILTER)`).
+
+use super::TextError;
+use crate::cbpf::opcode::Insn;
+
+/// Reads raw records. Errors give the byte offset as the column of line 1.
+pub fn parse_raw(bytes: &[u8]) -> Result<Vec<Insn>, TextError> {
+    if bytes.is_empty() {
+        return Err(TextError::new(1, 1, "empty raw program (0 bytes)"));
+    }
+    if bytes.len() % 8 != 0 {
+        let whole = bytes.len() / 8 * 8;
+        return Err(TextError::new(
+            1,
+            whole + 1,
+            format!(
+                "raw program of {} bytes is not whole 8-byte records: {} byte(s) left over at byte offset {whole}",
+                bytes.len(),
+                bytes.len() - whole
+            ),
+        ));
+    }
+    Ok(bytes
+        .chunks_exact(8)
+        .map(|r| {
+            Insn::new(
+                u16::from_ne_bytes([r[0], r[1]]),
+                r[2],
+                r[3],
+                u32::from_ne_bytes([r[4], r[5], r[6], r[7]]),
+            )
+        })
+        .collect())
+}
+
+pub fn write_raw(insns: &[Insn]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(insns.len() * 8);
+    for i in insns {
+        out.extend_from_slice(&i.code.to_ne_bytes());
+        out.push(i.jt);
+        out.push(i.jf);
+        out.extend_from_slice(&i.k.to_ne_bytes());
+    }
+    out
+}

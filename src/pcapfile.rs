@@ -1,0 +1,309 @@
+//! Reading frames from capture files: classic pcap (both byte orders,
+//! micro- and nanosecond stamps) and pcapng, parsed by the `pcap-parser`
+//! crate; and writing classic pcap.
+//!
+//! Records whose original length exceeds the file's snaplen (truncated
+//! captures) are accepted as they are. Only Ethernet (`LINKTYPE_ETHERNET`,
+//! 1) is accepted; another link type is an error naming it. A file that
+//! ends inside a record is an error naming the frame, after every whole
+//! frame before it has been handed out.
+
+use pcap_parser::pcapng::Block;
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{PcapBlockOwned, PcapError};
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// `LINKTYPE_ETHERNET`.
+pub const LINKTYPE_ETHERNET: i32 = 1;
+/// Largest record the reader will buffer (bytes).
+pub const MAX_RECORD: usize = 256 * 1024 * 1024;
+
+/// One frame as recorded.
+#[derive(Clone, Copy, Debug)]
+pub struct Record<'a> {
+    /// 1-based frame number in the file.
+    pub number: u64,
+    pub ts_sec: u64,
+    pub ts_nsec: u32,
+    /// Length on the wire.
+    pub orig_len: u32,
+    /// The captured bytes (possibly fewer than `orig_len`).
+    pub data: &'a [u8],
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PcapReadError {
+    #[error("{file}: cannot open: {err}")]
+    Open { file: PathBuf, err: io::Error },
+    #[error("{file}: not a pcap or pcapng file ({detail})")]
+    NotPcap { file: PathBuf, detail: String },
+    #[error(
+        "{file}: link type {linktype} is not Ethernet (only LINKTYPE_ETHERNET, 1, is supported)"
+    )]
+    LinkType { file: PathBuf, linktype: i32 },
+    #[error("{file}: frame {frame}: file ends inside the record (truncated file)")]
+    Truncated { file: PathBuf, frame: u64 },
+    #[error("{file}: frame {frame}: malformed record: {detail}")]
+    Malformed {
+        file: PathBuf,
+        frame: u64,
+        detail: String,
+    },
+    #[error(
+        "{file}: frame {frame}: packet from interface {if_id}, which the file never described"
+    )]
+    NoInterface {
+        file: PathBuf,
+        frame: u64,
+        if_id: u32,
+    },
+}
+
+struct Iface {
+    linktype: i32,
+    /// Units per second of timestamps.
+    resolution: u64,
+    offset: i64,
+}
+
+/// Frames of one file, in order.
+pub struct PcapReader {
+    file: PathBuf,
+    inner: Box<dyn PcapReaderIterator>,
+    /// Legacy pcap: true once the header was seen; its link type and stamp unit.
+    legacy_nanos: bool,
+    ifaces: Vec<Iface>,
+    number: u64,
+    buf: Vec<u8>,
+    capacity: usize,
+}
+
+impl PcapReader {
+    pub fn open(path: &Path) -> Result<PcapReader, PcapReadError> {
+        let f = File::open(path).map_err(|err| PcapReadError::Open {
+            file: path.to_owned(),
+            err,
+        })?;
+        let capacity = 1 << 20;
+        let inner =
+            pcap_parser::create_reader(capacity, f).map_err(|e| PcapReadError::NotPcap {
+                file: path.to_owned(),
+                detail: match e {
+                    PcapError::Eof | PcapError::Incomplete(_) => {
+                        "file too short for a header".into()
+                    }
+                    other => other.to_string(),
+                },
+            })?;
+        Ok(PcapReader {
+            file: path.to_owned(),
+            inner,
+            legacy_nanos: false,
+            ifaces: Vec::new(),
+            number: 0,
+            buf: Vec::new(),
+            capacity,
+        })
+    }
+
+    /// The next frame, or `None` at the end of the file.
+    pub fn next_record(&mut self) -> Result<Option<Record<'_>>, PcapReadError> {
+        loop {
+            let frame = self.number + 1;
+            let file = &self.file;
+            let step = match self.inner.next() {
+                Ok((used, block)) => {
+                    let out = match block {
+                        PcapBlockOwned::LegacyHeader(h) => {
+                            if h.network.0 != LINKTYPE_ETHERNET {
+                                return Err(PcapReadError::LinkType {
+                                    file: file.clone(),
+                                    linktype: h.network.0,
+                                });
+                            }
+                            self.legacy_nanos = h.is_nanosecond_precision();
+                            None
+                        }
+                        PcapBlockOwned::Legacy(b) => {
+                            if b.caplen as usize != b.data.len() {
+                                return Err(PcapReadError::Malformed {
+                                    file: file.clone(),
+                                    frame,
+                                    detail: "caplen does not match the data".into(),
+                                });
+                            }
+                            let nsec = if self.legacy_nanos {
+                                b.ts_usec
+                            } else {
+                                b.ts_usec.saturating_mul(1000)
+                            };
+                            self.buf.clear();
+                            self.buf.extend_from_slice(b.data);
+                            Some((b.ts_sec as u64, nsec, b.origlen))
+                        }
+                        PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+                            self.ifaces.clear();
+                            None
+                        }
+                        PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                            if idb.linktype.0 != LINKTYPE_ETHERNET {
+                                return Err(PcapReadError::LinkType {
+                                    file: file.clone(),
+                                    linktype: idb.linktype.0,
+                                });
+                            }
+                            self.ifaces.push(Iface {
+                                linktype: idb.linktype.0,
+                                resolution: idb.ts_resolution().unwrap_or(1_000_000),
+                                offset: idb.ts_offset(),
+                            });
+                            None
+                        }
+                        PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+                            let Some(ifc) = self.ifaces.get(epb.if_id as usize) else {
+                                return Err(PcapReadError::NoInterface {
+                                    file: file.clone(),
+                                    frame,
+                                    if_id: epb.if_id,
+                                });
+                            };
+                            debug_assert_eq!(ifc.linktype, LINKTYPE_ETHERNET);
+                            let ts = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
+                            let res = ifc.resolution.max(1);
+                            let secs = (ts / res) as i64 + ifc.offset;
+                            let nsec = ((ts % res) as u128 * 1_000_000_000 / res as u128) as u32;
+                            let data = &epb.data[..(epb.caplen as usize).min(epb.data.len())];
+                            self.buf.clear();
+                            self.buf.extend_from_slice(data);
+                            Some((secs.max(0) as u64, nsec, epb.origlen))
+                        }
+                        PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
+                            if self.ifaces.is_empty() {
+                                return Err(PcapReadError::NoInterface {
+                                    file: file.clone(),
+                                    frame,
+                                    if_id: 0,
+                                });
+                            }
+                            self.buf.clear();
+                            self.buf.extend_from_slice(
+                                &spb.data[..spb.data.len().min(spb.origlen as usize)],
+                            );
+                            Some((0, 0, spb.origlen))
+                        }
+                        PcapBlockOwned::NG(_) => None,
+                    };
+                    self.inner.consume(used);
+                    out
+                }
+                Err(PcapError::Eof) => return Ok(None),
+                Err(PcapError::Incomplete(_)) => {
+                    if self.inner.reader_exhausted() {
+                        if self.inner.data().is_empty() {
+                            return Ok(None);
+                        }
+                        return Err(PcapReadError::Truncated {
+                            file: file.clone(),
+                            frame,
+                        });
+                    }
+                    self.refill(frame)?;
+                    None
+                }
+                Err(PcapError::BufferTooSmall) => {
+                    self.grow(frame)?;
+                    None
+                }
+                Err(e) => {
+                    return Err(PcapReadError::Malformed {
+                        file: file.clone(),
+                        frame,
+                        detail: e.to_string(),
+                    })
+                }
+            };
+            if let Some((ts_sec, ts_nsec, orig_len)) = step {
+                self.number = frame;
+                return Ok(Some(Record {
+                    number: frame,
+                    ts_sec,
+                    ts_nsec,
+                    orig_len,
+                    data: &self.buf,
+                }));
+            }
+        }
+    }
+
+    fn refill(&mut self, frame: u64) -> Result<(), PcapReadError> {
+        // A record longer than the buffer shows as Incomplete with a full buffer.
+        if self.inner.position() == 0 && self.inner.data().len() >= self.capacity / 2 {
+            return self.grow(frame);
+        }
+        self.inner.refill().map_err(|e| PcapReadError::Malformed {
+            file: self.file.clone(),
+            frame,
+            detail: e.to_string(),
+        })
+    }
+
+    fn grow(&mut self, frame: u64) -> Result<(), PcapReadError> {
+        let new = self.capacity * 2;
+        if new > MAX_RECORD || !self.inner.grow(new) {
+            return Err(PcapReadError::Malformed {
+                file: self.file.clone(),
+                frame,
+                detail: format!("record larger than {MAX_RECORD} bytes"),
+            });
+        }
+        self.capacity = new;
+        self.inner.refill().map_err(|e| PcapReadError::Malformed {
+            file: self.file.clone(),
+            frame,
+            detail: e.to_string(),
+        })
+    }
+}
+
+/// Writes a classic little-endian pcap, microsecond stamps, Ethernet.
+pub struct PcapWriter<W: Write> {
+    out: W,
+}
+
+impl<W: Write> PcapWriter<W> {
+    pub fn new(mut out: W, snaplen: u32) -> io::Result<PcapWriter<W>> {
+        let mut h = Vec::with_capacity(24);
+        h.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
+        h.extend_from_slice(&2u16.to_le_bytes());
+        h.extend_from_slice(&4u16.to_le_bytes());
+        h.extend_from_slice(&0i32.to_le_bytes());
+        h.extend_from_slice(&0u32.to_le_bytes());
+        h.extend_from_slice(&snaplen.to_le_bytes());
+        h.extend_from_slice(&(LINKTYPE_ETHERNET as u32).to_le_bytes());
+        out.write_all(&h)?;
+        Ok(PcapWriter { out })
+    }
+    pub fn write(
+        &mut self,
+        ts_sec: u64,
+        ts_nsec: u32,
+        orig_len: u32,
+        data: &[u8],
+    ) -> io::Result<()> {
+        let mut h = [0u8; 16];
+        h[0..4].copy_from_slice(&(ts_sec as u32).to_le_bytes());
+        h[4..8].copy_from_slice(&(ts_nsec / 1000).to_le_bytes());
+        h[8..12].copy_from_slice(&(data.len() as u32).to_le_bytes());
+        h[12..16].copy_from_slice(&orig_len.to_le_bytes());
+        self.out.write_all(&h)?;
+        self.out.write_all(data)
+    }
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}

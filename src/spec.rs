@@ -1,0 +1,325 @@
+//! Filter-set files: the named programs a user installs.
+//!
+//! Two forms. TOML, for people:
+//!
+//! ```toml
+//! [[filter]]
+//! name = "web"                  # unique, [A-Za-z0-9_.-]+
+//! cbpf = "4,40 0 0 12,21 0 1 2048,6 0 0 262144,6 0 0 0"   # tcpdump -ddd one-line form
+//! snaplen = 128                 # optional cap on delivered bytes
+//!
+//! [[filter]]
+//! name = "arp"
+//! asm = """
+//!     ldh [12]
+//!     jneq #0x806, drop
+//!     ret #-1
+//! drop: ret #0
+//! """
+//! ```
+//!
+//! and a plain form, for generated sets: one filter a line,
+//! `name<TAB>program` with the -ddd one-line form, `#` comments and blank
+//! lines skipped. Every error names the file, the line (and column where
+//! known) and the filter.
+
+use crate::cbpf::text::{self, TextError};
+use crate::cbpf::{Insn, Program, UnknowableLoad, ValidateError};
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One filter as written in a set file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FilterSpec {
+    pub name: String,
+    pub insns: Vec<Insn>,
+    /// Cap on the bytes delivered to this filter's endpoint.
+    pub snaplen: Option<u32>,
+    /// 1-based line where the filter is defined.
+    pub line: usize,
+}
+
+/// One validated filter, ready to install.
+#[derive(Clone, Debug)]
+pub struct NamedProgram {
+    pub name: String,
+    pub program: Program,
+    pub snaplen: Option<u32>,
+}
+
+/// What went wrong, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpecError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub col: Option<usize>,
+    /// The filter concerned, when known.
+    pub filter: Option<String>,
+    pub kind: SpecErrorKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SpecErrorKind {
+    #[error("cannot read file: {0}")]
+    Io(String),
+    #[error("no filters in file")]
+    Empty,
+    #[error("{0}")]
+    Toml(String),
+    #[error("bad filter name `{0}` (use letters, digits, `_`, `.`, `-`)")]
+    BadName(String),
+    #[error("filter name `{name}` already used on line {first_line}")]
+    DuplicateName { name: String, first_line: usize },
+    #[error("give exactly one of `cbpf` or `asm`")]
+    ProgramKeys,
+    #[error("expected `name<TAB>program`")]
+    NoTab,
+    #[error("snaplen must be at least 1")]
+    ZeroSnaplen,
+    #[error("program text: {0}")]
+    Text(String),
+    #[error("invalid program: {0}")]
+    Invalid(ValidateError),
+    #[error("not installable: {0}")]
+    Unknowable(UnknowableLoad),
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)?;
+        if let Some(c) = self.col {
+            write!(f, ":{c}")?;
+        }
+        if let Some(n) = &self.filter {
+            write!(f, ": filter `{n}`")?;
+        }
+        write!(f, ": {}", self.kind)
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TomlFile {
+    #[serde(default)]
+    filter: Vec<toml::Spanned<TomlFilter>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TomlFilter {
+    name: toml::Spanned<String>,
+    cbpf: Option<toml::Spanned<String>>,
+    asm: Option<toml::Spanned<String>>,
+    snaplen: Option<u32>,
+}
+
+/// True when `name` is a legal filter name.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+/// Reads a filter-set file (form chosen by content: TOML when the first
+/// significant line starts with `[`, plain otherwise).
+pub fn load(path: &Path) -> Result<Vec<FilterSpec>, SpecError> {
+    let bytes = std::fs::read(path).map_err(|e| SpecError {
+        file: path.to_owned(),
+        line: 0,
+        col: None,
+        filter: None,
+        kind: SpecErrorKind::Io(e.to_string()),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let (line, col) = text::line_col(e.as_bytes(), e.utf8_error().valid_up_to());
+        SpecError {
+            file: path.to_owned(),
+            line,
+            col: Some(col),
+            filter: None,
+            kind: SpecErrorKind::Text("file is not UTF-8 text".into()),
+        }
+    })?;
+    parse(path, &text)
+}
+
+/// Parses set-file text; `path` names it in errors.
+pub fn parse(path: &Path, text: &str) -> Result<Vec<FilterSpec>, SpecError> {
+    let is_toml = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .is_some_and(|l| l.starts_with('['));
+    let specs = if is_toml {
+        parse_toml(path, text)?
+    } else {
+        parse_plain(path, text)?
+    };
+    if specs.is_empty() {
+        return Err(SpecError {
+            file: path.to_owned(),
+            line: 1,
+            col: None,
+            filter: None,
+            kind: SpecErrorKind::Empty,
+        });
+    }
+    let mut seen = std::collections::HashMap::new();
+    for s in &specs {
+        if let Some(first_line) = seen.insert(s.name.clone(), s.line) {
+            return Err(SpecError {
+                file: path.to_owned(),
+                line: s.line,
+                col: None,
+                filter: Some(s.name.clone()),
+                kind: SpecErrorKind::DuplicateName {
+                    name: s.name.clone(),
+                    first_line,
+                },
+            });
+        }
+    }
+    Ok(specs)
+}
+
+fn parse_plain(path: &Path, text: &str) -> Result<Vec<FilterSpec>, SpecError> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let l = raw.trim_end_matches('\r');
+        if l.trim().is_empty() || l.trim_start().starts_with('#') {
+            continue;
+        }
+        let err = |col, filter: Option<&str>, kind| SpecError {
+            file: path.to_owned(),
+            line,
+            col: Some(col),
+            filter: filter.map(str::to_owned),
+            kind,
+        };
+        let Some((name, prog)) = l.split_once('\t') else {
+            return Err(err(1, None, SpecErrorKind::NoTab));
+        };
+        let name = name.trim();
+        if !valid_name(name) {
+            return Err(err(1, None, SpecErrorKind::BadName(name.to_owned())));
+        }
+        let col0 = l.find('\t').unwrap() + 2;
+        let insns = text::parse_ddd(prog.trim_end()).map_err(|e: TextError| {
+            err(col0 + e.col - 1, Some(name), SpecErrorKind::Text(e.msg))
+        })?;
+        out.push(FilterSpec {
+            name: name.to_owned(),
+            insns,
+            snaplen: None,
+            line,
+        });
+    }
+    Ok(out)
+}
+
+fn parse_toml(path: &Path, text: &str) -> Result<Vec<FilterSpec>, SpecError> {
+    let pos = |offset: usize| text::line_col(text.as_bytes(), offset);
+    let file: TomlFile = toml::from_str(text).map_err(|e| {
+        let (line, col) = e.span().map(|s| pos(s.start)).unwrap_or((1, 1));
+        SpecError {
+            file: path.to_owned(),
+            line,
+            col: Some(col),
+            filter: None,
+            kind: SpecErrorKind::Toml(e.message().trim().to_owned()),
+        }
+    })?;
+    let mut out = Vec::new();
+    for f in file.filter {
+        let span = f.span();
+        let f = f.into_inner();
+        let name = f.name.get_ref().clone();
+        let (nline, ncol) = pos(f.name.span().start);
+        let err = |line, col, kind| SpecError {
+            file: path.to_owned(),
+            line,
+            col: Some(col),
+            filter: Some(name.clone()),
+            kind,
+        };
+        if !valid_name(&name) {
+            return Err(SpecError {
+                filter: None,
+                ..err(nline, ncol, SpecErrorKind::BadName(name.clone()))
+            });
+        }
+        if f.snaplen == Some(0) {
+            return Err(err(nline, ncol, SpecErrorKind::ZeroSnaplen));
+        }
+        let (src, is_asm) = match (&f.cbpf, &f.asm) {
+            (Some(c), None) => (c, false),
+            (None, Some(a)) => (a, true),
+            _ => {
+                let (l, c) = pos(span.start);
+                return Err(err(l, c, SpecErrorKind::ProgramKeys));
+            }
+        };
+        let (vline, vcol) = pos(src.span().start);
+        // The value's text starts after its opening quote(s); for a
+        // multi-line string that starts with a newline, on the next line.
+        let raw = &text[src.span()];
+        let quote = if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
+            3
+        } else {
+            1
+        };
+        let (l0, c0) = if quote == 3 && raw[3..].starts_with('\n') {
+            (vline + 1, 1)
+        } else {
+            (vline, vcol + quote)
+        };
+        let parsed = if is_asm {
+            text::parse_asm(src.get_ref())
+        } else {
+            text::parse_ddd(src.get_ref())
+        };
+        let insns = parsed.map_err(|e| {
+            let e = e.shifted(l0, c0);
+            err(e.line, e.col, SpecErrorKind::Text(e.msg))
+        })?;
+        out.push(FilterSpec {
+            name,
+            insns,
+            snaplen: f.snaplen,
+            line: nline,
+        });
+    }
+    Ok(out)
+}
+
+impl FilterSpec {
+    /// Validates with the kernel's rules, then refuses what userland cannot run.
+    pub fn validate(&self, file: &Path) -> Result<NamedProgram, SpecError> {
+        let err = |kind| SpecError {
+            file: file.to_owned(),
+            line: self.line,
+            col: None,
+            filter: Some(self.name.clone()),
+            kind,
+        };
+        let program = Program::validate(&self.insns).map_err(|e| err(SpecErrorKind::Invalid(e)))?;
+        program
+            .check_userland()
+            .map_err(|e| err(SpecErrorKind::Unknowable(e)))?;
+        Ok(NamedProgram {
+            name: self.name.clone(),
+            program,
+            snaplen: self.snaplen,
+        })
+    }
+}
+
+/// Loads and validates a whole set; the first error stops it.
+pub fn load_valid(path: &Path) -> Result<Vec<NamedProgram>, SpecError> {
+    load(path)?.iter().map(|s| s.validate(path)).collect()
+}
