@@ -21,6 +21,7 @@
 //! ```
 #![deny(unsafe_code)]
 
+pub mod capture;
 pub mod cbpf;
 pub mod pcapfile;
 pub mod spec;

@@ -212,6 +212,12 @@ impl PcapReader {
                     self.refill(frame)?;
                     None
                 }
+                Err(PcapError::UnexpectedEof) => {
+                    return Err(PcapReadError::Truncated {
+                        file: file.clone(),
+                        frame,
+                    });
+                }
                 Err(PcapError::BufferTooSmall) => {
                     self.grow(frame)?;
                     None

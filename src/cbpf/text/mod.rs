@@ -111,6 +111,9 @@ impl Form {
             let (line, col) = line_col(bytes, e.valid_up_to());
             TextError::new(line, col, "not UTF-8 text")
         })?;
+        if text.trim().is_empty() {
+            return Err(TextError::new(1, 1, "empty program text"));
+        }
         match self {
             Form::Ddd => parse_ddd(text),
             Form::Dd => parse_dd(text),

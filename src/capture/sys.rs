@@ -1,0 +1,219 @@
+//! Thin, safe wrappers over the socket calls bpf-demux needs: an AF_PACKET
+//! socket (bind, attach a classic filter, send, receive), the kernel's own
+//! verdict on a program (`SO_ATTACH_FILTER` on a throw-away socket), and
+//! entering a network namespace from one thread. Every `unsafe` block says
+//! why it is sound.
+#![allow(unsafe_code)]
+
+use crate::cbpf::Insn;
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+/// `ETH_P_ALL`, host order.
+pub const ETH_P_ALL: u16 = 0x0003;
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn sock_fprog(insns: &[Insn]) -> (Vec<libc::sock_filter>, libc::sock_fprog) {
+    let mut filt: Vec<libc::sock_filter> = insns
+        .iter()
+        .map(|i| libc::sock_filter {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
+        .collect();
+    let prog = libc::sock_fprog {
+        len: filt.len() as u16,
+        filter: filt.as_mut_ptr(),
+    };
+    (filt, prog)
+}
+
+fn attach(fd: RawFd, insns: &[Insn]) -> io::Result<()> {
+    if insns.len() > u16::MAX as usize {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let (_keep, prog) = sock_fprog(insns);
+    // SAFETY: `prog` points at `_keep`, which lives until after the call;
+    // the kernel copies the program and does not keep the pointer.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            &prog as *const libc::sock_fprog as *const libc::c_void,
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    check(r).map(drop)
+}
+
+/// The running kernel's verdict on `insns`: `Ok` if `SO_ATTACH_FILTER`
+/// accepts the program, else the errno it gave (EINVAL for a bad program).
+/// Uses an unprivileged UDP socket: the check is the same for every socket.
+pub fn kernel_accepts(insns: &[Insn]) -> io::Result<()> {
+    // SAFETY: plain socket(2) call; the fd is owned below.
+    let fd =
+        check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: `fd` is a fresh descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    attach(fd.as_raw_fd(), insns)
+}
+
+/// Moves the calling thread into the network namespace at `path`
+/// (e.g. `/var/run/netns/NAME`). Other threads are not affected.
+pub fn enter_netns(path: &Path) -> io::Result<()> {
+    let f = std::fs::File::open(path)?;
+    // SAFETY: setns(2) with a valid namespace fd; it changes only this thread.
+    check(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }).map(drop)
+}
+
+/// The index of interface `name` in the calling thread's namespace.
+pub fn if_index(name: &str) -> io::Result<u32> {
+    let c = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `c` is a valid NUL-terminated string for the call's duration.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if i == 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(i)
+    }
+}
+
+/// A plain (non-ring) AF_PACKET SOCK_RAW socket.
+pub struct PacketSocket {
+    fd: OwnedFd,
+    ifindex: u32,
+}
+
+/// What `recv` reports for one frame.
+#[derive(Clone, Copy, Debug)]
+pub struct Received {
+    /// Bytes copied into the buffer.
+    pub copied: usize,
+    /// Length of the frame as queued (after the filter's truncation).
+    pub len: usize,
+}
+
+impl PacketSocket {
+    /// Opens a socket that receives nothing until [`bind`](Self::bind).
+    pub fn open() -> io::Result<PacketSocket> {
+        // SAFETY: plain socket(2) call; protocol 0 queues no frames yet.
+        let fd = check(unsafe {
+            libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0)
+        })?;
+        // SAFETY: `fd` is a fresh descriptor nobody else owns.
+        Ok(PacketSocket {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            ifindex: 0,
+        })
+    }
+
+    /// Attaches a classic filter (before binding, so no frame escapes it).
+    pub fn attach_filter(&self, insns: &[Insn]) -> io::Result<()> {
+        attach(self.fd.as_raw_fd(), insns)
+    }
+
+    /// Sets the receive buffer, beyond rmem_max when privileged.
+    pub fn set_rcvbuf(&self, bytes: usize) -> io::Result<()> {
+        let v = bytes.min(i32::MAX as usize) as libc::c_int;
+        for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+            // SAFETY: setsockopt with a pointer to a live c_int of the given size.
+            let r = unsafe {
+                libc::setsockopt(
+                    self.fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    opt,
+                    &v as *const libc::c_int as *const libc::c_void,
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if r == 0 {
+                return Ok(());
+            }
+        }
+        Err(io::Error::last_os_error())
+    }
+
+    /// Binds to interface `ifindex`, all protocols.
+    pub fn bind(&mut self, ifindex: u32) -> io::Result<()> {
+        let mut sll: libc::sockaddr_ll = unsafe_zeroed_sll();
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = ETH_P_ALL.to_be();
+        sll.sll_ifindex = ifindex as i32;
+        // SAFETY: `sll` is a valid sockaddr_ll and the length matches it.
+        check(unsafe {
+            libc::bind(
+                self.fd.as_raw_fd(),
+                &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        })?;
+        self.ifindex = ifindex;
+        Ok(())
+    }
+
+    /// Sends one whole Ethernet frame out of the bound interface.
+    pub fn send(&self, frame: &[u8]) -> io::Result<usize> {
+        let mut sll: libc::sockaddr_ll = unsafe_zeroed_sll();
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_ifindex = self.ifindex as i32;
+        sll.sll_halen = 6;
+        // SAFETY: `frame` is a valid buffer of the given length; `sll` a valid address.
+        let n = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                frame.as_ptr() as *const libc::c_void,
+                frame.len(),
+                0,
+                &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    /// Receives one queued frame without waiting; `None` when the queue is empty.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<Received>> {
+        // SAFETY: `buf` is a valid writable buffer of the given length.
+        let n = unsafe {
+            libc::recv(
+                self.fd.as_raw_fd(),
+                buf.as_mut_ptr() as *mut libc::c_void,
+                buf.len(),
+                libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::WouldBlock {
+                return Ok(None);
+            }
+            return Err(e);
+        }
+        let len = n as usize;
+        Ok(Some(Received {
+            copied: len.min(buf.len()),
+            len,
+        }))
+    }
+}
+
+fn unsafe_zeroed_sll() -> libc::sockaddr_ll {
+    // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+    unsafe { std::mem::zeroed() }
+}

@@ -1,0 +1,339 @@
+//! The bad-input catalogue: every malformed input gives exit status 2 and
+//! one line on stderr naming the place (file, line/column, filter, pc or
+//! frame) and the rule broken; nothing panics; frames matched before a
+//! fault in a pcap are still printed.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_bpf-demux"))
+}
+
+fn tmp(name: &str, contents: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bpf-demux-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, contents).unwrap();
+    p
+}
+
+/// Exit 2, no panic, and a one-line message containing every `needle`.
+fn assert_refused(out: &Output, what: &str, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), err);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{what}: exit {:?}\n{all}",
+        out.status.code()
+    );
+    assert!(!err.contains("panicked"), "{what}: panic\n{err}");
+    for n in needles {
+        assert!(all.contains(n), "{what}: message lacks `{n}`:\n{all}");
+    }
+}
+
+fn check(file: &Path) -> Output {
+    bin().arg("check").arg(file).output().unwrap()
+}
+
+#[test]
+fn every_validator_rule_is_reported_with_its_pc() {
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("too-large", "", &["4097 instructions", "limit is 4096"]),
+        ("bad-opcode", "2,14 0 0 0,6 0 0 0", &["pc 0", "opcode 0x0e"]),
+        (
+            "div-zero",
+            "2,52 0 0 0,6 0 0 0",
+            &["pc 0", "division or modulo by constant 0"],
+        ),
+        (
+            "shift",
+            "2,100 0 0 32,6 0 0 0",
+            &["pc 0", "shift by constant 32"],
+        ),
+        ("scratch-index", "2,2 0 0 16,6 0 0 0", &["pc 0", "M[16]"]),
+        (
+            "backward",
+            "3,6 0 0 0,5 0 0 4294967294,6 0 0 0",
+            &["pc 1", "backward jump to pc 0"],
+        ),
+        (
+            "jump-range",
+            "2,21 3 0 0,6 0 0 0",
+            &["pc 0", "past the last instruction"],
+        ),
+        (
+            "unknown-ext",
+            "2,32 0 0 4294963201,6 0 0 0",
+            &["pc 0", "ancillary area"],
+        ),
+        (
+            "no-ret",
+            "1,0 0 0 0",
+            &["pc 0", "last instruction must be `ret`"],
+        ),
+        (
+            "uninit",
+            "2,96 0 0 3,6 0 0 0",
+            &["pc 0", "M[3] is read but not written"],
+        ),
+        (
+            "unknowable",
+            "2,32 0 0 4294963220,22 0 0 0",
+            &["pc 0", "mark", "cannot run outside the kernel"],
+        ),
+    ];
+    for (name, prog, needles) in cases {
+        let prog = if prog.is_empty() {
+            let mut s = String::from("4097");
+            for _ in 0..4097 {
+                s.push_str(",6 0 0 0");
+            }
+            s
+        } else {
+            prog.to_string()
+        };
+        let f = tmp(
+            &format!("{name}.filters"),
+            format!("# one bad filter\nok\t1,6 0 0 1\n{name}\t{prog}\n").as_bytes(),
+        );
+        let out = check(&f);
+        let mut n = needles.to_vec();
+        n.push(name);
+        assert_refused(&out, name, &n);
+        // `match` refuses the set before reading any pcap, naming file and line.
+        let pcap = repo().join("../shared/corpus/pcaps/pppoe.pcap");
+        let out = bin()
+            .args(["match", "-f"])
+            .arg(&f)
+            .arg(&pcap)
+            .output()
+            .unwrap();
+        let mut n = needles.to_vec();
+        n.extend([":3: filter `", name]);
+        assert_refused(&out, name, &n);
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn malformed_set_files_name_file_line_and_filter() {
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("empty.filters", "", &["empty.filters:1", "no filters"]),
+        ("comments.filters", "# nothing\n\n", &["no filters"]),
+        ("notab.filters", "a 4,6 0 0 0\n", &["notab.filters:1:1", "name<TAB>program"]),
+        ("badname.filters", "a/b\t1,6 0 0 0\n", &[":1:1", "bad filter name `a/b`"]),
+        ("dup.filters", "a\t1,6 0 0 0\nb\t1,6 0 0 0\na\t1,6 0 0 1\n", &["dup.filters:3", "`a` already used on line 1"]),
+        ("garbage-ddd.filters", "a\t1,6 0 zero 0\n", &[":1:9", "filter `a`", "bad jf `zero`"]),
+        ("truncated-ddd.filters", "a\t4,40 0 0 12,21 0 1 2048\n", &[":1:3", "filter `a`", "count says 4 instructions but 2 follow"]),
+        ("short-insn.filters", "a\t2,40 0 0 12,6 0\n", &["filter `a`", "4 numbers"]),
+        ("toml-both.toml", "[[filter]]\nname = \"x\"\ncbpf = \"1,6 0 0 0\"\nasm = \"ret #0\"\n", &["toml-both.toml:1", "filter `x`", "exactly one of"]),
+        ("toml-neither.toml", "[[filter]]\nname = \"x\"\n", &["filter `x`", "exactly one of"]),
+        ("toml-unknown.toml", "[[filter]]\nname = \"x\"\ncbfp = \"1,6 0 0 0\"\n", &["toml-unknown.toml:3", "unknown field `cbfp`"]),
+        ("toml-syntax.toml", "[[filter]\nname = \"x\"\n", &["toml-syntax.toml:1"]),
+        ("toml-asm-error.toml", "[[filter]]\nname = \"lbl\"\nasm = \"\"\"\nldh [12]\njeq #1, nope\nret #0\n\"\"\"\n", &["toml-asm-error.toml:5:9", "filter `lbl`", "undefined label `nope`"]),
+        ("toml-asm-garbage.toml", "[[filter]]\nname = \"g\"\nasm = \"frob #1\"\n", &["toml-asm-garbage.toml:3", "filter `g`", "frob"]),
+        ("toml-snaplen0.toml", "[[filter]]\nname = \"s\"\ncbpf = \"1,6 0 0 1\"\nsnaplen = 0\n", &["filter `s`", "snaplen"]),
+        ("toml-dup.toml", "[[filter]]\nname = \"d\"\ncbpf = \"1,6 0 0 1\"\n[[filter]]\nname = \"d\"\ncbpf = \"1,6 0 0 1\"\n", &["toml-dup.toml:5", "already used on line 2"]),
+        ("binary.filters", "\u{0}\u{1}\u{2}", &["binary.filters:1"]),
+    ];
+    for (name, body, needles) in cases {
+        let f = tmp(name, body.as_bytes());
+        assert_refused(&check(&f), name, needles);
+    }
+    let out = check(Path::new("/nonexistent/set.toml"));
+    assert_refused(
+        &out,
+        "missing file",
+        &["/nonexistent/set.toml", "cannot read"],
+    );
+    let bad_utf8 = tmp("latin1.filters", b"a\t1,6 0 0 0 \xe9\n");
+    assert_refused(&check(&bad_utf8), "latin1", &["latin1.filters:1:", "UTF-8"]);
+}
+
+#[test]
+fn malformed_program_text_in_every_form_is_located() {
+    let cases: &[(&str, &[u8], &[&str])] = &[
+        (
+            "g.ddd",
+            b"3\n40 0 0 12\n21 0 1 x2048\n6 0 0 0\n",
+            &["ddd form", "line 3, column 8", "bad k"],
+        ),
+        (
+            "t.ddd",
+            b"4\n40 0 0 12\n21 0 1 2048\n",
+            &["line 1, column 1", "count says 4"],
+        ),
+        (
+            "g.dd",
+            b"{ 0x28, 0, 0, 0x0000000c },\n{ 0x15, 0, 1 },\n",
+            &["dd form", "line 2, column 1", "found 3 field(s)"],
+        ),
+        (
+            "t.dd",
+            b"{ 0x28, 0, 0, 0x0000000c },\n{ 0x15, 0, 1, 0x800",
+            &["line 2, column 1", "without a closing"],
+        ),
+        (
+            "g.d",
+            b"(000) ldh      [12]\n(001) jeq      #0x800           jt 1\tjf 3\n",
+            &[
+                "d form",
+                "line 2",
+                "jump target 1 from instruction 1 is not 1 to 256 instructions ahead",
+            ],
+        ),
+        (
+            "n.d",
+            b"(000) ldh      [12]\n(002) ret      #0\n",
+            &["line 2, column 2", "instruction number 2, expected 1"],
+        ),
+        (
+            "g.asm",
+            b"ldh [12]\njeq #1, a, b\na: ret #1\n",
+            &["asm form", "line 2, column 12", "undefined label `b`"],
+        ),
+        (
+            "o.asm",
+            b"ldh [12\nret #0\n",
+            &["asm form", "line 1", "missing `]`"],
+        ),
+        ("empty.asm", b"", &["empty program text"]),
+    ];
+    for (name, body, needles) in cases {
+        let f = tmp(name, body);
+        let out = bin().arg("convert").arg(&f).output().unwrap();
+        assert_refused(&out, name, needles);
+    }
+    // Raw records: a truncated record, and an empty file.
+    let f = tmp("t.raw", &[0x06, 0, 0, 0, 1, 0, 0, 0, 0x06, 0, 0]);
+    let out = bin()
+        .args(["convert", "--from", "raw"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_refused(
+        &out,
+        "truncated raw",
+        &[
+            "raw form",
+            "11 bytes",
+            "3 byte(s) left over at byte offset 8",
+        ],
+    );
+    let f = tmp("e.raw", b"");
+    let out = bin()
+        .args(["convert", "--from", "raw"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_refused(&out, "empty raw", &["empty raw program"]);
+    // A program that reads fine but the kernel refuses.
+    let f = tmp("bad.ddd", b"1,5 0 0 0\n");
+    let out = bin().arg("convert").arg(&f).output().unwrap();
+    assert_refused(&out, "ja at end", &["pc 0", "past the last instruction"]);
+}
+
+#[test]
+fn malformed_pcaps_keep_what_was_matched_and_name_the_frame() {
+    let filters = repo().join("tests/data/public.filters");
+    let good = std::fs::read(repo().join("../shared/corpus/pcaps/gateway_or_not.pcap")).unwrap();
+    // Cut inside the 4th record.
+    let mut off = 24;
+    for _ in 0..3 {
+        let caplen = u32::from_le_bytes(good[off + 8..off + 12].try_into().unwrap()) as usize;
+        off += 16 + caplen;
+    }
+    let cut = tmp("cut.pcap", &good[..off + 20]);
+    let out = bin()
+        .args(["match", "-f"])
+        .arg(&filters)
+        .arg(&cut)
+        .output()
+        .unwrap();
+    assert_refused(
+        &out,
+        "truncated pcap",
+        &["cut.pcap", "frame 4", "truncated"],
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        stdout.lines().count(),
+        3,
+        "frames before the fault are printed:\n{stdout}"
+    );
+    assert!(stdout.starts_with("cut.pcap:1\t"));
+    // Not Ethernet: link type 101 (raw IP).
+    let mut raw = good.clone();
+    raw[20..24].copy_from_slice(&101u32.to_le_bytes());
+    let f = tmp("rawip.pcap", &raw);
+    let out = bin()
+        .args(["match", "-f"])
+        .arg(&filters)
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_refused(
+        &out,
+        "link type",
+        &["rawip.pcap", "link type 101 is not Ethernet"],
+    );
+    // Not a capture at all, empty, header only.
+    for (name, body) in [
+        ("text.pcap", &b"hello, this is not a pcap file at all"[..]),
+        ("empty.pcap", &b""[..]),
+        ("hdr.pcap", &good[..10]),
+    ] {
+        let f = tmp(name, body);
+        let out = bin()
+            .args(["match", "-f"])
+            .arg(&filters)
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert_refused(&out, name, &[name]);
+    }
+    // The second file is bad: the first file's lines are all there.
+    let f = tmp("text2.pcap", b"garbage garbage garbage garbage");
+    let out = bin()
+        .args(["match", "-f"])
+        .arg(&filters)
+        .arg(repo().join("../shared/corpus/pcaps/pppoes.pcap"))
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_refused(&out, "second file", &["text2.pcap"]);
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 2);
+    // A header-only pcap is a valid empty capture.
+    let f = tmp("hdronly.pcap", &good[..24]);
+    let out = bin()
+        .args(["match", "-f"])
+        .arg(&filters)
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn unknown_options_and_missing_arguments_exit_2() {
+    for args in [
+        &["--frobnicate"][..],
+        &["match"],
+        &["match", "--filters", "x"],
+        &["match", "--engine", "warp", "-f", "x", "y.pcap"],
+        &["match", "--format", "xml", "-f", "x", "y.pcap"],
+        &["check"],
+        &["convert", "--to", "hex", "x"],
+        &["nosuchcommand"],
+    ] {
+        let out = bin().args(args).output().unwrap();
+        assert_refused(&out, &args.join(" "), &[]);
+    }
+}
