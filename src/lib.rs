@@ -23,5 +23,6 @@
 
 pub mod capture;
 pub mod cbpf;
+pub mod ir;
 pub mod pcapfile;
 pub mod spec;

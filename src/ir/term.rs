@@ -1,0 +1,316 @@
+//! Hash-consed terms: the values a filter computes, with registers and
+//! scratch memory gone.
+//!
+//! A term is a constant, the frame length, an ancillary value, a packet
+//! load (size and an offset that is itself a term), or an ALU operator over
+//! terms. [`Interner`] is the one place terms are made: it folds constants,
+//! applies a few algebraic identities and returns the same [`TermId`] for
+//! equal terms, so equal work looks equal across every filter of a set
+//! (common-subexpression elimination). Children always have smaller ids
+//! than their parents.
+
+use crate::cbpf::interp;
+use crate::cbpf::{AluOp, Anc, FrameMeta, Size};
+use std::collections::HashMap;
+use std::fmt;
+
+/// Index of a term in its [`Interner`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TermId(pub u32);
+
+impl TermId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Term {
+    Const(u32),
+    /// The frame length as the filter sees it (`LEN`).
+    Len,
+    /// An ancillary value (never `AluXorX`, which is an operator).
+    Anc(Anc),
+    /// A big-endian packet load; the offset term's value is read as a
+    /// signed 32-bit offset (negative areas included).
+    Load(Size, TermId),
+    Alu(AluOp, TermId, TermId),
+    Neg(TermId),
+}
+
+/// The hash-consing table of terms.
+#[derive(Clone, Debug, Default)]
+pub struct Interner {
+    terms: Vec<Term>,
+    ids: HashMap<Term, TermId, ahash::RandomState>,
+    /// How many `intern` calls returned an existing term (work saved).
+    pub hits: u64,
+}
+
+impl Interner {
+    pub fn new() -> Interner {
+        Interner::default()
+    }
+    pub fn len(&self) -> usize {
+        self.terms.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+    pub fn get(&self, t: TermId) -> Term {
+        self.terms[t.index()]
+    }
+    pub fn terms(&self) -> &[Term] {
+        &self.terms
+    }
+    /// The id of `t`, made if new. Callers go through the `mk_*` helpers,
+    /// which fold first.
+    fn intern(&mut self, t: Term) -> TermId {
+        if let Some(id) = self.ids.get(&t) {
+            self.hits += 1;
+            return *id;
+        }
+        let id = TermId(self.terms.len() as u32);
+        self.terms.push(t);
+        self.ids.insert(t, id);
+        id
+    }
+    pub fn konst(&mut self, k: u32) -> TermId {
+        self.intern(Term::Const(k))
+    }
+    pub fn len_term(&mut self) -> TermId {
+        self.intern(Term::Len)
+    }
+    pub fn anc(&mut self, a: Anc) -> TermId {
+        debug_assert!(a != Anc::AluXorX);
+        self.intern(Term::Anc(a))
+    }
+    pub fn load(&mut self, size: Size, off: TermId) -> TermId {
+        self.intern(Term::Load(size, off))
+    }
+    /// The constant value of `t`, if it is one.
+    pub fn as_const(&self, t: TermId) -> Option<u32> {
+        match self.get(t) {
+            Term::Const(k) => Some(k),
+            _ => None,
+        }
+    }
+    pub fn neg(&mut self, a: TermId) -> TermId {
+        match self.get(a) {
+            Term::Const(k) => self.konst(k.wrapping_neg()),
+            Term::Neg(inner) => inner,
+            _ => self.intern(Term::Neg(a)),
+        }
+    }
+    /// `a op b`, folded.
+    pub fn alu(&mut self, op: AluOp, a: TermId, b: TermId) -> TermId {
+        use AluOp::*;
+        let (ca, cb) = (self.as_const(a), self.as_const(b));
+        if let (Some(x), Some(y)) = (ca, cb) {
+            return self.konst(op.apply(x, y));
+        }
+        // Commutative operators: constant second, else smaller id first.
+        let commutative = matches!(op, Add | Mul | And | Or | Xor);
+        let (a, b, cb) = if commutative && (ca.is_some() || (cb.is_none() && b < a)) {
+            (b, a, ca)
+        } else {
+            (a, b, cb)
+        };
+        if let Some(k) = cb {
+            match (op, k) {
+                (Add | Sub | Or | Xor | Lsh | Rsh, 0) | (Mul | Div, 1) | (And, u32::MAX) => {
+                    return a
+                }
+                (Mul | And, 0) => return self.konst(0),
+                // x % 1 == 0, x | ~0 == ~0
+                (Mod, 1) => return self.konst(0),
+                (Or, u32::MAX) => return self.konst(u32::MAX),
+                _ => {}
+            }
+            match (op, self.get(a)) {
+                (And, Term::Alu(And, inner, m)) => {
+                    if let Some(m) = self.as_const(m) {
+                        let mask = self.konst(m & k);
+                        return self.alu(And, inner, mask);
+                    }
+                }
+                (And, Term::Load(Size::B, _)) if k & 0xff == 0xff => return a,
+                (And, Term::Load(Size::H, _)) if k & 0xffff == 0xffff => return a,
+                (Add, Term::Alu(Add, inner, c)) => {
+                    if let Some(c) = self.as_const(c) {
+                        let sum = self.konst(c.wrapping_add(k));
+                        return self.alu(Add, inner, sum);
+                    }
+                }
+                (Sub, _) => {
+                    // x - k == x + (-k): one form for offsets.
+                    let m = self.konst(k.wrapping_neg());
+                    return self.alu(Add, a, m);
+                }
+                _ => {}
+            }
+        }
+        self.intern(Term::Alu(op, a, b))
+    }
+
+    /// The unsigned range every value of `t` lies in, from its shape alone.
+    pub fn inherent_range(&self, t: TermId) -> (u32, u32) {
+        match self.get(t) {
+            Term::Const(k) => (k, k),
+            Term::Load(Size::B, _) => (0, 0xff),
+            Term::Load(Size::H, _) => (0, 0xffff),
+            Term::Anc(Anc::VlanTagPresent) => (0, 1),
+            Term::Anc(Anc::PktType) => (0, 7),
+            Term::Anc(Anc::Protocol | Anc::HaType | Anc::VlanTag | Anc::VlanTpid) => (0, 0xffff),
+            Term::Alu(AluOp::And, a, m) => match self.as_const(m) {
+                Some(m) => (0, m.min(self.inherent_range(a).1)),
+                None => (0, u32::MAX),
+            },
+            Term::Alu(AluOp::Lsh, a, s) => match self.as_const(s) {
+                Some(s) => {
+                    let (lo, hi) = self.inherent_range(a);
+                    if (hi as u64) << (s & 31) <= u32::MAX as u64 {
+                        (lo << (s & 31), hi << (s & 31))
+                    } else {
+                        (0, u32::MAX)
+                    }
+                }
+                None => (0, u32::MAX),
+            },
+            Term::Alu(AluOp::Rsh, a, s) => match self.as_const(s) {
+                Some(s) => {
+                    let (lo, hi) = self.inherent_range(a);
+                    (lo >> (s & 31), hi >> (s & 31))
+                }
+                None => (0, u32::MAX),
+            },
+            _ => (0, u32::MAX),
+        }
+    }
+
+    /// `(base, mask)` with `t == base & mask` (mask all ones when `t` is no AND with a constant).
+    pub fn base_mask(&self, t: TermId) -> (TermId, u32) {
+        if let Term::Alu(AluOp::And, a, m) = self.get(t) {
+            if let Some(m) = self.as_const(m) {
+                return (a, m);
+            }
+        }
+        (t, u32::MAX)
+    }
+
+    /// How far into the frame `t` reads: the least constant packet offset
+    /// among its loads (ancillary values and LEN come before any byte).
+    /// Orders literals "outer headers first".
+    pub fn rank(&self, t: TermId) -> i64 {
+        match self.get(t) {
+            Term::Const(_) => i64::MIN,
+            Term::Anc(_) => -(1 << 40),
+            Term::Len => -(1 << 39),
+            Term::Load(_, off) => match self.as_const(off) {
+                Some(k) => k as i32 as i64,
+                None => (1 << 32) + self.rank(off).max(0),
+            },
+            Term::Alu(_, a, b) => self.rank(a).max(self.rank(b)),
+            Term::Neg(a) => self.rank(a),
+        }
+    }
+
+    /// True when `needle` occurs in `t` (or is `t`).
+    pub fn contains(&self, t: TermId, needle: TermId) -> bool {
+        if t == needle {
+            return true;
+        }
+        if t < needle {
+            return false; // children have smaller ids
+        }
+        match self.get(t) {
+            Term::Load(_, off) => self.contains(off, needle),
+            Term::Alu(_, a, b) => self.contains(a, needle) || self.contains(b, needle),
+            Term::Neg(a) => self.contains(a, needle),
+            _ => false,
+        }
+    }
+
+    /// Evaluates `t` directly (no memo): the value, or `None` when a load
+    /// falls outside the frame. For tests and the explain output.
+    pub fn eval(&self, t: TermId, frame: &[u8], meta: &FrameMeta) -> Option<u32> {
+        eval_term(&self.terms, t, frame, meta, &mut |t, f, m| {
+            self.eval(t, f, m)
+        })
+    }
+
+    /// A readable rendering of `t`.
+    pub fn display(&self, t: TermId) -> TermDisplay<'_> {
+        TermDisplay { interner: self, t }
+    }
+}
+
+/// One step of term evaluation; `sub` evaluates children (memoized or not).
+#[inline]
+pub fn eval_term(
+    terms: &[Term],
+    t: TermId,
+    frame: &[u8],
+    meta: &FrameMeta,
+    sub: &mut dyn FnMut(TermId, &[u8], &FrameMeta) -> Option<u32>,
+) -> Option<u32> {
+    Some(match terms[t.index()] {
+        Term::Const(k) => k,
+        Term::Len => meta.wire_len,
+        Term::Anc(a) => interp::ancillary(a, meta),
+        Term::Load(size, off) => {
+            let o = sub(off, frame, meta)?;
+            interp::load(frame, meta.net_off, o as i32, size)?
+        }
+        Term::Alu(op, a, b) => {
+            let x = sub(a, frame, meta)?;
+            let y = sub(b, frame, meta)?;
+            op.apply(x, y)
+        }
+        Term::Neg(a) => sub(a, frame, meta)?.wrapping_neg(),
+    })
+}
+
+pub struct TermDisplay<'a> {
+    interner: &'a Interner,
+    t: TermId,
+}
+
+impl fmt::Display for TermDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = self.interner;
+        match i.get(self.t) {
+            Term::Const(k) if k > 9 => write!(f, "{k:#x}"),
+            Term::Const(k) => write!(f, "{k}"),
+            Term::Len => f.write_str("len"),
+            Term::Anc(a) => f.write_str(a.asm_name()),
+            Term::Load(s, off) => {
+                let sz = match s {
+                    Size::B => 1,
+                    Size::H => 2,
+                    Size::W => 4,
+                };
+                match i.as_const(off) {
+                    Some(k) => write!(f, "P[{}:{sz}]", k as i32),
+                    None => write!(f, "P[{}:{sz}]", i.display(off)),
+                }
+            }
+            Term::Alu(op, a, b) => {
+                let sym = match op {
+                    AluOp::Add => "+",
+                    AluOp::Sub => "-",
+                    AluOp::Mul => "*",
+                    AluOp::Div => "/",
+                    AluOp::Mod => "%",
+                    AluOp::And => "&",
+                    AluOp::Or => "|",
+                    AluOp::Xor => "^",
+                    AluOp::Lsh => "<<",
+                    AluOp::Rsh => ">>",
+                };
+                write!(f, "({} {sym} {})", i.display(a), i.display(b))
+            }
+            Term::Neg(a) => write!(f, "-{}", i.display(a)),
+        }
+    }
+}
