@@ -23,6 +23,13 @@
 
 pub mod capture;
 pub mod cbpf;
+pub mod exec;
 pub mod ir;
+pub mod merge;
 pub mod pcapfile;
+pub mod set;
 pub mod spec;
+
+pub use exec::{Automaton, Cache, MatchSet};
+pub use merge::FilterId;
+pub use set::{Config, FilterSet, SetError, Stats};

@@ -206,3 +206,36 @@ impl Facts {
         }
     }
 }
+
+/// A literal as readable text, e.g. `P[12:2] == 0x800`.
+pub fn display(i: &Interner, l: &Lit) -> String {
+    let hex = |k: u32| {
+        if k > 9 {
+            format!("{k:#x}")
+        } else {
+            k.to_string()
+        }
+    };
+    match *l {
+        Lit::Eq(t, k) => format!("{} == {}", i.display(t), hex(k)),
+        Lit::Ne(t, k) => format!("{} != {}", i.display(t), hex(k)),
+        Lit::Range(t, lo, hi) if hi == u32::MAX => format!("{} >= {}", i.display(t), hex(lo)),
+        Lit::Range(t, 0, hi) => format!("{} <= {}", i.display(t), hex(hi)),
+        Lit::Range(t, lo, hi) => format!("{} in {}..={}", i.display(t), hex(lo), hex(hi)),
+        Lit::Cmp(op, a, b, truth) => {
+            let sym = match op {
+                JmpOp::Eq => "==",
+                JmpOp::Gt => ">",
+                JmpOp::Ge => ">=",
+                JmpOp::Set => "&",
+            };
+            format!(
+                "{}({} {sym} {})",
+                if truth { "" } else { "not " },
+                i.display(a),
+                i.display(b)
+            )
+        }
+        Lit::Guard(t) => format!("in-bounds {}", i.display(t)),
+    }
+}

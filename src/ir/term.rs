@@ -234,9 +234,7 @@ impl Interner {
     /// Evaluates `t` directly (no memo): the value, or `None` when a load
     /// falls outside the frame. For tests and the explain output.
     pub fn eval(&self, t: TermId, frame: &[u8], meta: &FrameMeta) -> Option<u32> {
-        eval_term(&self.terms, t, frame, meta, &mut |t, f, m| {
-            self.eval(t, f, m)
-        })
+        eval_step(self.get(t), frame, meta, |c| self.eval(c, frame, meta))
     }
 
     /// A readable rendering of `t`.
@@ -245,29 +243,30 @@ impl Interner {
     }
 }
 
-/// One step of term evaluation; `sub` evaluates children (memoized or not).
+/// One step of term evaluation: the value of `term` given `sub`, which
+/// evaluates its children (memoized or not). `None` when a load falls
+/// outside the frame.
 #[inline]
-pub fn eval_term(
-    terms: &[Term],
-    t: TermId,
+pub fn eval_step(
+    term: Term,
     frame: &[u8],
     meta: &FrameMeta,
-    sub: &mut dyn FnMut(TermId, &[u8], &FrameMeta) -> Option<u32>,
+    mut sub: impl FnMut(TermId) -> Option<u32>,
 ) -> Option<u32> {
-    Some(match terms[t.index()] {
+    Some(match term {
         Term::Const(k) => k,
         Term::Len => meta.wire_len,
         Term::Anc(a) => interp::ancillary(a, meta),
         Term::Load(size, off) => {
-            let o = sub(off, frame, meta)?;
+            let o = sub(off)?;
             interp::load(frame, meta.net_off, o as i32, size)?
         }
         Term::Alu(op, a, b) => {
-            let x = sub(a, frame, meta)?;
-            let y = sub(b, frame, meta)?;
+            let x = sub(a)?;
+            let y = sub(b)?;
             op.apply(x, y)
         }
-        Term::Neg(a) => sub(a, frame, meta)?.wrapping_neg(),
+        Term::Neg(a) => sub(a)?.wrapping_neg(),
     })
 }
 

@@ -3,6 +3,7 @@
 
 mod check;
 mod convert;
+mod explain;
 mod matching;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +27,7 @@ enum Cmd {
     Check(check::Args),
     Match(matching::Args),
     Convert(convert::Args),
+    Explain(explain::Args),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         Cmd::Check(a) => check::run(a),
         Cmd::Match(a) => matching::run(a),
         Cmd::Convert(a) => convert::run(a),
+        Cmd::Explain(a) => explain::run(a),
     };
     match r {
         Ok(code) => code,

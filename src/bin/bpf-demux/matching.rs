@@ -3,6 +3,7 @@
 use bpf_demux::cbpf::{self, FrameMeta};
 use bpf_demux::pcapfile::PcapReader;
 use bpf_demux::spec;
+use bpf_demux::{Cache, FilterSet, MatchSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,7 +23,7 @@ pub struct Args {
     #[arg(long, short)]
     filters: PathBuf,
     /// Which engine computes the answer.
-    #[arg(long, value_enum, default_value = "independent")]
+    #[arg(long, value_enum, default_value = "merged")]
     engine: Engine,
     /// Output format: tsv lines, or JSON Lines ({"frame","matches"}).
     #[arg(long, value_enum, default_value = "tsv")]
@@ -34,6 +35,8 @@ pub struct Args {
 
 #[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
 enum Engine {
+    /// All filters merged into one structure, one pass per frame.
+    Merged,
     /// Each filter alone through the reference interpreter.
     Independent,
 }
@@ -46,6 +49,12 @@ enum Format {
 
 pub fn run(a: Args) -> Result<ExitCode, String> {
     let set = spec::load_valid(&a.filters).map_err(|e| e.to_string())?;
+    let merged = match a.engine {
+        Engine::Merged => Some(FilterSet::new(set.iter().cloned()).map_err(|e| e.to_string())?),
+        Engine::Independent => None,
+    };
+    let mut cache = Cache::new();
+    let mut found = MatchSet::new();
     let mut order: Vec<usize> = (0..set.len()).collect();
     order.sort_by(|x, y| set[*x].name.as_bytes().cmp(set[*y].name.as_bytes()));
     let mut failure = None;
@@ -73,10 +82,18 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
                     }
                 };
                 let meta = FrameMeta::offline(rec.data, rec.orig_len);
-                match a.engine {
-                    Engine::Independent => {
+                match &merged {
+                    None => {
                         for (r, f) in rets.iter_mut().zip(&set) {
                             *r = cbpf::run(&f.program, rec.data, &meta);
+                        }
+                    }
+                    Some(m) => {
+                        // Filters were added in file order: FilterId i is set[i].
+                        m.matches_into(&mut cache, rec.data, &meta, &mut found);
+                        rets.fill(0);
+                        for (id, v) in found.iter() {
+                            rets[id.index()] = v;
                         }
                     }
                 }
