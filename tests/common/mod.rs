@@ -2,6 +2,8 @@
 //! network namespace with a veth pair, and the kernel's view of a frame.
 #![allow(dead_code)]
 
+pub mod gen;
+
 use bpf_demux::cbpf::meta::{pkttype, ARPHRD_ETHER, ETH_HLEN};
 use bpf_demux::cbpf::FrameMeta;
 use bpf_demux::pcapfile::PcapReader;

@@ -1,0 +1,242 @@
+//! Proptest strategies: valid classic programs covering every opcode, and
+//! frames biased toward real headers.
+
+use bpf_demux::cbpf::meta::pkttype;
+use bpf_demux::cbpf::opcode::{code, AluOp, JmpOp, Op, Size, Src};
+use bpf_demux::cbpf::program::{Anc, SKF_AD_OFF, SKF_LL_OFF, SKF_NET_OFF};
+use bpf_demux::cbpf::{FrameMeta, Insn, Program};
+use proptest::prelude::*;
+
+/// Constants a real filter uses, and the edges.
+fn interesting_k() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        4 => 0u32..80,
+        2 => prop::sample::select(vec![12u32, 14, 20, 23, 26, 30, 34, 36, 54, 56]),
+        2 => prop::sample::select(vec![0x800u32, 0x806, 0x86dd, 0x8100, 0x88a8, 6, 17, 1, 58, 0x1fff, 0xf0, 0xff, 0xffff, 0x45, 53, 80, 443]),
+        1 => (0u32..64).prop_map(|d| (SKF_NET_OFF + d as i32) as u32),
+        1 => (0u32..40).prop_map(|d| (SKF_LL_OFF + d as i32) as u32),
+        1 => prop::sample::select(vec![0u32, 1, 31, 32, 33, 0x7fff_ffff, 0x8000_0000, u32::MAX, u32::MAX - 3]),
+        1 => any::<u32>(),
+    ]
+}
+
+/// Ancillary loads userland can answer.
+fn knowable_anc() -> impl Strategy<Value = Anc> {
+    prop::sample::select(vec![
+        Anc::Protocol,
+        Anc::PktType,
+        Anc::IfIndex,
+        Anc::HaType,
+        Anc::VlanTag,
+        Anc::VlanTagPresent,
+        Anc::VlanTpid,
+        Anc::AluXorX,
+    ])
+}
+
+#[derive(Clone, Debug)]
+enum Kind {
+    LdAbs(Size),
+    LdAnc(Size, Anc),
+    LdInd(Size),
+    LdLen,
+    LdImm,
+    LdMem,
+    LdxLen,
+    LdxMsh,
+    LdxImm,
+    LdxMem,
+    St,
+    Stx,
+    Alu(AluOp, Src),
+    Neg,
+    Ja,
+    Jmp(JmpOp, Src),
+    RetK,
+    RetA,
+    Tax,
+    Txa,
+}
+
+fn size() -> impl Strategy<Value = Size> {
+    prop::sample::select(vec![Size::B, Size::H, Size::W])
+}
+
+fn kind() -> impl Strategy<Value = Kind> {
+    let alu = (
+        prop::sample::select(AluOp::ALL.to_vec()),
+        prop::sample::select(vec![Src::K, Src::X]),
+    );
+    let jmp = (
+        prop::sample::select(JmpOp::ALL.to_vec()),
+        prop::sample::select(vec![Src::K, Src::X]),
+    );
+    prop_oneof![
+        6 => size().prop_map(Kind::LdAbs),
+        2 => (size(), knowable_anc()).prop_map(|(s, a)| Kind::LdAnc(s, a)),
+        3 => size().prop_map(Kind::LdInd),
+        1 => Just(Kind::LdLen),
+        1 => Just(Kind::LdImm),
+        1 => Just(Kind::LdMem),
+        1 => Just(Kind::LdxLen),
+        2 => Just(Kind::LdxMsh),
+        1 => Just(Kind::LdxImm),
+        1 => Just(Kind::LdxMem),
+        1 => Just(Kind::St),
+        1 => Just(Kind::Stx),
+        4 => alu.prop_map(|(o, s)| Kind::Alu(o, s)),
+        1 => Just(Kind::Neg),
+        1 => Just(Kind::Ja),
+        8 => jmp.prop_map(|(o, s)| Kind::Jmp(o, s)),
+        1 => Just(Kind::RetK),
+        1 => Just(Kind::RetA),
+        1 => Just(Kind::Tax),
+        1 => Just(Kind::Txa),
+    ]
+}
+
+/// A program the kernel accepts: every opcode, forward jumps, scratch
+/// memory written in a prologue (so every read is initialised on every
+/// path), X arithmetic, IND and MSH loads, negative offsets, ancillary loads.
+pub fn program() -> impl Strategy<Value = Program> {
+    let body = prop::collection::vec(
+        (
+            kind(),
+            interesting_k(),
+            any::<u8>(),
+            any::<u8>(),
+            any::<u32>(),
+        ),
+        1..32,
+    );
+    (
+        prop::collection::vec(0u32..16, 0..3),
+        body,
+        any::<bool>(),
+        interesting_k(),
+    )
+        .prop_filter_map("kernel-valid", |(cells, body, ret_a, ret_k)| {
+            let mut p: Vec<Insn> = Vec::new();
+            for &c in &cells {
+                p.push(Insn::stmt(code::LD | code::W | code::ABS, 12));
+                p.push(Insn::stmt(code::ST, c));
+            }
+            let n = p.len() + body.len() + 1;
+            for (kind, k, jt, jf, r) in body {
+                let pc = p.len();
+                let room = (n - pc - 2) as u32; // jumps may reach the last insn
+                let mem = |r: u32| {
+                    if cells.is_empty() {
+                        None
+                    } else {
+                        Some(cells[r as usize % cells.len()])
+                    }
+                };
+                let i = match kind {
+                    Kind::LdAbs(s) => Insn::stmt(
+                        Op::LdAbs(s).code(),
+                        if k >= SKF_AD_OFF { k % 100 } else { k },
+                    ),
+                    Kind::LdAnc(s, a) => Insn::stmt(Op::LdAbs(s).code(), SKF_AD_OFF + a.offset()),
+                    Kind::LdInd(s) => Insn::stmt(Op::LdInd(s).code(), k),
+                    Kind::LdLen => Insn::stmt(Op::LdLen.code(), 0),
+                    Kind::LdImm => Insn::stmt(Op::LdImm.code(), k),
+                    Kind::LdMem => match mem(r) {
+                        Some(c) => Insn::stmt(Op::LdMem.code(), c),
+                        None => Insn::stmt(Op::LdImm.code(), k),
+                    },
+                    Kind::LdxLen => Insn::stmt(Op::LdxLen.code(), 0),
+                    Kind::LdxMsh => Insn::stmt(Op::LdxMsh.code(), k),
+                    Kind::LdxImm => Insn::stmt(Op::LdxImm.code(), k),
+                    Kind::LdxMem => match mem(r) {
+                        Some(c) => Insn::stmt(Op::LdxMem.code(), c),
+                        None => Insn::stmt(Op::LdxImm.code(), k),
+                    },
+                    Kind::St => Insn::stmt(Op::St.code(), r % 16),
+                    Kind::Stx => Insn::stmt(Op::Stx.code(), r % 16),
+                    Kind::Alu(o, Src::K) => {
+                        let k = match o {
+                            AluOp::Div | AluOp::Mod => k.max(1),
+                            AluOp::Lsh | AluOp::Rsh => k % 32,
+                            _ => k,
+                        };
+                        Insn::stmt(Op::Alu(o, Src::K).code(), k)
+                    }
+                    Kind::Alu(o, Src::X) => Insn::stmt(Op::Alu(o, Src::X).code(), 0),
+                    Kind::Neg => Insn::stmt(Op::Neg.code(), 0),
+                    Kind::Ja => {
+                        Insn::stmt(Op::Ja.code(), if room == 0 { 0 } else { r % (room + 1) })
+                    }
+                    Kind::Jmp(o, s) => {
+                        let m = room.min(255) + 1;
+                        Insn::new(
+                            Op::Jmp(o, s).code(),
+                            (jt as u32 % m) as u8,
+                            (jf as u32 % m) as u8,
+                            k,
+                        )
+                    }
+                    Kind::RetK => Insn::stmt(Op::RetK.code(), k),
+                    Kind::RetA => Insn::stmt(Op::RetA.code(), 0),
+                    Kind::Tax => Insn::stmt(Op::Tax.code(), 0),
+                    Kind::Txa => Insn::stmt(Op::Txa.code(), 0),
+                };
+                p.push(i);
+            }
+            p.push(if ret_a {
+                Insn::stmt(Op::RetA.code(), 0)
+            } else {
+                Insn::stmt(Op::RetK.code(), ret_k)
+            });
+            Program::validate(&p).ok()
+        })
+}
+
+/// A frame: a corpus frame (or a hand-made one), mutated, truncated or
+/// lengthened, with offline or live-like metadata.
+pub fn frame(base: Vec<Vec<u8>>) -> impl Strategy<Value = (Vec<u8>, FrameMeta)> {
+    let pick = prop::sample::select(base);
+    let edits = prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4);
+    (
+        pick,
+        edits,
+        0u8..6,
+        any::<prop::sample::Index>(),
+        prop::collection::vec(any::<u8>(), 0..40),
+        0u8..4,
+        any::<u16>(),
+        0u32..64,
+    )
+        .prop_map(
+            |(mut f, edits, shape, cut, extra, metakind, tci, lenplus)| {
+                for (i, b) in edits {
+                    if !f.is_empty() {
+                        let at = i.index(f.len());
+                        f[at] = b;
+                    }
+                }
+                match shape {
+                    0 => f.truncate(cut.index(f.len() + 1)),
+                    1 => f.extend(extra),
+                    _ => {}
+                }
+                let wire = f.len() as u32 + if shape == 2 { lenplus } else { 0 };
+                let mut meta = FrameMeta::offline(&f, wire);
+                match metakind {
+                    1 => {
+                        meta.vlan_present = true;
+                        meta.vlan_tci = tci;
+                        meta.vlan_tpid = if tci & 1 == 0 { 0x8100 } else { 0x88a8 };
+                        meta.pkttype = pkttype::OTHERHOST;
+                        meta.ifindex = 7;
+                    }
+                    2 => {
+                        meta.pkttype = (tci % 5) as u8;
+                        meta.ifindex = tci as u32;
+                    }
+                    _ => {}
+                }
+                (f, meta)
+            },
+        )
+}
