@@ -29,6 +29,7 @@ pub mod merge;
 pub mod pcapfile;
 pub mod set;
 pub mod spec;
+pub mod workload;
 
 pub use exec::{Automaton, Cache, MatchSet};
 pub use merge::FilterId;
