@@ -31,7 +31,13 @@ pub enum Family {
 }
 
 impl Family {
-    pub const ALL: [Family; 5] = [Family::Hosts, Family::Ports, Family::Nets, Family::VlanHosts, Family::Mixed];
+    pub const ALL: [Family; 5] = [
+        Family::Hosts,
+        Family::Ports,
+        Family::Nets,
+        Family::VlanHosts,
+        Family::Mixed,
+    ];
     pub fn name(self) -> &'static str {
         match self {
             Family::Hosts => "hosts",
@@ -74,7 +80,11 @@ impl Family {
     /// `n` tenants named `<family>-<i>`.
     pub fn tenants(self, n: usize) -> Vec<NamedProgram> {
         (0..n)
-            .map(|i| NamedProgram { name: format!("{}-{i}", self.name()), program: self.program(i), snaplen: None })
+            .map(|i| NamedProgram {
+                name: format!("{}-{i}", self.name()),
+                program: self.program(i),
+                snaplen: None,
+            })
             .collect()
     }
 }
@@ -98,9 +108,15 @@ pub fn vlan(i: usize) -> u16 {
 /// Network of tenant `i`: a /24 inside 10.0.0.0/8 (or /16 for every 8th).
 pub fn net(i: usize) -> (Ipv4Addr, u8) {
     if i % 8 == 7 {
-        (Ipv4Addr::from(0x0a00_0000u32 + (((i / 8) as u32 % 256) << 16)), 16)
+        (
+            Ipv4Addr::from(0x0a00_0000u32 + (((i / 8) as u32 % 256) << 16)),
+            16,
+        )
     } else {
-        (Ipv4Addr::from(0x0a00_0000u32 + (((i as u32) % 65536) << 8)), 24)
+        (
+            Ipv4Addr::from(0x0a00_0000u32 + (((i as u32) % 65536) << 8)),
+            24,
+        )
     }
 }
 
@@ -143,7 +159,11 @@ fn port_asm(p: u16) -> String {
 }
 
 fn net_port_asm(a: Ipv4Addr, len: u8, p: u16) -> String {
-    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len as u32) };
+    let mask = if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - len as u32)
+    };
     let a = u32::from(a) & mask;
     format!(
         "ldh [12]\njneq #0x800, drop\n\
@@ -226,7 +246,9 @@ pub fn traffic(count: usize, tenants: usize, seed: u64) -> Vec<Frame> {
             b.extend_from_slice(&dp.to_be_bytes());
             match proto {
                 6 => {
-                    b.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+                    b.extend_from_slice(&[
+                        0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0,
+                    ]);
                 }
                 17 => {
                     let len = (8 + payload) as u16;
@@ -270,7 +292,10 @@ pub fn traffic(count: usize, tenants: usize, seed: u64) -> Vec<Frame> {
             }
             70..=74 => {
                 f.extend_from_slice(&[0x08, 0x00]);
-                f.extend(ipv4(1, vec![8, 0, 0, 0, 0, 1, 0, 1, 0xde, 0xad, 0xbe, 0xef]));
+                f.extend(ipv4(
+                    1,
+                    vec![8, 0, 0, 0, 0, 1, 0, 1, 0xde, 0xad, 0xbe, 0xef],
+                ));
             }
             75..=82 => {
                 f[..6].copy_from_slice(&[0xff; 6]);
@@ -294,7 +319,10 @@ pub fn traffic(count: usize, tenants: usize, seed: u64) -> Vec<Frame> {
             // A truncated capture (snaplen 54).
             f.truncate(54);
         }
-        out.push(Frame { data: f, wire_len: wire });
+        out.push(Frame {
+            data: f,
+            wire_len: wire,
+        });
     }
     out
 }

@@ -60,3 +60,17 @@ fn three_hundred_mixed() {
 fn kernel_edge_programs() {
     same("tests/data/kernel-edge.toml");
 }
+
+#[test]
+fn adversarial_sets() {
+    // Long ORs of hosts, a 12x12 cross product (these three fall back to
+    // the interpreter), 24-way ANDs of `not host`, indirect arithmetic.
+    same_some_match("tests/data/adversarial.filters");
+}
+
+fn same_some_match(filters: &str) {
+    let m = run("merged", filters);
+    let i = run("independent", filters);
+    assert_eq!(m, i, "{filters}");
+    assert!(m.lines().filter(|l| !l.ends_with('\t')).count() > 10);
+}

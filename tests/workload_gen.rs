@@ -17,7 +17,10 @@ fn ports_family_equals_tcpdump_output() {
     for (p, s) in (1u16..=1000).zip(&set) {
         assert_eq!(workload::port_program(p).insns(), &s.insns[..], "port {p}");
     }
-    assert_eq!(Family::Ports.program(5).insns(), workload::port_program(1029).insns());
+    assert_eq!(
+        Family::Ports.program(5).insns(),
+        workload::port_program(1029).insns()
+    );
 }
 
 #[test]
@@ -30,8 +33,14 @@ fn hosts_family_equals_tcpdump_output() {
         assert_eq!(workload::host_program(addr).insns(), &s.insns[..], "{addr}");
     }
     let first = Family::Hosts.program(0);
-    assert_eq!(first.insns(), workload::host_program(workload::host_addr(0)).insns());
-    assert_eq!(text::parse_ddd(&text::write_ddd_line(first.insns())).unwrap(), first.insns());
+    assert_eq!(
+        first.insns(),
+        workload::host_program(workload::host_addr(0)).insns()
+    );
+    assert_eq!(
+        text::parse_ddd(&text::write_ddd_line(first.insns())).unwrap(),
+        first.insns()
+    );
 }
 
 #[test]
@@ -42,11 +51,19 @@ fn every_family_matches_a_share_of_its_traffic() {
         let mut matched = 0;
         for f in &frames {
             let meta = FrameMeta::offline(&f.data, f.wire_len);
-            if progs.iter().any(|p| cbpf::run(&p.program, &f.data, &meta) != 0) {
+            if progs
+                .iter()
+                .any(|p| cbpf::run(&p.program, &f.data, &meta) != 0)
+            {
                 matched += 1;
             }
         }
         let share = matched as f64 / frames.len() as f64;
-        assert!((0.02..0.9).contains(&share), "{}: {matched} of {} frames match", fam.name(), frames.len());
+        assert!(
+            (0.02..0.9).contains(&share),
+            "{}: {matched} of {} frames match",
+            fam.name(),
+            frames.len()
+        );
     }
 }

@@ -1,0 +1,96 @@
+//! Limits: a set built with small limits puts filters in the fallback
+//! interpreter instead of growing, and every answer stays exact (oracle:
+//! the reference interpreter on the corpus frames).
+
+mod common;
+
+use bpf_demux::cbpf::{self, FrameMeta};
+use bpf_demux::ir::Limits;
+use bpf_demux::spec;
+use bpf_demux::{Config, FilterSet};
+use common::*;
+
+fn check_exact(set: &FilterSet, progs: &[spec::NamedProgram]) {
+    let mut frames = Vec::new();
+    for pcap in corpus_pcaps() {
+        frames.extend(frames_of(&pcap));
+    }
+    for (data, orig) in &frames {
+        let meta = FrameMeta::offline(data, *orig);
+        let mut got: Vec<(String, u32)> = set
+            .matches(data, &meta)
+            .iter()
+            .map(|(id, v)| (set.name(id).to_owned(), v))
+            .collect();
+        got.sort();
+        let mut want: Vec<(String, u32)> = progs
+            .iter()
+            .filter_map(|p| {
+                let v = cbpf::run(&p.program, data, &meta);
+                (v != 0).then(|| (p.name.clone(), v))
+            })
+            .collect();
+        want.sort();
+        assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn node_budget_turns_filters_into_fallbacks() {
+    let progs = spec::load_valid(&repo().join("tests/data/tenants-mixed-300.filters")).unwrap();
+    let config = Config {
+        max_nodes: 400,
+        ..Config::default()
+    };
+    let mut set = FilterSet::with_config(config);
+    for p in &progs {
+        set.add(p.clone()).unwrap();
+    }
+    let s = set.stats();
+    assert!(s.nodes <= 400, "{s:?}");
+    assert!(s.fallbacks > 100 && s.merged > 10, "{s:?}");
+    check_exact(&set, &progs);
+}
+
+#[test]
+fn path_and_work_limits_turn_filters_into_fallbacks() {
+    let progs = spec::load_valid(&repo().join("tests/data/adversarial.filters")).unwrap();
+    let config = Config {
+        limits: Limits {
+            max_paths: 4,
+            max_literals: 6,
+            max_steps: 500,
+        },
+        ..Config::default()
+    };
+    let mut set = FilterSet::with_config(config);
+    for p in &progs {
+        set.add(p.clone()).unwrap();
+    }
+    let s = set.stats();
+    assert!(s.fallbacks >= 6 && s.merged >= 1, "{s:?}");
+    for id in set.ids() {
+        if let Some(reason) = set.fallback_reason(id) {
+            assert!(!reason.to_string().is_empty());
+        }
+    }
+    check_exact(&set, &progs);
+    // With default limits, only the three largest fall back.
+    let set = FilterSet::new(progs.iter().cloned()).unwrap();
+    assert_eq!(set.stats().fallbacks, 3, "{}", set.explain());
+    check_exact(&set, &progs);
+}
+
+#[test]
+fn identical_filters_are_two_results_and_counted_equivalent() {
+    let p = spec::load_valid(&repo().join("tests/data/public.filters")).unwrap();
+    let ip = p.iter().find(|f| f.name == "L1").unwrap().clone();
+    let mut twin = ip.clone();
+    twin.name = "L1-twin".into();
+    let set = FilterSet::new([ip, twin]).unwrap();
+    assert_eq!(set.stats().equivalent_filters, 1);
+    let frames = frames_of(&repo().join("../shared/corpus/pcaps/gateway_or_not.pcap"));
+    let (data, orig) = &frames[0];
+    let m = set.matches(data, &FrameMeta::offline(data, *orig));
+    assert_eq!(m.len(), 2);
+}
