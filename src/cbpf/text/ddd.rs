@@ -51,6 +51,9 @@ pub fn parse_ddd(text: &str) -> Result<Vec<Insn>, TextError> {
             ))
         }
     } as usize;
+    if count == 0 {
+        return Err(TextError::new(cl, cc, "instruction count 0: an empty program"));
+    }
     let mut insns = Vec::with_capacity(fields.len() - 1);
     for &(line, col0, f) in &fields[1..] {
         let ws = words(f);
