@@ -322,6 +322,19 @@ impl FilterSet {
     pub fn id_bound(&self) -> usize {
         self.entries.len()
     }
+    /// One endpoint spec per live filter (its name and snaplen cap), each
+    /// with a queue of `queue` frames.
+    pub fn tenant_specs(&self, queue: usize) -> Vec<crate::capture::TenantSpec> {
+        self.ids()
+            .map(|id| crate::capture::TenantSpec {
+                id,
+                name: self.name(id).to_owned(),
+                snaplen: self.snaplen(id),
+                queue,
+            })
+            .collect()
+    }
+
     /// Why a filter runs in the fallback interpreter, if it does.
     pub fn fallback_reason(&self, id: FilterId) -> Option<NormalizeError> {
         match self.entry(id).placement {

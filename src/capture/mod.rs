@@ -1,7 +1,21 @@
-//! Capture: the kernel side of bpf-demux.
+//! Capture: frames from the kernel (or from files) through the merged
+//! structure to per-tenant endpoints.
 //!
-//! [`sys`] is the only module of the crate with `unsafe` code: AF_PACKET
-//! sockets, `SO_ATTACH_FILTER`, network namespaces. Everything above it
-//! sees safe types.
+//! Pipeline position: after `exec`; uses the runtime API only
+//! (`Automaton`, `MatchSet`), never the IR. [`sys`] is the only module of
+//! the crate with `unsafe` code (AF_PACKET sockets, the TPACKET_V3 ring,
+//! `SO_ATTACH_FILTER`, network namespaces, signals).
+//!
+//! - [`endpoint`]: bounded per-tenant channels; one shared copy per frame.
+//! - [`dispatch`]: match once, deliver to every accepting tenant,
+//!   truncated to `min(return value, captured length, tenant cap)`.
+//! - [`live`]: ring workers (PACKET_FANOUT for several), kernel stats.
 
+pub mod dispatch;
+pub mod endpoint;
+pub mod live;
 pub mod sys;
+
+pub use dispatch::{Dispatcher, Stamp};
+pub use endpoint::{Captured, Delivery, Endpoint, Senders, TenantSpec, TenantStats};
+pub use live::{CaptureTotals, LiveCapture, LiveConfig};

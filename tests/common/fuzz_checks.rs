@@ -9,11 +9,21 @@ use bpf_demux::FilterSet;
 /// Every reader on arbitrary bytes: no panic; what a reader accepts is a
 /// non-empty program that survives write/read round trips.
 pub fn readers(data: &[u8]) {
-    for form in [Form::Ddd, Form::Dd, Form::Listing, Form::Asm, Form::Raw, Form::detect(data)] {
+    for form in [
+        Form::Ddd,
+        Form::Dd,
+        Form::Listing,
+        Form::Asm,
+        Form::Raw,
+        Form::detect(data),
+    ] {
         if let Ok(insns) = form.parse(data) {
             assert!(!insns.is_empty(), "{form:?} accepted an empty program");
             let _ = Program::validate(&insns);
-            assert_eq!(text::parse_ddd(&text::write_ddd_line(&insns)).unwrap(), insns);
+            assert_eq!(
+                text::parse_ddd(&text::write_ddd_line(&insns)).unwrap(),
+                insns
+            );
             assert_eq!(text::parse_ddd(&text::write_ddd(&insns)).unwrap(), insns);
             assert_eq!(text::parse_dd(&text::write_dd(&insns)).unwrap(), insns);
             assert_eq!(text::parse_raw(&text::write_raw(&insns)).unwrap(), insns);
@@ -36,7 +46,11 @@ pub fn merged(data: &[u8]) {
         return;
     }
     let nprogs = (data[0] % 6 + 1) as usize;
-    let lens: Vec<usize> = data[1..].iter().take(nprogs).map(|b| (*b % 12 + 1) as usize).collect();
+    let lens: Vec<usize> = data[1..]
+        .iter()
+        .take(nprogs)
+        .map(|b| (*b % 12 + 1) as usize)
+        .collect();
     let mut rest = &data[1 + lens.len()..];
     let mut named = Vec::new();
     for (i, len) in lens.iter().enumerate() {
@@ -44,11 +58,17 @@ pub fn merged(data: &[u8]) {
         if take == 0 {
             break;
         }
-        let Ok(insns) = text::parse_raw(&rest[..take]) else { break };
+        let Ok(insns) = text::parse_raw(&rest[..take]) else {
+            break;
+        };
         rest = &rest[take..];
         if let Ok(p) = Program::validate(&insns) {
             if p.check_userland().is_ok() {
-                named.push(NamedProgram { name: format!("f{i}"), program: p, snaplen: None });
+                named.push(NamedProgram {
+                    name: format!("f{i}"),
+                    program: p,
+                    snaplen: None,
+                });
             }
         }
     }
@@ -58,8 +78,11 @@ pub fn merged(data: &[u8]) {
     let frame = rest;
     let meta = FrameMeta::offline(frame, frame.len() as u32 + (data[0] as u32 >> 6));
     let set = FilterSet::new(named.iter().cloned()).unwrap();
-    let mut got: Vec<(String, u32)> =
-        set.matches(frame, &meta).iter().map(|(id, v)| (set.name(id).to_owned(), v)).collect();
+    let mut got: Vec<(String, u32)> = set
+        .matches(frame, &meta)
+        .iter()
+        .map(|(id, v)| (set.name(id).to_owned(), v))
+        .collect();
     got.sort();
     let mut want: Vec<(String, u32)> = named
         .iter()

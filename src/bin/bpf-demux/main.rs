@@ -1,10 +1,13 @@
 //! `bpf-demux`: check filter sets, match them against pcap files, convert
 //! program text between forms.
 
+mod capture;
 mod check;
 mod convert;
 mod explain;
 mod matching;
+mod sink;
+mod split;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -25,6 +28,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     Check(check::Args),
+    Capture(capture::Args),
+    Split(split::Args),
     Match(matching::Args),
     Convert(convert::Args),
     Explain(explain::Args),
@@ -34,6 +39,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Check(a) => check::run(a),
+        Cmd::Capture(a) => capture::run(a),
+        Cmd::Split(a) => split::run(a),
         Cmd::Match(a) => matching::run(a),
         Cmd::Convert(a) => convert::run(a),
         Cmd::Explain(a) => explain::run(a),

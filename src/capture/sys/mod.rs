@@ -14,7 +14,9 @@ use std::path::Path;
 /// `ETH_P_ALL`, host order.
 pub const ETH_P_ALL: u16 = 0x0003;
 
-fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+pub mod ring;
+
+pub(crate) fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -147,7 +149,7 @@ impl PacketSocket {
 
     /// Binds to interface `ifindex`, all protocols.
     pub fn bind(&mut self, ifindex: u32) -> io::Result<()> {
-        let mut sll: libc::sockaddr_ll = unsafe_zeroed_sll();
+        let mut sll: libc::sockaddr_ll = zeroed_sll();
         sll.sll_family = libc::AF_PACKET as u16;
         sll.sll_protocol = ETH_P_ALL.to_be();
         sll.sll_ifindex = ifindex as i32;
@@ -165,7 +167,7 @@ impl PacketSocket {
 
     /// Sends one whole Ethernet frame out of the bound interface.
     pub fn send(&self, frame: &[u8]) -> io::Result<usize> {
-        let mut sll: libc::sockaddr_ll = unsafe_zeroed_sll();
+        let mut sll: libc::sockaddr_ll = zeroed_sll();
         sll.sll_family = libc::AF_PACKET as u16;
         sll.sll_ifindex = self.ifindex as i32;
         sll.sll_halen = 6;
@@ -213,7 +215,31 @@ impl PacketSocket {
     }
 }
 
-fn unsafe_zeroed_sll() -> libc::sockaddr_ll {
+pub(crate) fn zeroed_sll() -> libc::sockaddr_ll {
     // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
     unsafe { std::mem::zeroed() }
+}
+
+static TERMINATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    TERMINATE.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Makes SIGINT and SIGTERM set a flag ([`termination_requested`]) instead
+/// of killing the process, so captures can flush and close their files.
+pub fn catch_termination() -> io::Result<()> {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: installing an async-signal-safe handler (one atomic store).
+        let r = unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
+        if r == libc::SIG_ERR {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// True once SIGINT or SIGTERM arrived (after [`catch_termination`]).
+pub fn termination_requested() -> bool {
+    TERMINATE.load(std::sync::atomic::Ordering::SeqCst)
 }

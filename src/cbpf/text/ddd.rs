@@ -52,7 +52,11 @@ pub fn parse_ddd(text: &str) -> Result<Vec<Insn>, TextError> {
         }
     } as usize;
     if count == 0 {
-        return Err(TextError::new(cl, cc, "instruction count 0: an empty program"));
+        return Err(TextError::new(
+            cl,
+            cc,
+            "instruction count 0: an empty program",
+        ));
     }
     let mut insns = Vec::with_capacity(fields.len() - 1);
     for &(line, col0, f) in &fields[1..] {

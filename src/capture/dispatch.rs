@@ -1,0 +1,102 @@
+//! One frame, one pass, every tenant served.
+
+use super::endpoint::{Captured, Delivery, Senders};
+use crate::cbpf::FrameMeta;
+use crate::exec::{Automaton, Cache, MatchSet};
+use std::sync::Arc;
+
+/// Matches frames against a published automaton and delivers them.
+/// One per worker thread (it owns the per-thread scratch).
+pub struct Dispatcher {
+    automaton: Arc<Automaton>,
+    senders: Senders,
+    cache: Cache,
+    out: MatchSet,
+    /// Put a stripped outer VLAN tag back into the delivered bytes.
+    pub reinsert_vlan: bool,
+    /// Frames offered, and frames matched by at least one tenant.
+    pub seen: u64,
+    pub matched: u64,
+}
+
+/// Where and when a frame was captured.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stamp {
+    pub ts_sec: u64,
+    pub ts_nsec: u32,
+}
+
+impl Dispatcher {
+    pub fn new(automaton: Arc<Automaton>, senders: Senders, reinsert_vlan: bool) -> Dispatcher {
+        Dispatcher {
+            automaton,
+            senders,
+            cache: Cache::new(),
+            out: MatchSet::new(),
+            reinsert_vlan,
+            seen: 0,
+            matched: 0,
+        }
+    }
+
+    /// Swaps in a newly published automaton (tenant added or removed).
+    pub fn set_automaton(&mut self, a: Arc<Automaton>) {
+        self.automaton = a;
+    }
+
+    /// Matches `frame` (the bytes the filter sees; `meta.wire_len` its
+    /// wire length) and delivers it to every accepting tenant, truncated to
+    /// `min(return value, captured length, tenant cap)`, the tag re-inserted
+    /// when `meta` says one was stripped and `reinsert_vlan` is set.
+    pub fn offer(&mut self, frame: &[u8], meta: &FrameMeta, stamp: Stamp) {
+        self.seen += 1;
+        self.automaton
+            .matches_into(&mut self.cache, frame, meta, &mut self.out);
+        if self.out.is_empty() {
+            return;
+        }
+        self.matched += 1;
+        let vlan = meta.vlan_present.then_some((meta.vlan_tci, meta.vlan_tpid));
+        let insert = self.reinsert_vlan && vlan.is_some() && frame.len() >= 12;
+        let mut data = Vec::with_capacity(frame.len() + 4 * insert as usize);
+        let mut orig_len = meta.wire_len;
+        if insert {
+            let (tci, tpid) = vlan.unwrap();
+            data.extend_from_slice(&frame[..12]);
+            data.extend_from_slice(&tpid.to_be_bytes());
+            data.extend_from_slice(&tci.to_be_bytes());
+            data.extend_from_slice(&frame[12..]);
+            orig_len += 4;
+        } else {
+            data.extend_from_slice(frame);
+        }
+        let shared = Arc::new(Captured {
+            data: data.into_boxed_slice(),
+            ts_sec: stamp.ts_sec,
+            ts_nsec: stamp.ts_nsec,
+            orig_len,
+            vlan,
+            tag_inserted: insert,
+        });
+        for (id, ret) in self.out.iter() {
+            let seen_len = (ret as usize).min(frame.len());
+            // libpcap on Linux: the tag goes back in when at least the
+            // two MAC addresses were captured.
+            let mut len = if insert && seen_len >= 12 {
+                seen_len + 4
+            } else {
+                seen_len
+            };
+            if let Some(cap) = self.senders.cap(id) {
+                len = len.min(cap as usize);
+            }
+            self.senders.send(
+                id,
+                Delivery {
+                    frame: shared.clone(),
+                    caplen: len as u32,
+                },
+            );
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Per-tenant endpoint channels.
+//!
+//! A matched frame is copied out of the ring once into a [`Captured`] and
+//! shared (`Arc`) by every endpoint it goes to; each endpoint sees it
+//! truncated to its own length. Queues are bounded: when one is full, that
+//! endpoint's copy is dropped and counted, and nobody waits (unless the
+//! sender was made blocking, for offline splitting).
+
+use crate::merge::FilterId;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One frame as captured, shared by all its endpoints.
+#[derive(Debug)]
+pub struct Captured {
+    /// The bytes, with the outer VLAN tag re-inserted when enabled.
+    pub data: Box<[u8]>,
+    pub ts_sec: u64,
+    pub ts_nsec: u32,
+    /// Original (wire) length, counting a re-inserted tag.
+    pub orig_len: u32,
+    /// `(tci, tpid)` of the stripped outer tag, if any.
+    pub vlan: Option<(u16, u16)>,
+    /// True when the tag was put back into `data` (at byte 12).
+    pub tag_inserted: bool,
+}
+
+/// What one endpoint receives: the shared frame and this tenant's length.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub frame: Arc<Captured>,
+    /// Bytes of `frame.data` this tenant gets.
+    pub caplen: u32,
+}
+
+impl Delivery {
+    pub fn bytes(&self) -> &[u8] {
+        &self.frame.data[..self.caplen as usize]
+    }
+}
+
+/// Counters of one endpoint.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub frames: AtomicU64,
+    pub bytes: AtomicU64,
+    pub drops: AtomicU64,
+}
+
+/// A snapshot of [`Counters`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TenantStats {
+    /// Frames queued to the endpoint.
+    pub frames: u64,
+    /// Bytes queued (sum of caplen).
+    pub bytes: u64,
+    /// Frames dropped because the endpoint's queue was full.
+    pub drops: u64,
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> TenantStats {
+        TenantStats {
+            frames: self.frames.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            drops: self.drops.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The receiving side of one tenant's channel.
+pub struct Endpoint {
+    pub filter: FilterId,
+    pub name: String,
+    rx: Receiver<Delivery>,
+    counters: Arc<Counters>,
+}
+
+impl Endpoint {
+    /// Waits for the next frame; `None` once capture has stopped and the
+    /// queue is empty.
+    pub fn recv(&self) -> Option<Delivery> {
+        self.rx.recv().ok()
+    }
+    /// Waits up to `timeout`. `Err(true)` when capture has stopped.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Delivery, bool> {
+        self.rx
+            .recv_timeout(timeout)
+            .map_err(|e| e == RecvTimeoutError::Disconnected)
+    }
+    /// The next frame if one is queued. `Err(true)` when capture has stopped.
+    pub fn try_recv(&self) -> Result<Delivery, bool> {
+        self.rx
+            .try_recv()
+            .map_err(|e| e == TryRecvError::Disconnected)
+    }
+    /// Frames until capture stops.
+    pub fn iter(&self) -> impl Iterator<Item = Delivery> + '_ {
+        self.rx.iter()
+    }
+    pub fn stats(&self) -> TenantStats {
+        self.counters.snapshot()
+    }
+}
+
+/// One tenant's channel settings.
+#[derive(Clone, Debug)]
+pub struct TenantSpec {
+    pub id: FilterId,
+    pub name: String,
+    /// Cap on delivered bytes.
+    pub snaplen: Option<u32>,
+    /// Frames the queue holds before this tenant drops.
+    pub queue: usize,
+}
+
+/// The sending side of every tenant, indexed by `FilterId`.
+#[derive(Clone)]
+pub struct Senders {
+    slots: Vec<Option<(SyncSender<Delivery>, Arc<Counters>, Option<u32>)>>,
+    blocking: bool,
+}
+
+impl Senders {
+    /// Makes one channel per tenant. `blocking`: a full queue makes the
+    /// sender wait (offline use) instead of dropping.
+    pub fn new(
+        tenants: impl IntoIterator<Item = TenantSpec>,
+        blocking: bool,
+    ) -> (Senders, Vec<Endpoint>) {
+        let mut slots = Vec::new();
+        let mut eps = Vec::new();
+        for TenantSpec {
+            id,
+            name,
+            snaplen: cap,
+            queue,
+        } in tenants
+        {
+            let (tx, rx) = mpsc::sync_channel(queue.max(1));
+            let counters = Arc::new(Counters::default());
+            if slots.len() <= id.index() {
+                slots.resize(id.index() + 1, None);
+            }
+            slots[id.index()] = Some((tx, counters.clone(), cap));
+            eps.push(Endpoint {
+                filter: id,
+                name,
+                rx,
+                counters,
+            });
+        }
+        (Senders { slots, blocking }, eps)
+    }
+
+    /// The snaplen cap of a tenant.
+    pub fn cap(&self, id: FilterId) -> Option<u32> {
+        self.slots
+            .get(id.index())
+            .and_then(|s| s.as_ref())
+            .and_then(|s| s.2)
+    }
+
+    /// Queues `d` for tenant `id`; counts a drop when the queue is full
+    /// (or the endpoint is gone).
+    pub fn send(&self, id: FilterId, d: Delivery) {
+        let Some(Some((tx, c, _))) = self.slots.get(id.index()) else {
+            return;
+        };
+        let len = d.caplen as u64;
+        let ok = if self.blocking {
+            tx.send(d).is_ok()
+        } else {
+            match tx.try_send(d) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
+            }
+        };
+        if ok {
+            c.frames.fetch_add(1, Ordering::Relaxed);
+            c.bytes.fetch_add(len, Ordering::Relaxed);
+        } else {
+            c.drops.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Live capture: TPACKET_V3 rings on one interface (one per worker, joined
+//! in a PACKET_FANOUT hash group when there are several), each frame
+//! matched once against a shared `Arc<Automaton>` and delivered to every
+//! accepting tenant's endpoint.
+
+use super::dispatch::{Dispatcher, Stamp};
+use super::endpoint::Senders;
+use super::sys::{self, ring::Ring, ring::RingConfig};
+use crate::cbpf::FrameMeta;
+use crate::exec::Automaton;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct LiveConfig {
+    pub interface: String,
+    pub ring: RingConfig,
+    /// Worker threads (each with its own ring, fanout by flow hash).
+    pub workers: usize,
+    /// Put stripped outer VLAN tags back into delivered bytes (as libpcap).
+    pub reinsert_vlan: bool,
+    /// Stop after this many frames read from the interface.
+    pub max_frames: Option<u64>,
+}
+
+impl LiveConfig {
+    pub fn new(interface: &str) -> LiveConfig {
+        LiveConfig {
+            interface: interface.to_owned(),
+            ring: RingConfig::default(),
+            workers: 1,
+            reinsert_vlan: true,
+            max_frames: None,
+        }
+    }
+}
+
+/// Totals at the end of a capture.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CaptureTotals {
+    /// Frames read from the rings.
+    pub frames: u64,
+    /// Frames at least one tenant accepted.
+    pub matched: u64,
+    /// PACKET_STATISTICS: frames the kernel queued (drops included) and dropped.
+    pub kernel_packets: u64,
+    pub kernel_drops: u64,
+}
+
+/// A running capture.
+pub struct LiveCapture {
+    stop: Arc<AtomicBool>,
+    seen: Arc<AtomicU64>,
+    workers: Vec<JoinHandle<io::Result<CaptureTotals>>>,
+}
+
+impl LiveCapture {
+    /// Opens every ring (errors such as an unknown interface or missing
+    /// permission come back here, before any thread starts), then starts
+    /// the workers.
+    pub fn start(
+        automaton: Arc<Automaton>,
+        senders: Senders,
+        cfg: &LiveConfig,
+    ) -> io::Result<LiveCapture> {
+        let ifindex = sys::if_index(&cfg.interface)
+            .map_err(|e| io::Error::new(e.kind(), format!("interface `{}`: {e}", cfg.interface)))?;
+        let workers = cfg.workers.max(1);
+        let mut ring_cfg = cfg.ring;
+        if workers > 1 {
+            ring_cfg.fanout_group = Some((std::process::id() & 0xffff) as u16);
+        }
+        let mut rings = Vec::new();
+        for _ in 0..workers {
+            rings.push(Ring::open(ifindex, &ring_cfg)?);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(AtomicU64::new(0));
+        let mut handles = Vec::new();
+        for (w, mut ring) in rings.into_iter().enumerate() {
+            let mut d = Dispatcher::new(automaton.clone(), senders.clone(), cfg.reinsert_vlan);
+            let (stop, seen, max) = (stop.clone(), seen.clone(), cfg.max_frames);
+            let h = std::thread::Builder::new()
+                .name(format!("bpf-demux-rx{w}"))
+                .spawn(move || {
+                    let mut totals = CaptureTotals::default();
+                    while !stop.load(Ordering::Relaxed) {
+                        let n = ring.next_block(Duration::from_millis(50), |f| {
+                            if max.is_some_and(|m| seen.fetch_add(1, Ordering::Relaxed) >= m) {
+                                stop.store(true, Ordering::Relaxed);
+                                return;
+                            }
+                            let meta = FrameMeta {
+                                wire_len: f.wire_len,
+                                net_off: f.net_off as u32,
+                                protocol: f.protocol,
+                                pkttype: f.pkttype,
+                                ifindex: f.ifindex,
+                                hatype: f.hatype,
+                                vlan_tci: f.vlan.map_or(0, |v| v.0),
+                                vlan_present: f.vlan.is_some(),
+                                vlan_tpid: f.vlan.map_or(0, |v| v.1),
+                            };
+                            d.offer(
+                                f.data,
+                                &meta,
+                                Stamp {
+                                    ts_sec: f.ts_sec as u64,
+                                    ts_nsec: f.ts_nsec,
+                                },
+                            );
+                        })?;
+                        let _ = n;
+                    }
+                    let (p, dr) = ring.stats()?;
+                    totals.frames = d.seen;
+                    totals.matched = d.matched;
+                    totals.kernel_packets = p;
+                    totals.kernel_drops = dr;
+                    Ok(totals)
+                })?;
+            handles.push(h);
+        }
+        Ok(LiveCapture {
+            stop,
+            seen,
+            workers: handles,
+        })
+    }
+
+    /// Asks the workers to stop (they finish the block in hand).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+    pub fn is_stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+    /// Frames read so far.
+    pub fn frames_seen(&self) -> u64 {
+        self.seen.load(Ordering::Relaxed)
+    }
+
+    /// Stops, waits for every worker, and sums their totals. Endpoints
+    /// see the end of their stream once this returns (and they drain).
+    pub fn join(self) -> io::Result<CaptureTotals> {
+        self.stop();
+        let mut t = CaptureTotals::default();
+        for h in self.workers {
+            let w = h
+                .join()
+                .map_err(|_| io::Error::other("capture worker panicked"))??;
+            t.frames += w.frames;
+            t.matched += w.matched;
+            t.kernel_packets += w.kernel_packets;
+            t.kernel_drops += w.kernel_drops;
+        }
+        Ok(t)
+    }
+}
