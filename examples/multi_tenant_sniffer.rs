@@ -18,7 +18,11 @@ use std::time::Duration;
 
 fn tenant(name: &str, asm: &str, snaplen: Option<u32>) -> NamedProgram {
     let insns = text::parse_asm(asm).expect("valid bpf_asm");
-    NamedProgram { name: name.into(), program: Program::validate(&insns).expect("kernel-valid"), snaplen }
+    NamedProgram {
+        name: name.into(),
+        program: Program::validate(&insns).expect("kernel-valid"),
+        snaplen,
+    }
 }
 
 fn main() {
@@ -66,5 +70,8 @@ fn main() {
         let (name, frames, bytes, drops) = r.join().unwrap();
         println!("{name:>6}: {frames} frames, {bytes} bytes, {drops} dropped");
     }
-    println!("read {} frames; kernel dropped {}", totals.frames, totals.kernel_drops);
+    println!(
+        "read {} frames; kernel dropped {}",
+        totals.frames, totals.kernel_drops
+    );
 }

@@ -231,7 +231,7 @@ fn a_slow_tenant_drops_and_nobody_waits() {
     };
     let mut set =
         FilterSet::new([accept_all("fast1"), accept_all("slow"), accept_all("fast2")]).unwrap();
-    let mut tenants = set.tenant_specs(1 << 16);
+    let mut tenants = set.tenant_specs(4096);
     tenants[1].queue = 8; // "slow" never reads
     let (senders, endpoints) = Senders::new(tenants, false);
     let nspath = ns.path();

@@ -28,15 +28,29 @@ fn split_writes_each_tenant_exactly_its_frames() {
     // Public filters plus two capped tenants (TOML `snaplen`).
     let mut toml = String::new();
     for p in spec::load_valid(&repo().join("tests/data/public.filters")).unwrap() {
-        toml.push_str(&format!("[[filter]]\nname = \"{}\"\ncbpf = \"{}\"\n", p.name, p.program));
+        toml.push_str(&format!(
+            "[[filter]]\nname = \"{}\"\ncbpf = \"{}\"\n",
+            p.name, p.program
+        ));
     }
     toml.push_str("[[filter]]\nname = \"cap40\"\ncbpf = \"1,6 0 0 4294967295\"\nsnaplen = 40\n");
     toml.push_str("[[filter]]\nname = \"ret20\"\nasm = \"ret #20\"\nsnaplen = 100\n");
     let set_path = dir.join("set.toml");
     std::fs::write(&set_path, toml).unwrap();
     let out_dir = dir.join("out");
-    let out = bin().args(["split", "-f"]).arg(&set_path).arg("--out-dir").arg(&out_dir).args(corpus_pcaps()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .args(["split", "-f"])
+        .arg(&set_path)
+        .arg("--out-dir")
+        .arg(&out_dir)
+        .args(corpus_pcaps())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let set = spec::load_valid(&set_path).unwrap();
     let mut all = Vec::new();
     for p in corpus_pcaps() {
@@ -49,7 +63,9 @@ fn split_writes_each_tenant_exactly_its_frames() {
             .filter_map(|(data, orig)| {
                 let r = cbpf::run(&f.program, data, &FrameMeta::offline(data, *orig));
                 (r != 0).then(|| {
-                    let n = (r as usize).min(data.len()).min(f.snaplen.unwrap_or(u32::MAX) as usize);
+                    let n = (r as usize)
+                        .min(data.len())
+                        .min(f.snaplen.unwrap_or(u32::MAX) as usize);
                     (data[..n].to_vec(), *orig)
                 })
             })
@@ -58,7 +74,10 @@ fn split_writes_each_tenant_exactly_its_frames() {
         assert!(got == want, "{}: frames differ", f.name);
     }
     let summary = String::from_utf8_lossy(&out.stderr);
-    assert!(summary.contains("cap40") && summary.contains("frames read 4438"), "{summary}");
+    assert!(
+        summary.contains("cap40") && summary.contains("frames read 4438"),
+        "{summary}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -77,27 +96,75 @@ fn capture_refuses_bad_input_and_leaves_nothing_behind() {
     let good = repo().join("tests/data/public.filters");
     // A filter set that fails validation.
     let bad = dir.join("bad.filters");
-    std::fs::write(&bad, "ok\t1,6 0 0 1\nloop\t3,6 0 0 0,5 0 0 4294967294,6 0 0 0\n").unwrap();
-    let out = bin().args(["capture", "-i", "lo", "-f"]).arg(&bad).arg("--out-dir").arg(dir.join("o1")).output().unwrap();
-    assert_refused(&out, "invalid set", &["bad.filters:2", "filter `loop`", "backward jump"]);
-    assert!(!dir.join("o1").exists(), "output folder made for an invalid set");
+    std::fs::write(
+        &bad,
+        "ok\t1,6 0 0 1\nloop\t3,6 0 0 0,5 0 0 4294967294,6 0 0 0\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["capture", "-i", "lo", "-f"])
+        .arg(&bad)
+        .arg("--out-dir")
+        .arg(dir.join("o1"))
+        .output()
+        .unwrap();
+    assert_refused(
+        &out,
+        "invalid set",
+        &["bad.filters:2", "filter `loop`", "backward jump"],
+    );
+    assert!(
+        !dir.join("o1").exists(),
+        "output folder made for an invalid set"
+    );
     // An unwritable output folder (a path under a regular file).
     let file = dir.join("plainfile");
     std::fs::write(&file, "x").unwrap();
-    let out = bin().args(["capture", "-i", "lo", "-f"]).arg(&good).arg("--out-dir").arg(file.join("sub")).output().unwrap();
-    assert_refused(&out, "unwritable", &["plainfile/sub", "cannot create output folder"]);
+    let out = bin()
+        .args(["capture", "-i", "lo", "-f"])
+        .arg(&good)
+        .arg("--out-dir")
+        .arg(file.join("sub"))
+        .output()
+        .unwrap();
+    assert_refused(
+        &out,
+        "unwritable",
+        &["plainfile/sub", "cannot create output folder"],
+    );
     // Bad options.
-    for args in [&["--workers", "0"][..], &["--duration", "-1"], &["--block-kib", "3"], &["--count", "x"]] {
-        let out = bin().args(["capture", "-i", "lo", "-f"]).arg(&good).arg("--out-dir").arg(dir.join("o2")).args(args).output().unwrap();
+    for args in [
+        &["--workers", "0"][..],
+        &["--duration", "-1"],
+        &["--block-kib", "3"],
+        &["--count", "x"],
+    ] {
+        let out = bin()
+            .args(["capture", "-i", "lo", "-f"])
+            .arg(&good)
+            .arg("--out-dir")
+            .arg(dir.join("o2"))
+            .args(args)
+            .output()
+            .unwrap();
         assert_refused(&out, &args.join(" "), &[]);
     }
     // An unknown interface (needs the right to open a packet socket first
     // to get that far; without it, the permission error is the answer).
     let o3 = dir.join("o3");
-    let out = bin().args(["capture", "-i", "nosuchif0", "-f"]).arg(&good).arg("--out-dir").arg(&o3).output().unwrap();
+    let out = bin()
+        .args(["capture", "-i", "nosuchif0", "-f"])
+        .arg(&good)
+        .arg("--out-dir")
+        .arg(&o3)
+        .output()
+        .unwrap();
     assert_refused(&out, "unknown interface", &["cannot capture"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("nosuchif0") || err.contains("root or CAP_NET_RAW"), "{err}");
+    assert!(
+        err.contains("nosuchif0") || err.contains("root or CAP_NET_RAW"),
+        "{err}"
+    );
     let left: Vec<_> = std::fs::read_dir(&o3).unwrap().collect();
     assert!(left.is_empty(), "files left behind: {left:?}");
     let _ = std::fs::remove_dir_all(&dir);
@@ -106,16 +173,28 @@ fn capture_refuses_bad_input_and_leaves_nothing_behind() {
 #[test]
 fn capture_without_permission_says_so() {
     if netns_unavailable().is_some() {
-        skip("capture_without_permission_says_so", "needs root to drop to an unprivileged user");
+        skip(
+            "capture_without_permission_says_so",
+            "needs root to drop to an unprivileged user",
+        );
         return;
     }
     let dir = tmpdir("capperm");
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     let filters = dir.join("set.filters");
     std::fs::copy(repo().join("tests/data/public.filters"), &filters).unwrap();
-    std::fs::set_permissions(&filters, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(
+        &filters,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
     let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .arg(env!("CARGO_BIN_EXE_bpf-demux"))
         .args(["capture", "-i", "lo", "-f"])
         .arg(&filters)
@@ -123,15 +202,27 @@ fn capture_without_permission_says_so() {
         .arg(dir.join("o"))
         .output();
     let Ok(out) = out else {
-        skip("capture_without_permission_says_so", "setpriv is not installed");
+        skip(
+            "capture_without_permission_says_so",
+            "setpriv is not installed",
+        );
         return;
     };
     if String::from_utf8_lossy(&out.stderr).contains("setpriv:") {
-        skip("capture_without_permission_says_so", "setpriv could not drop privileges here");
+        skip(
+            "capture_without_permission_says_so",
+            "setpriv could not drop privileges here",
+        );
         return;
     }
-    assert_refused(&out, "no permission", &["cannot capture", "root or CAP_NET_RAW"]);
-    let left: Vec<_> = std::fs::read_dir(dir.join("o")).map(|d| d.collect::<Vec<_>>()).unwrap_or_default();
+    assert_refused(
+        &out,
+        "no permission",
+        &["cannot capture", "root or CAP_NET_RAW"],
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.join("o"))
+        .map(|d| d.collect::<Vec<_>>())
+        .unwrap_or_default();
     assert!(left.is_empty(), "files left behind: {left:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -39,6 +39,12 @@ impl Dispatcher {
         }
     }
 
+    /// Wakes endpoint consumers waiting on the ready set; call after a
+    /// batch of frames (the live workers call it once per ring block).
+    pub fn flush(&self) {
+        self.senders.flush();
+    }
+
     /// Swaps in a newly published automaton (tenant added or removed).
     pub fn set_automaton(&mut self, a: Arc<Automaton>) {
         self.automaton = a;

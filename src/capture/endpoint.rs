@@ -7,9 +7,9 @@
 //! sender was made blocking, for offline splitting).
 
 use crate::merge::FilterId;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 /// One frame as captured, shared by all its endpoints.
@@ -116,11 +116,66 @@ pub struct TenantSpec {
     pub queue: usize,
 }
 
+/// Which endpoints have frames waiting, for a consumer that reads many
+/// endpoints from one thread (a pcap writer, a bench): it waits on this
+/// instead of sweeping every endpoint.
+///
+/// Invariant: `queued[i]` is set iff id `i` is in `pending` or a consumer
+/// has taken it and not yet cleared the flag; a consumer clears the flag
+/// before draining, so a frame sent after the drain queues the id again.
+#[derive(Debug, Default)]
+pub struct Ready {
+    pending: Mutex<Vec<FilterId>>,
+    queued: Vec<AtomicBool>,
+    dirty: AtomicBool,
+    cond: Condvar,
+}
+
+impl Ready {
+    fn mark(&self, id: FilterId) {
+        if let Some(f) = self.queued.get(id.index()) {
+            if !f.swap(true, Ordering::AcqRel) {
+                self.pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(id);
+                self.dirty.store(true, Ordering::Release);
+            }
+        }
+    }
+    /// Wakes a waiting consumer if anything was queued since the last call.
+    /// Producers call it once per batch (per ring block).
+    pub fn notify(&self) {
+        if self.dirty.swap(false, Ordering::AcqRel) {
+            self.cond.notify_all();
+        }
+    }
+    /// Waits up to `timeout` for endpoints with frames; returns their ids
+    /// (each flag cleared: drain each endpoint until empty).
+    pub fn wait(&self, timeout: Duration) -> Vec<FilterId> {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if p.is_empty() {
+            p = self
+                .cond
+                .wait_timeout(p, timeout)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        let ids = std::mem::take(&mut *p);
+        drop(p);
+        for id in &ids {
+            self.queued[id.index()].store(false, Ordering::Release);
+        }
+        ids
+    }
+}
+
 /// The sending side of every tenant, indexed by `FilterId`.
 #[derive(Clone)]
 pub struct Senders {
     slots: Vec<Option<(SyncSender<Delivery>, Arc<Counters>, Option<u32>)>>,
     blocking: bool,
+    ready: Arc<Ready>,
 }
 
 impl Senders {
@@ -152,7 +207,24 @@ impl Senders {
                 counters,
             });
         }
-        (Senders { slots, blocking }, eps)
+        let queued = (0..slots.len()).map(|_| AtomicBool::new(false)).collect();
+        let ready = Arc::new(Ready {
+            queued,
+            ..Ready::default()
+        });
+        (
+            Senders {
+                slots,
+                blocking,
+                ready,
+            },
+            eps,
+        )
+    }
+
+    /// The ready set consumers of many endpoints wait on.
+    pub fn ready(&self) -> Arc<Ready> {
+        self.ready.clone()
     }
 
     /// The snaplen cap of a tenant.
@@ -161,6 +233,11 @@ impl Senders {
             .get(id.index())
             .and_then(|s| s.as_ref())
             .and_then(|s| s.2)
+    }
+
+    /// Wakes consumers waiting on [`Ready`] (after a batch of sends).
+    pub fn flush(&self) {
+        self.ready.notify();
     }
 
     /// Queues `d` for tenant `id`; counts a drop when the queue is full
@@ -181,6 +258,10 @@ impl Senders {
         if ok {
             c.frames.fetch_add(1, Ordering::Relaxed);
             c.bytes.fetch_add(len, Ordering::Relaxed);
+            self.ready.mark(id);
+            if self.blocking {
+                self.ready.notify();
+            }
         } else {
             c.drops.fetch_add(1, Ordering::Relaxed);
         }

@@ -89,7 +89,8 @@ impl LiveCapture {
                     let mut totals = CaptureTotals::default();
                     while !stop.load(Ordering::Relaxed) {
                         let n = ring.next_block(Duration::from_millis(50), |f| {
-                            if max.is_some_and(|m| seen.fetch_add(1, Ordering::Relaxed) >= m) {
+                            let before = seen.fetch_add(1, Ordering::Relaxed);
+                            if max.is_some_and(|m| before >= m) {
                                 stop.store(true, Ordering::Relaxed);
                                 return;
                             }

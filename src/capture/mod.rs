@@ -14,8 +14,9 @@
 pub mod dispatch;
 pub mod endpoint;
 pub mod live;
+pub mod netns;
 pub mod sys;
 
 pub use dispatch::{Dispatcher, Stamp};
-pub use endpoint::{Captured, Delivery, Endpoint, Senders, TenantSpec, TenantStats};
+pub use endpoint::{Captured, Delivery, Endpoint, Ready, Senders, TenantSpec, TenantStats};
 pub use live::{CaptureTotals, LiveCapture, LiveConfig};

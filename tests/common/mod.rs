@@ -66,89 +66,19 @@ pub fn netns_unavailable() -> Option<String> {
     }
 }
 
-fn ip(args: &[&str]) {
-    let o = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        o.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// A private network namespace holding a veth pair `va` <-> `vb`, up, no
-/// addresses, IPv6 off (so nothing but our frames crosses it). Deleted on drop.
-pub struct NetNs {
-    pub name: String,
-    pub vb_mac: [u8; 6],
-}
+/// A private network namespace with a veth pair (panics if it cannot be made).
+pub struct NetNs(pub bpf_demux::capture::netns::NetNs);
 
 impl NetNs {
     pub fn new(tag: &str) -> NetNs {
-        let name = format!("bpfdemux-{tag}-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        ip(&["netns", "add", &name]);
-        let ns = NetNs {
-            name: name.clone(),
-            vb_mac: [0x02, 0, 0, 0, 0, 0x0b],
-        };
-        for k in ["all", "default"] {
-            let o = Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    &name,
-                    "sysctl",
-                    "-qw",
-                    &format!("net.ipv6.conf.{k}.disable_ipv6=1"),
-                ])
-                .output()
-                .expect("sysctl");
-            assert!(
-                o.status.success(),
-                "sysctl: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-        }
-        ip(&[
-            "-n", &name, "link", "add", "va", "type", "veth", "peer", "name", "vb",
-        ]);
-        ip(&[
-            "-n",
-            &name,
-            "link",
-            "set",
-            "va",
-            "address",
-            "02:00:00:00:00:0a",
-            "mtu",
-            "65000",
-        ]);
-        ip(&[
-            "-n",
-            &name,
-            "link",
-            "set",
-            "vb",
-            "address",
-            "02:00:00:00:00:0b",
-            "mtu",
-            "65000",
-        ]);
-        ip(&["-n", &name, "link", "set", "va", "up"]);
-        ip(&["-n", &name, "link", "set", "vb", "up"]);
-        ns
-    }
-    pub fn path(&self) -> PathBuf {
-        PathBuf::from(format!("/var/run/netns/{}", self.name))
+        NetNs(bpf_demux::capture::netns::NetNs::new(tag).expect("create a network namespace"))
     }
 }
 
-impl Drop for NetNs {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
+impl std::ops::Deref for NetNs {
+    type Target = bpf_demux::capture::netns::NetNs;
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }
 

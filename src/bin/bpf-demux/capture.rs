@@ -72,7 +72,11 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     let tenants = set.tenant_specs(a.queue);
     let caps: Vec<Option<u32>> = tenants.iter().map(|t| t.snaplen).collect();
     let (senders, endpoints) = Senders::new(tenants, false);
-    let sink = Sink::create(&a.out_dir, endpoints.into_iter().zip(caps).collect())?;
+    let sink = Sink::create(
+        &a.out_dir,
+        endpoints.into_iter().zip(caps).collect(),
+        senders.ready(),
+    )?;
     let mut cfg = LiveConfig::new(&a.interface);
     cfg.workers = a.workers;
     cfg.reinsert_vlan = !a.no_vlan_reinsert;

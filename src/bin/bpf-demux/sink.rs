@@ -2,11 +2,14 @@
 //! `DIR/.<name>.pcap.part` and renamed to `DIR/<name>.pcap` only when the
 //! capture ended cleanly, so nothing half-written looks complete.
 
-use bpf_demux::capture::{Endpoint, TenantStats};
+use bpf_demux::capture::{Endpoint, Ready, TenantStats};
 use bpf_demux::pcapfile::PcapWriter;
+use bpf_demux::FilterId;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// libpcap's default snaplen, for tenants without a cap.
@@ -22,6 +25,8 @@ struct Out {
 
 pub struct Sink {
     outs: Vec<Out>,
+    by_id: HashMap<FilterId, usize>,
+    ready: Arc<Ready>,
 }
 
 /// Final per-tenant numbers.
@@ -32,7 +37,11 @@ pub struct TenantLine {
 
 impl Sink {
     /// Creates the folder if needed and one `.part` file per endpoint.
-    pub fn create(dir: &Path, endpoints: Vec<(Endpoint, Option<u32>)>) -> Result<Sink, String> {
+    pub fn create(
+        dir: &Path,
+        endpoints: Vec<(Endpoint, Option<u32>)>,
+        ready: Arc<Ready>,
+    ) -> Result<Sink, String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("{}: cannot create output folder: {e}", dir.display()))?;
         let mut outs = Vec::new();
@@ -40,10 +49,7 @@ impl Sink {
             let part = dir.join(format!(".{}.pcap.part", ep.name));
             let done = dir.join(format!("{}.pcap", ep.name));
             let f = File::create(&part).map_err(|e| {
-                let s = Sink {
-                    outs: std::mem::take(&mut outs),
-                };
-                s.abandon();
+                abandon(std::mem::take(&mut outs));
                 format!("{}: cannot write: {e}", part.display())
             })?;
             let writer = PcapWriter::new(
@@ -59,40 +65,59 @@ impl Sink {
                 closed: false,
             });
         }
-        Ok(Sink { outs })
+        let by_id = outs
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.ep.filter, i))
+            .collect();
+        Ok(Sink { outs, by_id, ready })
     }
 
-    /// Writes what is queued; true when every endpoint has closed.
-    fn drain(&mut self) -> Result<(usize, bool), String> {
+    /// Writes everything queued on endpoint `i`; records when it closed.
+    fn drain_one(o: &mut Out) -> Result<usize, String> {
         let mut wrote = 0;
-        let mut all_closed = true;
-        for o in &mut self.outs {
-            loop {
-                match o.ep.try_recv() {
-                    Ok(d) => {
-                        o.writer
-                            .write(d.frame.ts_sec, d.frame.ts_nsec, d.frame.orig_len, d.bytes())
-                            .map_err(|e| format!("{}: {e}", o.part.display()))?;
-                        wrote += 1;
-                    }
-                    Err(closed) => {
-                        o.closed |= closed;
-                        break;
-                    }
+        loop {
+            match o.ep.try_recv() {
+                Ok(d) => {
+                    o.writer
+                        .write(d.frame.ts_sec, d.frame.ts_nsec, d.frame.orig_len, d.bytes())
+                        .map_err(|e| format!("{}: {e}", o.part.display()))?;
+                    wrote += 1;
+                }
+                Err(closed) => {
+                    o.closed |= closed;
+                    return Ok(wrote);
                 }
             }
+        }
+    }
+
+    /// Drains the endpoints the ready set names; when none are ready,
+    /// sweeps all of them. True when every endpoint has closed.
+    fn step(&mut self) -> Result<bool, String> {
+        let ids = self.ready.wait(Duration::from_millis(20));
+        if !ids.is_empty() {
+            for id in ids {
+                if let Some(&i) = self.by_id.get(&id) {
+                    Self::drain_one(&mut self.outs[i])?;
+                }
+            }
+            return Ok(false);
+        }
+        let mut all_closed = true;
+        for o in &mut self.outs {
+            Self::drain_one(o)?;
             all_closed &= o.closed;
         }
-        Ok((wrote, all_closed))
+        Ok(all_closed)
     }
 
     /// Drains until every sender is gone, then flushes and renames.
     pub fn run(mut self) -> Result<Vec<TenantLine>, String> {
         loop {
-            match self.drain() {
-                Ok((_, true)) => break,
-                Ok((0, false)) => std::thread::sleep(Duration::from_millis(1)),
-                Ok(_) => {}
+            match self.step() {
+                Ok(true) => break,
+                Ok(false) => {}
                 Err(e) => {
                     self.abandon();
                     return Err(e);
@@ -116,10 +141,14 @@ impl Sink {
 
     /// Removes the partial files (on an error).
     pub fn abandon(self) {
-        for o in self.outs {
-            drop(o.writer);
-            let _ = std::fs::remove_file(&o.part);
-        }
+        abandon(self.outs);
+    }
+}
+
+fn abandon(outs: Vec<Out>) {
+    for o in outs {
+        drop(o.writer);
+        let _ = std::fs::remove_file(&o.part);
     }
 }
 

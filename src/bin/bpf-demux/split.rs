@@ -32,7 +32,11 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     let tenants = set.tenant_specs(1024);
     let caps: Vec<Option<u32>> = tenants.iter().map(|t| t.snaplen).collect();
     let (senders, endpoints) = Senders::new(tenants, true);
-    let sink = Sink::create(&a.out_dir, endpoints.into_iter().zip(caps).collect())?;
+    let sink = Sink::create(
+        &a.out_dir,
+        endpoints.into_iter().zip(caps).collect(),
+        senders.ready(),
+    )?;
     let writer = std::thread::spawn(move || sink.run());
     let mut d = Dispatcher::new(automaton, senders, false);
     let mut failure = None;

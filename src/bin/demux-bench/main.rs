@@ -1,5 +1,6 @@
 //! `demux-bench`: N independent filters against the merged structure.
 
+mod live;
 mod measure;
 mod plot;
 mod report;
@@ -59,6 +60,15 @@ struct Args {
     /// Write a log-log SVG plot of ns/frame against N.
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// Live comparison (root): N kernel AF_PACKET sockets with their own
+    /// filters against one bpf-demux ring, on a veth pair in a private
+    /// network namespace; CPU per frame and frames delivered per second.
+    /// Uses the first --family (default hosts) and --n (default 1,10,100,1000).
+    #[arg(long)]
+    live: bool,
+    /// Frames per second sent in --live.
+    #[arg(long, default_value_t = 20_000)]
+    rate: u64,
 }
 
 /// A named group of filters to measure at several N.
@@ -90,12 +100,61 @@ fn main() -> ExitCode {
     }
 }
 
+fn run_live(args: &Args) -> Result<ExitCode, String> {
+    let family = match args.family.first() {
+        Some(f) => Family::from_name(f).ok_or_else(|| format!("--family: unknown family `{f}`"))?,
+        None => Family::Hosts,
+    };
+    let ns = if args.n.is_empty() {
+        vec![1, 10, 100, 1000]
+    } else {
+        args.n.clone()
+    };
+    let frames = if args.quick {
+        2000
+    } else {
+        args.frames.max(40_000)
+    };
+    if args.rate == 0 {
+        return Err("--rate must be positive".into());
+    }
+    let rows = match live::run(family, &ns, frames, args.rate, args.seed) {
+        Ok(r) => r,
+        Err(e) if e.contains("kernel socket got") => {
+            eprintln!("demux-bench: ENGINES DISAGREE: {e}");
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e),
+    };
+    live::print(&rows);
+    if let Some(path) = &args.json {
+        let command: Vec<String> = std::env::args().collect();
+        let recs: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r).expect("row serializes");
+                v["command"] = serde_json::json!(command);
+                v
+            })
+            .collect();
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&recs).expect("json") + "\n",
+        )
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run(args: Args) -> Result<ExitCode, String> {
     if args.n.contains(&0) {
         return Err("--n: tenant counts must be at least 1".into());
     }
     if args.frames == 0 {
         return Err("--frames must be at least 1".into());
+    }
+    if args.live {
+        return run_live(&args);
     }
     let mut workloads = Vec::new();
     if let Some(path) = &args.filters {

@@ -243,3 +243,16 @@ pub fn catch_termination() -> io::Result<()> {
 pub fn termination_requested() -> bool {
     TERMINATE.load(std::sync::atomic::Ordering::SeqCst)
 }
+
+/// CPU time used by this process (all threads, live and ended), user plus
+/// system: `getrusage(RUSAGE_SELF)`. Softirq work the kernel runs on this
+/// process's behalf (such as a veth receive path run from `sendto`) is
+/// included unless the kernel accounts IRQ time separately.
+pub fn process_cpu_time() -> std::time::Duration {
+    // SAFETY: getrusage fills the struct it is given; zero is a valid start.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a live rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| std::time::Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}

@@ -1,0 +1,316 @@
+//! `demux-bench --live`: N kernel sockets, each with its own filter,
+//! against one ring socket with bpf-demux, on a veth pair in a private
+//! network namespace (root).
+//!
+//! For each N, the same fixed frame mix is sent from `va` at a steady rate
+//! three times: with no receiver (the cost of sending, subtracted from
+//! both), with N AF_PACKET sockets on `vb` each with its tenant's filter,
+//! and with one bpf-demux capture on `vb` whose endpoints are drained by a
+//! reader thread. CPU is this process's user + system time (which on this
+//! kernel includes the veth receive softirq run from `sendto`) plus the
+//! ksoftirqd threads' time. Both must deliver the same frames (count and
+//! bytes) to every tenant.
+
+use bpf_demux::capture::netns::NetNs;
+use bpf_demux::capture::sys::{enter_netns, if_index, process_cpu_time, PacketSocket};
+use bpf_demux::capture::{LiveCapture, LiveConfig, Senders};
+use bpf_demux::spec::NamedProgram;
+use bpf_demux::workload::{self, Family};
+use bpf_demux::FilterSet;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LiveRow {
+    pub family: String,
+    pub n: usize,
+    pub frames: usize,
+    pub rate_fps: u64,
+    pub send_ns_per_frame: f64,
+    pub kernel_sockets_ns_per_frame: f64,
+    pub merged_ns_per_frame: f64,
+    pub ratio: f64,
+    pub kernel_deliveries_per_sec: f64,
+    pub merged_deliveries_per_sec: f64,
+    pub deliveries: u64,
+}
+
+/// CPU time of this process plus every ksoftirqd thread, in ns.
+fn cpu_ns() -> u128 {
+    let mut total = process_cpu_time().as_nanos();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let p = e.path();
+            let is_softirqd =
+                std::fs::read_to_string(p.join("comm")).is_ok_and(|c| c.starts_with("ksoftirqd/"));
+            if is_softirqd {
+                if let Ok(s) = std::fs::read_to_string(p.join("schedstat")) {
+                    total += s
+                        .split_whitespace()
+                        .next()
+                        .and_then(|v| v.parse::<u128>().ok())
+                        .unwrap_or(0);
+                }
+            }
+        }
+    }
+    total
+}
+
+/// Sends `frames` at `rate` frames per second (1 ms batches); the elapsed time.
+fn send_steady(tx: &PacketSocket, frames: &[Vec<u8>], rate: u64) -> Duration {
+    let start = Instant::now();
+    let per_ms = (rate / 1000).max(1) as usize;
+    for (i, chunk) in frames.chunks(per_ms).enumerate() {
+        for f in chunk {
+            let _ = tx.send(f);
+        }
+        let due = Duration::from_millis(i as u64 + 1);
+        if let Some(wait) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+    start.elapsed()
+}
+
+/// Per tenant: (deliveries, digest of the delivered bytes).
+type Deliveries = Vec<(u64, u64)>;
+
+fn digest(acc: &mut (u64, u64), bytes: &[u8]) {
+    let mut h = DefaultHasher::new();
+    bytes.hash(&mut h);
+    acc.0 += 1;
+    acc.1 = acc.1.wrapping_add(h.finish());
+}
+
+fn phase_kernel(
+    progs: &[NamedProgram],
+    frames: &[Vec<u8>],
+    rate: u64,
+    vb: u32,
+    va: u32,
+) -> Result<(f64, Deliveries, Duration), String> {
+    let mut socks = Vec::with_capacity(progs.len());
+    for p in progs {
+        let mut s = PacketSocket::open().map_err(|e| format!("socket: {e}"))?;
+        s.attach_filter(p.program.insns())
+            .map_err(|e| format!("{}: {e}", p.name))?;
+        s.set_rcvbuf(64 << 20).map_err(|e| e.to_string())?;
+        s.bind(vb).map_err(|e| e.to_string())?;
+        socks.push(s);
+    }
+    let mut tx = PacketSocket::open().map_err(|e| e.to_string())?;
+    tx.bind(va).map_err(|e| e.to_string())?;
+    let c0 = cpu_ns();
+    let elapsed = send_steady(&tx, frames, rate);
+    std::thread::sleep(Duration::from_millis(100));
+    let cpu = (cpu_ns() - c0) as f64;
+    let mut buf = vec![0u8; 1 << 17];
+    let mut out = vec![(0u64, 0u64); progs.len()];
+    for (i, s) in socks.iter().enumerate() {
+        while let Some(r) = s.try_recv(&mut buf).map_err(|e| e.to_string())? {
+            digest(&mut out[i], &buf[..r.copied]);
+        }
+    }
+    Ok((cpu, out, elapsed))
+}
+
+fn phase_merged(
+    progs: &[NamedProgram],
+    frames: &[Vec<u8>],
+    rate: u64,
+    va: u32,
+) -> Result<(f64, Deliveries, Duration), String> {
+    let mut set = FilterSet::new(progs.iter().cloned()).map_err(|e| e.to_string())?;
+    let (senders, endpoints) = Senders::new(set.tenant_specs(256), false);
+    let mut cfg = LiveConfig::new("vb");
+    cfg.reinsert_vlan = false;
+    let ready = senders.ready();
+    let live =
+        LiveCapture::start(set.publish(), senders, &cfg).map_err(|e| format!("capture: {e}"))?;
+    // One reader for all endpoints: it waits on the ready set and drains
+    // only endpoints with frames (as `bpf-demux capture`'s writer does).
+    // Deliveries are kept (an Arc each) and digested after the window, as
+    // the kernel sockets' frames are read after theirs.
+    let reader = std::thread::spawn(move || {
+        let mut out: Vec<Vec<bpf_demux::capture::Delivery>> = vec![Vec::new(); endpoints.len()];
+        let index: std::collections::HashMap<_, _> = endpoints
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.filter, i))
+            .collect();
+        let drain = |i: usize, out: &mut Vec<Vec<bpf_demux::capture::Delivery>>| -> bool {
+            loop {
+                match endpoints[i].try_recv() {
+                    Ok(d) => out[i].push(d),
+                    Err(closed) => return closed,
+                }
+            }
+        };
+        loop {
+            let ids = ready.wait(Duration::from_millis(20));
+            if ids.is_empty() {
+                let mut closed = true;
+                for i in 0..endpoints.len() {
+                    closed &= drain(i, &mut out);
+                }
+                if closed {
+                    break;
+                }
+            }
+            for id in ids {
+                drain(index[&id], &mut out);
+            }
+        }
+        out
+    });
+    let mut tx = PacketSocket::open().map_err(|e| e.to_string())?;
+    tx.bind(va).map_err(|e| e.to_string())?;
+    let c0 = cpu_ns();
+    let elapsed = send_steady(&tx, frames, rate);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while live.frames_seen() < frames.len() as u64 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let cpu = (cpu_ns() - c0) as f64;
+    if std::env::var_os("DEMUX_BENCH_DEBUG").is_some() {
+        eprintln!(
+            "merged: cpu {:.1} ms, elapsed {:?}, seen {}",
+            cpu / 1e6,
+            elapsed,
+            live.frames_seen()
+        );
+    }
+    let totals = live.join().map_err(|e| e.to_string())?;
+    if totals.kernel_drops > 0 {
+        return Err(format!(
+            "the capture ring dropped {} frames",
+            totals.kernel_drops
+        ));
+    }
+    let kept = reader.join().map_err(|_| "reader panicked".to_string())?;
+    let out = kept
+        .iter()
+        .map(|ds| {
+            let mut acc = (0, 0);
+            for d in ds {
+                digest(&mut acc, d.bytes());
+            }
+            acc
+        })
+        .collect();
+    Ok((cpu, out, elapsed))
+}
+
+fn phase_send_only(frames: &[Vec<u8>], rate: u64, va: u32) -> Result<f64, String> {
+    let mut tx = PacketSocket::open().map_err(|e| e.to_string())?;
+    tx.bind(va).map_err(|e| e.to_string())?;
+    let c0 = cpu_ns();
+    send_steady(&tx, frames, rate);
+    std::thread::sleep(Duration::from_millis(100));
+    Ok((cpu_ns() - c0) as f64)
+}
+
+pub fn run(
+    family: Family,
+    ns_list: &[usize],
+    frames_n: usize,
+    rate: u64,
+    seed: u64,
+) -> Result<Vec<LiveRow>, String> {
+    let ns = NetNs::new("bench").map_err(|e| format!("--live needs root and iproute2: {e}"))?;
+    let path = ns.path();
+    let max = *ns_list.iter().max().unwrap_or(&1);
+    let tenants = family.tenants(max);
+    let frames: Vec<Vec<u8>> = workload::traffic(frames_n, max, seed)
+        .into_iter()
+        .map(|f| f.data)
+        .collect();
+    let ns_list = ns_list.to_vec();
+    let fam = family.name().to_string();
+    let handle = std::thread::spawn(move || -> Result<Vec<LiveRow>, String> {
+        enter_netns(&path).map_err(|e| format!("entering the namespace: {e}"))?;
+        let vb = if_index("vb").map_err(|e| e.to_string())?;
+        let va = if_index("va").map_err(|e| e.to_string())?;
+        let mut rows = Vec::new();
+        for n in ns_list {
+            eprintln!("demux-bench --live: N={n} ...");
+            let progs = &tenants[..n];
+            // Each phase starts after the previous one's cleanup (closing
+            // sockets frees memory through RCU, charged to ksoftirqd) settled.
+            let settle = || std::thread::sleep(Duration::from_millis(700));
+            settle();
+            let base = phase_send_only(&frames, rate, va)?;
+            settle();
+            let (mcpu, mout, mel) = phase_merged(progs, &frames, rate, va)?;
+            settle();
+            let (kcpu, kout, kel) = phase_kernel(progs, &frames, rate, vb, va)?;
+            for (i, (k, m)) in kout.iter().zip(&mout).enumerate() {
+                if k != m {
+                    return Err(format!(
+                        "N={n}: tenant `{}`: kernel socket got {} frames, bpf-demux delivered {} (or different bytes)",
+                        progs[i].name, k.0, m.0
+                    ));
+                }
+            }
+            let f = frames.len() as f64;
+            let deliveries: u64 = kout.iter().map(|d| d.0).sum();
+            let (k_ns, m_ns) = (((kcpu - base) / f).max(0.0), ((mcpu - base) / f).max(0.0));
+            rows.push(LiveRow {
+                family: fam.clone(),
+                n,
+                frames: frames.len(),
+                rate_fps: rate,
+                send_ns_per_frame: base / f,
+                kernel_sockets_ns_per_frame: k_ns,
+                merged_ns_per_frame: m_ns,
+                ratio: if m_ns > 0.0 {
+                    k_ns / m_ns
+                } else {
+                    f64::INFINITY
+                },
+                kernel_deliveries_per_sec: deliveries as f64 / kel.as_secs_f64(),
+                merged_deliveries_per_sec: deliveries as f64 / mel.as_secs_f64(),
+                deliveries,
+            });
+        }
+        Ok(rows)
+    });
+    let rows = handle
+        .join()
+        .map_err(|_| "live bench thread panicked".to_string())??;
+    drop(ns);
+    Ok(rows)
+}
+
+pub fn print(rows: &[LiveRow]) {
+    println!("bpf-demux --live: N kernel sockets vs one bpf-demux ring, CPU per frame net of sending (veth, private netns)");
+    println!(
+        "{:<8} {:>6} {:>8} {:>10} {:>16} {:>14} {:>8} {:>14} {:>14}",
+        "family",
+        "N",
+        "frames",
+        "send ns",
+        "N sockets ns",
+        "merged ns",
+        "ratio",
+        "kern deliv/s",
+        "merged deliv/s"
+    );
+    for r in rows {
+        println!(
+            "{:<8} {:>6} {:>8} {:>10.0} {:>16.0} {:>14.0} {:>7.1}x {:>14.0} {:>14.0}",
+            r.family,
+            r.n,
+            r.frames,
+            r.send_ns_per_frame,
+            r.kernel_sockets_ns_per_frame,
+            r.merged_ns_per_frame,
+            r.ratio,
+            r.kernel_deliveries_per_sec,
+            r.merged_deliveries_per_sec
+        );
+    }
+}
