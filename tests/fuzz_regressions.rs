@@ -3,6 +3,10 @@
 //! what it found:
 //! - readers/ddd-count-zero: `0` read as an empty -ddd program, which no
 //!   other form can write back (fixed: count 0 is refused).
+//! - readers/asm-multibyte-whitespace, readers/asm-nel-separator: a
+//!   mnemonic followed by U+0085 (a 2-byte whitespace): column arithmetic
+//!   sliced inside the character and panicked (fixed: columns are counted
+//!   by characters, operands start after the real separator).
 
 #[path = "common/fuzz_checks.rs"]
 mod fuzz_checks;

@@ -74,7 +74,7 @@ pub fn parse_asm(text: &str) -> Result<Vec<Insn>, TextError> {
     let mut fixups: Vec<Fixup> = Vec::new();
     for (ln, line) in clean.lines().enumerate() {
         let ln = ln + 1;
-        let col = |byte: usize| line[..byte].chars().count() + 1;
+        let col = |byte: usize| super::char_col(line, byte);
         let mut rest = line;
         let mut off = 0;
         // Label definitions: `name:` (possibly several, possibly before an instruction).
@@ -104,7 +104,8 @@ pub fn parse_asm(text: &str) -> Result<Vec<Insn>, TextError> {
         }
         let mn_off = off + (rest.len() - t.len());
         let (mn, ops) = t.split_once(char::is_whitespace).unwrap_or((t, ""));
-        let ops_off = mn_off + mn.len();
+        // Operands start after the (possibly multi-byte) separator.
+        let ops_off = mn_off + mn.len() + t[mn.len()..].chars().next().map_or(0, char::len_utf8);
         let mnl = mn.to_ascii_lowercase();
         let pc = insns.len();
         let err = |byte: usize, m: String| TextError::new(ln, col(byte), m);
@@ -124,7 +125,7 @@ pub fn parse_asm(text: &str) -> Result<Vec<Insn>, TextError> {
         let mut p_off = ops_off;
         for p in ops.split(',') {
             let lead = p.len() - p.trim_start().len();
-            parts.push((p_off + 1 + lead, p.trim()));
+            parts.push((p_off + lead, p.trim()));
             p_off += p.len() + 1;
         }
         if ops.trim().is_empty() {
@@ -185,7 +186,7 @@ pub fn parse_asm(text: &str) -> Result<Vec<Insn>, TextError> {
         if parts.len() > 1 {
             return Err(err(parts[1].0, format!("`{mnl}` takes one operand")));
         }
-        let operand = parse_operand(ops).map_err(|m| err(ops_off + 1, m))?;
+        let operand = parse_operand(ops).map_err(|m| err(ops_off, m))?;
         let (code, k) = encode_stmt(&mnl, operand).map_err(|m| {
             err(
                 mn_off,

@@ -17,7 +17,7 @@ pub fn parse_listing(text: &str) -> Result<Vec<Insn>, TextError> {
         let lead = line.len() - line.trim_start().len();
         let body = line.trim_start();
         let pc = insns.len();
-        let col = |byte: usize| line[..byte].chars().count() + 1;
+        let col = |byte: usize| super::char_col(line, byte);
         let rest = body
             .strip_prefix('(')
             .and_then(|r| r.split_once(')'))

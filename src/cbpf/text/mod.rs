@@ -136,6 +136,12 @@ pub fn line_col(bytes: &[u8], offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// 1-based column of byte `byte` of `line` (a byte inside a character
+/// counts as that character).
+pub(crate) fn char_col(line: &str, byte: usize) -> usize {
+    line.char_indices().take_while(|(i, _)| *i < byte).count() + 1
+}
+
 /// Parses an integer as C and bpf_asm write them: decimal, `0x` hex, `0b`
 /// binary, leading-zero octal, optional `-` (wrapped to 32 bits).
 pub(crate) fn parse_int(s: &str) -> Option<i64> {
