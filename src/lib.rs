@@ -5,8 +5,11 @@
 //! ```text
 //! program text ──cbpf::text──▶ Vec<Insn> ──Program::validate──▶ Program
 //!   (kernel rules)      ──cbpf::interp──▶ reference answer per filter
+//! Program ──ir::normalize──▶ NormalForm ──merge──▶ trie ──FilterSet::publish──▶ Arc<Automaton>
+//! frame + FrameMeta ──Automaton::matches_into──▶ MatchSet (every accepting filter, its return value)
 //! filter-set file ──spec──▶ named programs
 //! pcap / pcapng ──pcapfile──▶ frames + FrameMeta
+//! AF_PACKET ring ──capture──▶ frames ──dispatch──▶ per-tenant endpoints
 //! ```
 //!
 //! ```

@@ -232,30 +232,30 @@ impl JmpOp {
 /// Every opcode the Linux kernel accepts in a classic BPF program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
-    /// A = P[k:size] (or an ancillary value when k is in the SKF_AD_OFF area).
+    /// `A = P[k:size]` (or an ancillary value when k is in the SKF_AD_OFF area).
     LdAbs(Size),
-    /// A = P[X+k:size].
+    /// `A = P[X+k:size]`.
     LdInd(Size),
     /// A = frame length.
     LdLen,
-    /// A = k.
+    /// `A = k`.
     LdImm,
-    /// A = M[k].
+    /// `A = M[k]`.
     LdMem,
     /// X = frame length.
     LdxLen,
-    /// X = 4 * (P[k] & 0xf).
+    /// `X = 4 * (P[k] & 0xf)`.
     LdxMsh,
-    /// X = k.
+    /// `X = k`.
     LdxImm,
-    /// X = M[k].
+    /// `X = M[k]`.
     LdxMem,
-    /// M[k] = A.
+    /// `M[k] = A`.
     St,
-    /// M[k] = X.
+    /// `M[k] = X`.
     Stx,
     Alu(AluOp, Src),
-    /// A = -A.
+    /// `A = -A`.
     Neg,
     /// pc += k.
     Ja,

@@ -117,14 +117,14 @@ impl Anc {
 /// greater than the jump's own pc and less than the program's length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Instr {
-    /// A = P[off:size]; `off` is read as a signed offset (negative areas).
+    /// `A = P[off:size]`; `off` is read as a signed offset (negative areas).
     LdAbs {
         size: Size,
         off: u32,
     },
     /// An ancillary load (or `AluXorX`).
     LdAnc(Anc),
-    /// A = P[X + off:size], the sum read as signed.
+    /// `A = P[X + off:size], the sum read as signed`.
     LdInd {
         size: Size,
         off: u32,
@@ -133,7 +133,7 @@ pub enum Instr {
     LdImm(u32),
     LdMem(u8),
     LdxLen,
-    /// X = 4 * (P[off] & 0xf).
+    /// `X = 4 * (P[off] & 0xf)`.
     LdxMsh(u32),
     LdxImm(u32),
     LdxMem(u8),

@@ -1,6 +1,6 @@
 //! The normal form of a filter: terms and accepting paths.
 //!
-//! Pipeline position: after `cbpf`. [`normalize`] turns a validated
+//! Pipeline position: after `cbpf`. [`normalize()`] turns a validated
 //! [`Program`](crate::cbpf::Program) into a [`NormalForm`] whose literals
 //! test hash-consed [`Term`]s; equal work in different filters becomes the
 //! same term and the same literal. Depends only on `cbpf`.
