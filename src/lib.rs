@@ -27,6 +27,7 @@
 pub mod capture;
 pub mod cbpf;
 pub mod exec;
+pub mod expr;
 pub mod ir;
 pub mod merge;
 pub mod pcapfile;

@@ -87,16 +87,30 @@ fn matches(path: &Path) -> Vec<String> {
         .arg(path)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Drop the file name: compare frame numbers and matches.
-    String::from_utf8(out.stdout).unwrap().lines().map(|l| l.split_once(':').unwrap().1.to_owned()).collect()
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.split_once(':').unwrap().1.to_owned())
+        .collect()
 }
 
 #[test]
 fn pcapng_and_nanosecond_pcap_match_like_the_original() {
     let dir = std::env::temp_dir().join(format!("bpf-demux-formats-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    for name in ["babel_update_oobr.pcap", "ldp-common-session.pcap", "bigtcp-ipv4.pcap", "isup.pcap"] {
+    for name in [
+        "babel_update_oobr.pcap",
+        "ldp-common-session.pcap",
+        "bigtcp-ipv4.pcap",
+        "isup.pcap",
+    ] {
         let orig = repo().join("../shared/corpus/pcaps").join(name);
         let frames = frames_of(&orig);
         let ng = dir.join(format!("{name}.pcapng"));

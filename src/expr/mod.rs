@@ -1,0 +1,58 @@
+//! Filters as tcpdump expressions: a pure-Rust compiler for (a growing
+//! subset of) the pcap-filter(7) language, for Ethernet, compiled as
+//! libpcap compiles offline (tags in the frame).
+//!
+//! Pipeline position: beside `cbpf::text`, a source of `Vec<Insn>`; the
+//! result goes through the validator like any other program. Supported:
+//! `ether`/`ip`/`ip6`/`arp`/`rarp`/`tcp`/`udp`/`icmp`/`icmp6`/`sctp`/
+//! `igmp`/`igrp`/`pim`/`vrrp`/`carp`/`ah`/`esp`; `host`, `net` (CIDR,
+//! `mask`, short forms), `port`, `portrange` with `src`/`dst`/`src or
+//! dst`/`src and dst`; `ether host|src|dst|proto|broadcast|multicast`;
+//! `ip|ip6 multicast`; `proto`, `ip proto`, `ip6 proto`; `less`,
+//! `greater`, `len`; arithmetic relations over `proto[expr:size]`
+//! accessors with the named constants; `and or not && || !`, parentheses,
+//! implicit qualifiers. Not yet: `vlan`, `mpls`, `pppoes`, `pppoed`,
+//! `geneve`, `llc`, `stp`, `protochain` (a clear error names them).
+
+mod ast;
+mod gen;
+mod lex;
+mod names;
+mod parse;
+
+use crate::cbpf::Insn;
+use std::fmt;
+
+/// libpcap's default snaplen: what accepting programs return.
+pub const DEFAULT_SNAPLEN: u32 = 262_144;
+
+/// A compile error, at a 1-based column of the expression.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExprError {
+    pub col: usize,
+    pub msg: String,
+}
+
+impl ExprError {
+    pub fn new(col: usize, msg: impl Into<String>) -> ExprError {
+        ExprError {
+            col,
+            msg: msg.into(),
+        }
+    }
+}
+
+impl fmt::Display for ExprError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "column {}: {}", self.col, self.msg)
+    }
+}
+
+impl std::error::Error for ExprError {}
+
+/// Compiles `expr` to a program returning `snaplen` for accepted frames.
+pub fn compile(expr: &str, snaplen: u32) -> Result<Vec<Insn>, ExprError> {
+    let toks = lex::lex(expr)?;
+    let tree = parse::Parser::new(toks, expr.chars().count()).parse()?;
+    gen::Gen::new().finish(&tree, snaplen)
+}

@@ -1,0 +1,622 @@
+//! The parser: pcap-filter text to a [`Node`] tree.
+//!
+//! `and` and `or` have equal precedence and associate left to right; `not`
+//! binds tighter (pcap-filter(7)). A bare value after `and`/`or` takes the
+//! qualifiers of the primitive before it (`host 1.2.3.4 or 5.6.7.8`).
+
+use super::ast::*;
+use super::lex::{Tok, Token};
+use super::names;
+use super::ExprError;
+use crate::cbpf::AluOp;
+
+pub struct Parser {
+    toks: Vec<Token>,
+    pos: usize,
+    end_col: usize,
+    /// Qualifiers of the last primitive with a value (for implicit ones).
+    last: Option<(Option<Proto>, Option<Dir>, Kind)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Host,
+    Net,
+    Port,
+    PortRange,
+}
+
+type R<T> = Result<T, ExprError>;
+
+impl Parser {
+    pub fn new(toks: Vec<Token>, text_len: usize) -> Parser {
+        Parser {
+            toks,
+            pos: 0,
+            end_col: text_len + 1,
+            last: None,
+        }
+    }
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos).map(|t| &t.tok)
+    }
+    fn peek_at(&self, n: usize) -> Option<&Tok> {
+        self.toks.get(self.pos + n).map(|t| &t.tok)
+    }
+    fn col(&self) -> usize {
+        self.toks.get(self.pos).map_or(self.end_col, |t| t.col)
+    }
+    fn word(&self) -> Option<&str> {
+        match self.peek() {
+            Some(Tok::Word(w)) => Some(w),
+            _ => None,
+        }
+    }
+    fn is_op(&self, op: &str) -> bool {
+        matches!(self.peek(), Some(Tok::Op(o)) if *o == op)
+    }
+    fn is_word(&self, w: &str) -> bool {
+        self.word() == Some(w)
+    }
+    fn syntax(&self) -> ExprError {
+        match self.toks.get(self.pos) {
+            Some(t) => ExprError::new(t.col, format!("syntax error near `{}`", show(&t.tok))),
+            None => ExprError::new(self.end_col, "syntax error: unexpected end of expression"),
+        }
+    }
+    fn expect_op(&mut self, op: &str) -> R<()> {
+        if self.is_op(op) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.syntax())
+        }
+    }
+
+    pub fn parse(mut self) -> R<Node> {
+        if self.toks.is_empty() {
+            return Err(ExprError::new(
+                1,
+                "empty expression (bpf-demux needs a filter; use `len > 0` to accept all)",
+            ));
+        }
+        let n = self.expr()?;
+        if self.pos < self.toks.len() {
+            return Err(self.syntax());
+        }
+        Ok(n)
+    }
+
+    fn expr(&mut self) -> R<Node> {
+        let mut left = self.unary()?;
+        loop {
+            let and = self.is_word("and") || self.is_op("&&");
+            let or = self.is_word("or") || self.is_op("||");
+            if !and && !or {
+                return Ok(left);
+            }
+            self.pos += 1;
+            let right = self.unary()?;
+            left = if and {
+                Node::And(Box::new(left), Box::new(right))
+            } else {
+                Node::Or(Box::new(left), Box::new(right))
+            };
+        }
+    }
+
+    fn unary(&mut self) -> R<Node> {
+        if self.is_word("not") || self.is_op("!") {
+            self.pos += 1;
+            return Ok(Node::Not(Box::new(self.unary()?)));
+        }
+        // A relation, if what follows parses as one; otherwise the error
+        // that got furthest.
+        let save = self.pos;
+        // A number followed by an operator starts arithmetic; a bare number
+        // after `and`/`or` is an implicit value (`port 80 or 443`).
+        let op_follows =
+            matches!(self.peek_at(1), Some(Tok::Op(o)) if !matches!(*o, ")" | "&&" | "||"));
+        let arith_start = matches!(self.peek_at(1), Some(Tok::Op("[")))
+            || self.is_op("-")
+            || self.word().is_some_and(|w| w == "len")
+            || (op_follows
+                && self
+                    .word()
+                    .is_some_and(|w| names::number(w).is_some() || names::constant(w).is_some()));
+        if arith_start {
+            return self.relation();
+        }
+        let rel_err = match self.relation() {
+            Ok(n) => return Ok(n),
+            Err(e) => e,
+        };
+        let rel_reached = self.pos;
+        self.pos = save;
+        let other = if self.is_op("(") {
+            self.pos += 1;
+            self.expr().and_then(|n| self.expect_op(")").map(|_| n))
+        } else {
+            self.primitive()
+        };
+        match other {
+            Ok(n) => Ok(n),
+            Err(e) if rel_err.col > e.col && rel_reached > save + 1 => Err(rel_err),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn relation(&mut self) -> R<Node> {
+        let l = self.arith()?;
+        let op = match self.peek() {
+            Some(Tok::Op(">")) => RelOp::Gt,
+            Some(Tok::Op("<")) => RelOp::Lt,
+            Some(Tok::Op(">=")) => RelOp::Ge,
+            Some(Tok::Op("<=")) => RelOp::Le,
+            Some(Tok::Op("=")) | Some(Tok::Op("==")) => RelOp::Eq,
+            Some(Tok::Op("!=")) => RelOp::Ne,
+            _ => return Err(self.syntax()),
+        };
+        self.pos += 1;
+        let r = self.arith()?;
+        Ok(Node::Rel(op, l, r))
+    }
+
+    // Precedence, low to high: | ^, &, << >>, + -, * / %, unary -.
+    fn arith(&mut self) -> R<Arith> {
+        self.binary(0)
+    }
+    fn binary(&mut self, level: usize) -> R<Arith> {
+        const LEVELS: [&[(&str, AluOp)]; 5] = [
+            &[("|", AluOp::Or), ("^", AluOp::Xor)],
+            &[("&", AluOp::And)],
+            &[("<<", AluOp::Lsh), (">>", AluOp::Rsh)],
+            &[("+", AluOp::Add), ("-", AluOp::Sub)],
+            &[("*", AluOp::Mul), ("/", AluOp::Div), ("%", AluOp::Mod)],
+        ];
+        if level == LEVELS.len() {
+            return self.operand();
+        }
+        let mut left = self.binary(level + 1)?;
+        loop {
+            let Some(Tok::Op(o)) = self.peek() else {
+                return Ok(left);
+            };
+            let Some(&(_, op)) = LEVELS[level].iter().find(|(s, _)| s == o) else {
+                return Ok(left);
+            };
+            // `&&` and `||` are boolean, not arithmetic.
+            self.pos += 1;
+            let right = self.binary(level + 1)?;
+            left = Arith::Bin(op, Box::new(left), Box::new(right));
+        }
+    }
+    fn operand(&mut self) -> R<Arith> {
+        if self.is_op("-") {
+            self.pos += 1;
+            return Ok(Arith::Neg(Box::new(self.operand()?)));
+        }
+        if self.is_op("(") {
+            self.pos += 1;
+            let a = self.arith()?;
+            self.expect_op(")")?;
+            return Ok(a);
+        }
+        let col = self.col();
+        let Some(w) = self.word().map(str::to_owned) else {
+            return Err(self.syntax());
+        };
+        if w == "len" {
+            self.pos += 1;
+            return Ok(Arith::Len);
+        }
+        if let Some(p) = Proto::from_word(&w) {
+            if matches!(self.peek_at(1), Some(Tok::Op("["))) {
+                self.pos += 2;
+                let index = self.arith()?;
+                let mut size = 1u8;
+                if self.is_op(":") {
+                    self.pos += 1;
+                    let scol = self.col();
+                    let n = self.number()?;
+                    size = match n {
+                        1 | 2 | 4 => n as u8,
+                        _ => {
+                            return Err(ExprError::new(
+                                scol,
+                                format!("data size must be 1, 2 or 4, not {n}"),
+                            ))
+                        }
+                    };
+                }
+                self.expect_op("]")?;
+                return Ok(Arith::Load {
+                    proto: p,
+                    index: Box::new(index),
+                    size,
+                });
+            }
+            return Err(self.syntax());
+        }
+        if let Some(v) = names::constant(&w).or_else(|| names::number(&w)) {
+            self.pos += 1;
+            return Ok(Arith::Num(v));
+        }
+        Err(ExprError::new(col, format!("syntax error near `{w}`")))
+    }
+
+    fn number(&mut self) -> R<u32> {
+        let col = self.col();
+        match self.word().and_then(names::number) {
+            Some(n) => {
+                self.pos += 1;
+                Ok(n)
+            }
+            None => Err(ExprError::new(col, "expected a number")),
+        }
+    }
+
+    fn primitive(&mut self) -> R<Node> {
+        let col = self.col();
+        let Some(first) = self.word().map(str::to_owned) else {
+            return Err(self.syntax());
+        };
+        if let Some(kw) = names::UNSUPPORTED.iter().find(|k| **k == first) {
+            return Err(ExprError::new(
+                col,
+                format!("`{kw}` is not supported yet by bpf-demux's compiler"),
+            ));
+        }
+        match first.as_str() {
+            "less" | "greater" => {
+                self.pos += 1;
+                let n = self.number()?;
+                return Ok(Node::Prim(if first == "less" {
+                    Prim::Less(n)
+                } else {
+                    Prim::Greater(n)
+                }));
+            }
+            "proto" => {
+                self.pos += 1;
+                let p = self.proto_number()?;
+                return Ok(Node::Prim(Prim::IpProto {
+                    v4: true,
+                    v6: true,
+                    proto: p,
+                }));
+            }
+            _ => {}
+        }
+        let mut proto = None;
+        if let Some(p) = Proto::from_word(&first) {
+            proto = Some(p);
+            self.pos += 1;
+            match (p, self.word()) {
+                (Proto::Ether, Some("broadcast")) => return self.done(Prim::EtherBroadcast),
+                (Proto::Ether, Some("multicast")) => return self.done(Prim::EtherMulticast),
+                (Proto::Ip, Some("multicast")) => return self.done(Prim::IpMulticast),
+                (Proto::Ip6, Some("multicast")) => return self.done(Prim::Ip6Multicast),
+                (Proto::Ip, Some("broadcast")) => return Err(ExprError::new(
+                    self.col(),
+                    "`ip broadcast` needs the network's netmask, which a filter set does not know",
+                )),
+                (Proto::Ether, Some("proto")) => {
+                    self.pos += 1;
+                    let col = self.col();
+                    if let Some(w) = self.word().filter(|w| Proto::from_word(w).is_some()) {
+                        return Err(ExprError::new(
+                            col,
+                            format!("syntax error near `{w}` (write `\\{w}`)"),
+                        ));
+                    }
+                    let word = self.word().map(|w| w.trim_start_matches('\\').to_owned());
+                    let n = word
+                        .as_deref()
+                        .and_then(|w| names::number(w).or_else(|| names::ethertype(w)));
+                    let n = n.ok_or_else(|| {
+                        ExprError::new(col, "expected an EtherType number or name")
+                    })?;
+                    if n > 0xffff {
+                        return Err(ExprError::new(col, format!("EtherType {n} out of range")));
+                    }
+                    self.pos += 1;
+                    return Ok(Node::Prim(Prim::EtherProto(n as u16)));
+                }
+                (Proto::Ip | Proto::Ip6, Some("proto")) => {
+                    self.pos += 1;
+                    let n = self.proto_number()?;
+                    let v4 = p == Proto::Ip;
+                    return Ok(Node::Prim(Prim::IpProto {
+                        v4,
+                        v6: !v4,
+                        proto: n,
+                    }));
+                }
+                (_, Some(w)) if names::UNSUPPORTED.contains(&w) => {
+                    return Err(ExprError::new(
+                        self.col(),
+                        format!("`{w}` is not supported yet by bpf-demux's compiler"),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let dir = self.direction()?;
+        let kind = match self.word() {
+            Some("host") => Some(Kind::Host),
+            Some("net") => Some(Kind::Net),
+            Some("port") => Some(Kind::Port),
+            Some("portrange") => Some(Kind::PortRange),
+            _ => None,
+        };
+        if kind.is_some() {
+            self.pos += 1;
+        }
+        if proto.is_none() && dir.is_none() && kind.is_none() {
+            // A bare value: the qualifiers of the previous primitive.
+            return match self.last {
+                Some((p, d, k)) if self.word().is_some() => self.value(p, d, k),
+                _ => Err(ExprError::new(col, format!("syntax error near `{first}`"))),
+            };
+        }
+        if let (Some(p), None, None) = (proto, dir, kind) {
+            if p == Proto::Ether {
+                return Err(ExprError::new(
+                    self.col(),
+                    "`ether` needs a qualifier (host, src, dst, proto, broadcast, multicast)",
+                ));
+            }
+            return Ok(Node::Prim(Prim::Proto(p)));
+        }
+        self.value(proto, dir, kind.unwrap_or(Kind::Host))
+    }
+
+    fn done(&mut self, p: Prim) -> R<Node> {
+        self.pos += 1;
+        Ok(Node::Prim(p))
+    }
+
+    fn direction(&mut self) -> R<Option<Dir>> {
+        let d = match self.word() {
+            Some("src") => Dir::Src,
+            Some("dst") => Dir::Dst,
+            _ => return Ok(None),
+        };
+        self.pos += 1;
+        // `src or dst`, `src and dst`
+        if matches!(self.word(), Some("or") | Some("and"))
+            && matches!(self.peek_at(1), Some(Tok::Word(w)) if w == "src" || w == "dst")
+        {
+            let both = self.is_word("and");
+            self.pos += 2;
+            return Ok(Some(if both { Dir::SrcAndDst } else { Dir::SrcOrDst }));
+        }
+        Ok(Some(d))
+    }
+
+    fn proto_number(&mut self) -> R<u8> {
+        let col = self.col();
+        let raw = self
+            .word()
+            .ok_or_else(|| ExprError::new(col, "expected a protocol number or name"))?
+            .to_owned();
+        // A protocol keyword must be escaped here (`ip proto \tcp`), as in libpcap.
+        if Proto::from_word(&raw).is_some() {
+            return Err(ExprError::new(
+                col,
+                format!("syntax error near `{raw}` (write `\\{raw}`)"),
+            ));
+        }
+        let w = raw.trim_start_matches('\\').to_owned();
+        let n = names::number(&w)
+            .or_else(|| names::ip_proto(&w))
+            .ok_or_else(|| ExprError::new(col, format!("unknown ip proto '{w}'")))?;
+        if n > 255 {
+            return Err(ExprError::new(
+                col,
+                format!("protocol {n} out of range (0 to 255)"),
+            ));
+        }
+        self.pos += 1;
+        Ok(n as u8)
+    }
+
+    fn value(&mut self, proto: Option<Proto>, dir: Option<Dir>, kind: Kind) -> R<Node> {
+        self.last = Some((proto, dir, kind));
+        let col = self.col();
+        let w = self.word().ok_or_else(|| self.syntax())?.to_owned();
+        self.pos += 1;
+        let d = dir.unwrap_or(Dir::SrcOrDst);
+        match kind {
+            Kind::Port | Kind::PortRange => {
+                if let Some(p) = proto {
+                    if matches!(p, Proto::Ip | Proto::Ip6) {
+                        return Err(ExprError::new(col, "illegal qualifier of 'port'"));
+                    }
+                    if !matches!(p, Proto::Tcp | Proto::Udp | Proto::Sctp) {
+                        return Err(ExprError::new(
+                            col,
+                            format!("'{}' modifier applied to port", p.name()),
+                        ));
+                    }
+                }
+                // A name registered for one transport only restricts the port to it.
+                let mut proto = proto;
+                if kind == Kind::Port {
+                    if let Some(only) = names::port_proto(&w) {
+                        let only = if only == 6 { Proto::Tcp } else { Proto::Udp };
+                        match proto {
+                            None => proto = Some(only),
+                            Some(p) if p != only => {
+                                return Err(ExprError::new(
+                                    col,
+                                    format!("port '{w}' is {}", only.name()),
+                                ))
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                let (lo, hi) = if kind == Kind::PortRange {
+                    let (a, b) = w.split_once('-').ok_or_else(|| {
+                        ExprError::new(
+                            col,
+                            format!("expected a port range `LOW-HIGH`, found `{w}`"),
+                        )
+                    })?;
+                    (port(a, col)?, port(b, col)?)
+                } else {
+                    let p = port(&w, col)?;
+                    (p, p)
+                };
+                Ok(Node::Prim(Prim::Port {
+                    proto,
+                    dir: d,
+                    lo: lo.min(hi),
+                    hi: lo.max(hi),
+                }))
+            }
+            Kind::Host | Kind::Net => {
+                if proto == Some(Proto::Ether) {
+                    if kind == Kind::Net {
+                        return Err(ExprError::new(col, "'ether' modifier applied to net"));
+                    }
+                    let mac = names::mac(&w).ok_or_else(|| {
+                        ExprError::new(col, format!("bad ethernet address '{w}'"))
+                    })?;
+                    return Ok(Node::Prim(Prim::EtherHost { dir: d, mac }));
+                }
+                if let Some(p) = proto {
+                    if !matches!(p, Proto::Ip | Proto::Ip6 | Proto::Arp | Proto::Rarp) {
+                        return Err(ExprError::new(
+                            col,
+                            format!("'{}' modifier applied to host", p.name()),
+                        ));
+                    }
+                }
+                if w.contains(':') {
+                    let mut prefix = 128;
+                    if self.is_op("/") {
+                        self.pos += 1;
+                        prefix = self.number()?;
+                        if prefix > 128 {
+                            return Err(ExprError::new(col, format!("mask length {prefix} > 128")));
+                        }
+                    }
+                    let a: std::net::Ipv6Addr = w
+                        .parse()
+                        .map_err(|_| ExprError::new(col, format!("bad IPv6 address '{w}'")))?;
+                    let bits = u128::from(a);
+                    let mask = if prefix == 0 {
+                        0
+                    } else {
+                        u128::MAX << (128 - prefix)
+                    };
+                    if bits & !mask != 0 {
+                        return Err(ExprError::new(
+                            col,
+                            format!("non-network bits set in \"{w}/{prefix}\""),
+                        ));
+                    }
+                    if matches!(proto, Some(Proto::Ip | Proto::Arp | Proto::Rarp)) {
+                        return Err(ExprError::new(
+                            col,
+                            format!(
+                                "'{}' modifier applied to an IPv6 address",
+                                proto.unwrap().name()
+                            ),
+                        ));
+                    }
+                    return Ok(Node::Prim(Prim::Net6 {
+                        dir: d,
+                        addr: a.octets(),
+                        prefix: prefix as u8,
+                    }));
+                }
+                let (addr, bits) = names::ipv4(&w).ok_or_else(|| {
+                    if w.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
+                        ExprError::new(
+                            col,
+                            format!("unknown host '{w}' (names need DNS; give an address)"),
+                        )
+                    } else {
+                        ExprError::new(col, format!("bad IPv4 address '{w}'"))
+                    }
+                })?;
+                if proto == Some(Proto::Ip6) {
+                    return Err(ExprError::new(
+                        col,
+                        "'ip6' modifier applied to an IPv4 address",
+                    ));
+                }
+                let mut mask = if kind == Kind::Host {
+                    if bits != 32 {
+                        return Err(ExprError::new(
+                            col,
+                            format!("'{w}' is not a complete host address"),
+                        ));
+                    }
+                    u32::MAX
+                } else {
+                    if bits == 0 {
+                        0
+                    } else {
+                        u32::MAX << (32 - bits)
+                    }
+                };
+                if kind == Kind::Net && self.is_op("/") {
+                    self.pos += 1;
+                    let lcol = self.col();
+                    let len = self.number()?;
+                    if len > 32 {
+                        return Err(ExprError::new(lcol, format!("mask length {len} > 32")));
+                    }
+                    mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+                } else if kind == Kind::Net && self.is_word("mask") {
+                    self.pos += 1;
+                    let mcol = self.col();
+                    let m = self
+                        .word()
+                        .and_then(names::ipv4)
+                        .filter(|m| m.1 == 32)
+                        .ok_or_else(|| ExprError::new(mcol, "expected a netmask"))?;
+                    self.pos += 1;
+                    mask = m.0;
+                }
+                if addr & !mask != 0 {
+                    return Err(ExprError::new(
+                        col,
+                        format!("non-network bits set in \"{w}\""),
+                    ));
+                }
+                Ok(Node::Prim(Prim::Net4 {
+                    proto,
+                    dir: d,
+                    addr,
+                    mask,
+                }))
+            }
+        }
+    }
+}
+
+fn port(w: &str, col: usize) -> R<u16> {
+    let n = names::number(w)
+        .or_else(|| names::port(w))
+        .ok_or_else(|| ExprError::new(col, format!("unknown port '{w}'")))?;
+    if n > 65535 {
+        return Err(ExprError::new(
+            col,
+            format!("port {n} out of range (0 to 65535)"),
+        ));
+    }
+    Ok(n as u16)
+}
+
+fn show(t: &Tok) -> String {
+    match t {
+        Tok::Word(w) => w.clone(),
+        Tok::Op(o) => (*o).to_owned(),
+    }
+}

@@ -1,0 +1,307 @@
+//! The expression compiler against libpcap: for every expression of
+//! `shared/corpus/filters/public.txt` in the supported subset and a set
+//! generated across the grammar, every corpus frame gets the same accept
+//! length from bpf-demux's program as from libpcap's (`tcpdump -ddd -y
+//! EN10MB`), both run by the reference interpreter. Skipped, saying so,
+//! without tcpdump. Expressions libpcap refuses must be refused too.
+
+mod common;
+
+use bpf_demux::cbpf::{self, text, FrameMeta, Program};
+use bpf_demux::expr;
+use common::*;
+use std::process::Command;
+
+fn libpcap(e: &str) -> Option<Result<Program, String>> {
+    let out = Command::new("tcpdump")
+        .args(["-ddd", "-y", "EN10MB", "--", e])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return Some(Err(String::from_utf8_lossy(&out.stderr).into_owned()));
+    }
+    let insns = text::parse_ddd(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    Some(Program::validate(&insns).map_err(|e| e.to_string()))
+}
+
+const UNSUPPORTED: [&str; 8] = [
+    "vlan",
+    "mpls",
+    "pppoe",
+    "protochain",
+    "geneve",
+    "stp",
+    "llc",
+    "broadcast",
+];
+
+fn generated() -> Vec<String> {
+    let mut v = Vec::new();
+    let hosts = [
+        "192.168.1.1",
+        "10.0.0.1",
+        "131.151.32.21",
+        "224.0.0.5",
+        "2001:db8::1",
+        "fe80::1",
+    ];
+    for (i, h) in hosts.iter().enumerate() {
+        for q in ["", "src ", "dst ", "src or dst ", "src and dst "] {
+            v.push(format!("{q}host {h}"));
+        }
+        if !h.contains(':') {
+            for p in ["ip", "arp", "rarp"] {
+                v.push(format!("{p} {}host {h}", ["", "src ", "dst "][i % 3]));
+            }
+        } else {
+            v.push(format!("ip6 host {h}"));
+        }
+    }
+    for len in [0, 1, 7, 8, 9, 12, 15, 16, 17, 20, 23, 24, 25, 28, 31, 32] {
+        let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+        let a = std::net::Ipv4Addr::from(0x8397_2015u32 & mask);
+        v.push(format!("net {a}/{len}"));
+        v.push(format!(
+            "src net {a}/{len} or dst net 10.0.0.0/{}",
+            len.min(8)
+        ));
+    }
+    for s in ["10", "10.1", "131.151", "192.168.1"] {
+        v.push(format!("net {s}"));
+    }
+    v.push("net 10.0.0.0 mask 255.0.0.0".into());
+    v.push("dst net 131.151.0.0 mask 255.255.0.0".into());
+    for p6 in [16, 32, 48, 64, 96, 128] {
+        v.push(format!("net 2001:db8::/{p6}"));
+        v.push(format!("src net fe80::/{p6}"));
+    }
+    for port in [
+        "22", "53", "80", "123", "179", "443", "646", "2905", "6696", "7000", "domain", "bgp",
+    ] {
+        for q in ["", "tcp ", "udp ", "sctp ", "ip ", "ip6 "] {
+            v.push(format!("{q}port {port}"));
+        }
+        v.push(format!("src port {port}"));
+        v.push(format!("dst port {port} or src port 22"));
+    }
+    for (lo, hi) in [
+        (7000, 7009),
+        (1, 1023),
+        (6690, 6700),
+        (100, 50),
+        (53, 53),
+        (1024, 65535),
+    ] {
+        v.push(format!("portrange {lo}-{hi}"));
+        v.push(format!("tcp dst portrange {lo}-{hi}"));
+        v.push(format!("udp src portrange {lo}-{hi}"));
+    }
+    for p in [
+        "ip", "ip6", "arp", "rarp", "tcp", "udp", "icmp", "icmp6", "sctp", "igmp", "igrp", "pim",
+        "vrrp", "carp", "ah", "esp",
+    ] {
+        v.push(p.to_string());
+        v.push(format!("not {p}"));
+    }
+    for n in [
+        "1", "2", "6", "17", "47", "50", "58", "89", "103", "112", "132", "tcp", "udp", "icmp",
+        "\\tcp", "\\udp", "\\icmp",
+    ] {
+        v.push(format!("ip proto {n}"));
+        v.push(format!("ip6 proto {n}"));
+        v.push(format!("proto {n}"));
+    }
+    for m in [
+        "00:11:22:33:44:55",
+        "ff:ff:ff:ff:ff:ff",
+        "01:00:5e:00:00:05",
+        "33:33:00:00:00:01",
+        "00:00:0c:07:ac:01",
+    ] {
+        v.push(format!("ether host {m}"));
+        v.push(format!("ether src {m}"));
+        v.push(format!("ether dst {m}"));
+    }
+    for t in [
+        "0x0800", "0x0806", "0x86dd", "0x88cc", "0x8100", "0x888e", "ip", "arp", "\\ip", "\\arp",
+        "\\ip6",
+    ] {
+        v.push(format!("ether proto {t}"));
+    }
+    v.extend(
+        [
+            "ether broadcast",
+            "ether multicast",
+            "ip multicast",
+            "ip6 multicast",
+            "not ether multicast",
+        ]
+        .map(String::from),
+    );
+    for n in [0, 60, 64, 100, 1500, 1514, 9000, 65535] {
+        v.push(format!("less {n}"));
+        v.push(format!("greater {n}"));
+        v.push(format!("len = {n}"));
+        v.push(format!("len != {n} and len >= 42"));
+    }
+    v.extend(
+        [
+            "tcp[tcpflags] & tcp-syn != 0",
+            "tcp[tcpflags] & (tcp-syn|tcp-ack) = tcp-syn|tcp-ack",
+            "tcp[13] = 0x18",
+            "tcp[0:2] > 1023 and tcp[2:2] < 1024",
+            "udp[0:2] = 53 or udp[2:2] = 53",
+            "udp[4:2] - 8 > 100",
+            "icmp[icmptype] != icmp-echo and icmp[icmptype] != icmp-echoreply",
+            "icmp[0] = 3 and icmp[1] = 3",
+            "icmp6[icmp6type] = icmp6-neighborsolicit",
+            "icmp6[0] >= 133 and icmp6[0] <= 137",
+            "ip[0] & 0xf != 5",
+            "ip[2:2] > 576",
+            "ip[8] < 64",
+            "ip[9] = 17 and ip[6:2] & 0x1fff = 0",
+            "ip6[6] = 0",
+            "ip6[7] < 2",
+            "ether[0] & 1 = 0",
+            "ether[12:2] > 1500 and ether[14] != 0x45",
+            "arp[7] = 1",
+            "arp[6:2] = 2",
+            "len - 14 > 100",
+            "len * 2 > 3000",
+            "len / 4 = 15",
+            "len % 7 = 3",
+            "len & 0xff = 0x40",
+            "len | 1 = 61",
+            "len ^ 0x3c = 0",
+            "len << 1 = 120",
+            "len >> 2 = 15",
+            "-len < -100",
+            "tcp[12] >> 4 > 5",
+            "(tcp[12] & 0xf0) >> 2 > 20",
+            "tcp[(tcp[12] & 0xf0) >> 2] = 0x16",
+            "ip[ip[0] & 0xf] > 0",
+            "tcp[13] & 2 != 0 and tcp[13] & 16 = 0",
+            "udp[udp[0] & 3] = 0",
+            "ip[2:2] - ((ip[0] & 0xf) << 2) - ((tcp[12] & 0xf0) >> 2) > 0",
+            "ether[6:4] = 0x00163e00",
+            "ip[16:4] & 0xffffff00 = 0x0a000000",
+        ]
+        .map(String::from),
+    );
+    // Boolean structure, implicit qualifiers, nesting.
+    v.extend(
+        [
+            "host 10.0.0.1 or 10.0.0.2 or 131.151.32.21",
+            "port 80 or 443 or 53",
+            "tcp port 22 and not host 10.0.0.1",
+            "not (tcp or udp)",
+            "!(ip && tcp) || arp",
+            "ip and (tcp or udp) and not (port 53 or port 123)",
+            "(host 131.151.32.21 and udp) or (arp and not ether broadcast)",
+            "src host 131.151.32.21 and dst port 7000 or icmp",
+            "not not ip",
+            "ip or ip6 or arp or rarp or not ether proto 0x88cc",
+            "tcp and (tcp[13] & 2 != 0 or tcp[13] & 1 != 0) and not src net 10.0.0.0/8",
+            "udp and ip[2:2] > 100 and (udp port 6696 or udp port 7001) or ip6 multicast",
+            "greater 100 and less 200 or len = 60",
+            "ether host 00:00:0c:07:ac:01 or ether dst ff:ff:ff:ff:ff:ff and arp",
+            "icmp or icmp6 or igmp or pim",
+        ]
+        .map(String::from),
+    );
+    v
+}
+
+#[test]
+fn compiled_programs_accept_what_libpcap_accepts() {
+    if libpcap("ip").is_none() {
+        skip(
+            "compiled_programs_accept_what_libpcap_accepts",
+            "tcpdump (libpcap) is not installed",
+        );
+        return;
+    }
+    let public =
+        std::fs::read_to_string(repo().join("../shared/corpus/filters/public.txt")).unwrap();
+    let mut exprs: Vec<String> = public
+        .lines()
+        .filter(|l| !UNSUPPORTED.iter().any(|u| l.contains(u)))
+        .map(String::from)
+        .collect();
+    let n_public = exprs.len();
+    exprs.extend(generated());
+    assert!(
+        exprs.len() - n_public >= 300,
+        "only {} generated",
+        exprs.len() - n_public
+    );
+    let mut frames = Vec::new();
+    for p in corpus_pcaps() {
+        for (d, o) in frames_of(&p) {
+            let m = FrameMeta::offline(&d, o);
+            frames.push((d, m));
+        }
+    }
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for e in &exprs {
+        let ours = expr::compile(e, expr::DEFAULT_SNAPLEN);
+        match (libpcap(e).unwrap(), ours) {
+            (Err(_), Err(_)) => {}
+            (Err(msg), Ok(_)) => failures.push(format!(
+                "{e}: libpcap refuses ({}) but we accept",
+                msg.trim()
+            )),
+            (Ok(_), Err(err)) => failures.push(format!("{e}: we refuse: {err}")),
+            (Ok(theirs), Ok(insns)) => {
+                let ours = match Program::validate(&insns) {
+                    Ok(p) => p,
+                    Err(err) => {
+                        failures.push(format!("{e}: our program is invalid: {err}"));
+                        continue;
+                    }
+                };
+                compared += 1;
+                for (i, (f, m)) in frames.iter().enumerate() {
+                    let (a, b) = (cbpf::run(&ours, f, m), cbpf::run(&theirs, f, m));
+                    if a != b {
+                        failures.push(format!("{e}: corpus frame {i}: ours {a}, libpcap {b}"));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} expressions differ:\n{}",
+        failures.len(),
+        exprs.len(),
+        failures.join("\n")
+    );
+    assert!(compared >= 350, "compared {compared}");
+}
+
+#[test]
+fn errors_point_at_the_token() {
+    let cases = [
+        ("tcp port 70000", 10, "port 70000 out of range"),
+        ("host foo.example", 6, "unknown host 'foo.example'"),
+        ("arp port 80", 10, "'arp' modifier applied to port"),
+        ("tcp host 1.2.3.4", 10, "'tcp' modifier applied to host"),
+        ("ip and (tcp", 12, "syntax error"),
+        ("ip and and tcp", 8, "syntax error"),
+        ("tcp[13] & 2 !=", 15, "syntax error"),
+        ("vlan 100", 1, "`vlan` is not supported yet"),
+        ("net 10.0.0.1/8", 5, "non-network bits"),
+        ("len / 0 = 1", 1, "division by zero"),
+        ("ip[1:3] = 1", 6, "data size must be 1, 2 or 4"),
+        ("", 1, "empty expression"),
+        ("ip broadcast", 4, "netmask"),
+    ];
+    for (e, col, msg) in cases {
+        let err = expr::compile(e, expr::DEFAULT_SNAPLEN).unwrap_err();
+        assert!(err.msg.contains(msg), "{e}: {err}");
+        assert_eq!(err.col, col, "{e}: {err}");
+    }
+}
