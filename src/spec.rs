@@ -19,8 +19,10 @@
 //! ```
 //!
 //! and a plain form, for generated sets: one filter a line,
-//! `name<TAB>program` with the -ddd one-line form, `#` comments and blank
-//! lines skipped. Every error names the file, the line (and column where
+//! `name<TAB>program` with the -ddd one-line form (or `name<TAB>expr: EXPR`
+//! for a tcpdump expression), `#` comments and blank lines skipped. In
+//! TOML, `expr = "tcp port 80"` compiles a tcpdump expression (see
+//! [`crate::expr`]), returning `snaplen` (default 262144) when it accepts. Every error names the file, the line (and column where
 //! known) and the filter.
 
 use crate::cbpf::text::{self, TextError};
@@ -71,8 +73,10 @@ pub enum SpecErrorKind {
     BadName(String),
     #[error("filter name `{name}` already used on line {first_line}")]
     DuplicateName { name: String, first_line: usize },
-    #[error("give exactly one of `cbpf` or `asm`")]
+    #[error("give exactly one of `cbpf`, `asm` or `expr`")]
     ProgramKeys,
+    #[error("expression: {0}")]
+    Expr(String),
     #[error("expected `name<TAB>program`")]
     NoTab,
     #[error("snaplen must be at least 1")]
@@ -113,6 +117,7 @@ struct TomlFilter {
     name: toml::Spanned<String>,
     cbpf: Option<toml::Spanned<String>>,
     asm: Option<toml::Spanned<String>>,
+    expr: Option<toml::Spanned<String>>,
     snaplen: Option<u32>,
 }
 
@@ -209,9 +214,20 @@ fn parse_plain(path: &Path, text: &str) -> Result<Vec<FilterSpec>, SpecError> {
             return Err(err(1, None, SpecErrorKind::BadName(name.to_owned())));
         }
         let col0 = l.find('\t').unwrap() + 2;
-        let insns = text::parse_ddd(prog.trim_end()).map_err(|e: TextError| {
-            err(col0 + e.col - 1, Some(name), SpecErrorKind::Text(e.msg))
-        })?;
+        let insns = if let Some(e) = prog.strip_prefix("expr:") {
+            let lead = e.len() - e.trim_start().len();
+            crate::expr::compile(e.trim(), crate::expr::DEFAULT_SNAPLEN).map_err(|x| {
+                err(
+                    col0 + 5 + lead + x.col - 1,
+                    Some(name),
+                    SpecErrorKind::Expr(x.msg),
+                )
+            })?
+        } else {
+            text::parse_ddd(prog.trim_end()).map_err(|e: TextError| {
+                err(col0 + e.col - 1, Some(name), SpecErrorKind::Text(e.msg))
+            })?
+        };
         out.push(FilterSpec {
             name: name.to_owned(),
             insns,
@@ -256,9 +272,10 @@ fn parse_toml(path: &Path, text: &str) -> Result<Vec<FilterSpec>, SpecError> {
         if f.snaplen == Some(0) {
             return Err(err(nline, ncol, SpecErrorKind::ZeroSnaplen));
         }
-        let (src, is_asm) = match (&f.cbpf, &f.asm) {
-            (Some(c), None) => (c, false),
-            (None, Some(a)) => (a, true),
+        let (src, form) = match (&f.cbpf, &f.asm, &f.expr) {
+            (Some(c), None, None) => (c, 0),
+            (None, Some(a), None) => (a, 1),
+            (None, None, Some(e)) => (e, 2),
             _ => {
                 let (l, c) = pos(span.start);
                 return Err(err(l, c, SpecErrorKind::ProgramKeys));
@@ -278,7 +295,19 @@ fn parse_toml(path: &Path, text: &str) -> Result<Vec<FilterSpec>, SpecError> {
         } else {
             (vline, vcol + quote)
         };
-        let parsed = if is_asm {
+        if form == 2 {
+            let cap = f.snaplen.unwrap_or(crate::expr::DEFAULT_SNAPLEN);
+            let insns = crate::expr::compile(src.get_ref(), cap)
+                .map_err(|e| err(l0, c0 + e.col - 1, SpecErrorKind::Expr(e.msg)))?;
+            out.push(FilterSpec {
+                name,
+                insns,
+                snaplen: f.snaplen,
+                line: nline,
+            });
+            continue;
+        }
+        let parsed = if form == 1 {
             text::parse_asm(src.get_ref())
         } else {
             text::parse_ddd(src.get_ref())

@@ -305,3 +305,63 @@ fn errors_point_at_the_token() {
         assert_eq!(err.col, col, "{e}: {err}");
     }
 }
+
+#[test]
+fn compile_command_prints_programs_the_ddd_reader_reads_back() {
+    let bin = env!("CARGO_BIN_EXE_bpf-demux");
+    let out = Command::new(bin)
+        .args(["compile", "tcp port 80"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let printed = text::parse_ddd(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    assert_eq!(
+        printed,
+        expr::compile("tcp port 80", expr::DEFAULT_SNAPLEN).unwrap()
+    );
+    let listing = Command::new(bin)
+        .args(["compile", "-d", "--snaplen", "96", "udp"])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    assert!(
+        listing.starts_with("(000) ldh      [12]") && listing.contains("ret      #96"),
+        "{listing}"
+    );
+    let bad = Command::new(bin)
+        .args(["compile", "tcp", "port", "70000"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("column 10: port 70000 out of range"));
+}
+
+#[test]
+fn set_files_take_expressions() {
+    let dir = std::env::temp_dir().join(format!("bpf-demux-exprset-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let toml = dir.join("s.toml");
+    std::fs::write(&toml, "[[filter]]\nname = \"web\"\nexpr = \"tcp port 80\"\nsnaplen = 96\n[[filter]]\nname = \"bad\"\nexpr = \"host nosuch\"\n").unwrap();
+    let err = bpf_demux::spec::load(&toml).unwrap_err().to_string();
+    assert!(
+        err.contains("s.toml:7:14")
+            && err.contains("filter `bad`")
+            && err.contains("unknown host 'nosuch'"),
+        "{err}"
+    );
+    let plain = dir.join("s.filters");
+    std::fs::write(&plain, "web\texpr: tcp port 80\narp\texpr: arp\n").unwrap();
+    let set = bpf_demux::spec::load_valid(&plain).unwrap();
+    assert_eq!(
+        set[0].program.insns(),
+        &expr::compile("tcp port 80", expr::DEFAULT_SNAPLEN).unwrap()[..]
+    );
+    std::fs::write(
+        &toml,
+        "[[filter]]\nname = \"web\"\nexpr = \"tcp port 80\"\nsnaplen = 96\n",
+    )
+    .unwrap();
+    let set = bpf_demux::spec::load_valid(&toml).unwrap();
+    assert_eq!(set[0].snaplen, Some(96));
+    let _ = std::fs::remove_dir_all(&dir);
+}

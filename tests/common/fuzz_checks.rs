@@ -36,6 +36,10 @@ pub fn readers(data: &[u8]) {
     }
     if let Ok(s) = std::str::from_utf8(data) {
         let _ = bpf_demux::spec::parse(std::path::Path::new("fuzz.toml"), s);
+        // The expression compiler: no panic; what it makes is kernel-valid.
+        if let Ok(insns) = bpf_demux::expr::compile(s, 262_144) {
+            Program::validate(&insns).expect("compiled expressions are kernel-valid");
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod capture;
 mod check;
+mod compile;
 mod convert;
 mod explain;
 mod matching;
@@ -32,6 +33,7 @@ enum Cmd {
     Split(split::Args),
     Match(matching::Args),
     Convert(convert::Args),
+    Compile(compile::Args),
     Explain(explain::Args),
 }
 
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Cmd::Split(a) => split::run(a),
         Cmd::Match(a) => matching::run(a),
         Cmd::Convert(a) => convert::run(a),
+        Cmd::Compile(a) => compile::run(a),
         Cmd::Explain(a) => explain::run(a),
     };
     match r {

@@ -1,0 +1,40 @@
+//! `bpf-demux compile`: a tcpdump expression to a program.
+
+use bpf_demux::cbpf::{text, Program};
+use bpf_demux::expr;
+use std::process::ExitCode;
+
+/// Compile a pcap-filter expression (Ethernet, offline semantics) and print
+/// the program in tcpdump's forms, like `tcpdump -d/-dd/-ddd`.
+///
+/// Accepting programs return the snaplen (262144 by default, libpcap's).
+/// Not supported yet: vlan, mpls, pppoes, pppoed, geneve, llc, stp,
+/// protochain (a clear error names them).
+///
+/// Example: bpf-demux compile -ddd 'tcp port 80 and not host 10.0.0.1'
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print as tcpdump -d (listing).
+    #[arg(short = 'd', action = clap::ArgAction::Count)]
+    d: u8,
+    /// What accepting programs return.
+    #[arg(long, default_value_t = expr::DEFAULT_SNAPLEN)]
+    snaplen: u32,
+    /// The expression (several words are joined by spaces, as tcpdump does).
+    #[arg(required = true, allow_hyphen_values = true)]
+    expression: Vec<String>,
+}
+
+pub fn run(a: Args) -> Result<ExitCode, String> {
+    let e = a.expression.join(" ");
+    let insns = expr::compile(&e, a.snaplen).map_err(|err| format!("expression: {err}"))?;
+    Program::validate(&insns).map_err(|err| format!("compiled program is invalid: {err}"))?;
+    crate::with_stdout(|out| {
+        match a.d {
+            0 | 3.. => out.write_all(text::write_ddd(&insns).as_bytes())?,
+            1 => out.write_all(text::write_listing(&insns).as_bytes())?,
+            2 => out.write_all(text::write_dd(&insns).as_bytes())?,
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
