@@ -343,37 +343,31 @@ impl Gen {
         }
     }
 
+    /// A conjunction (`all`) or disjunction of conditions: each but the
+    /// last continues to the next one on true (conjunction) or false.
+    fn chain(&mut self, v: &[Cond], all: bool, t: Label, f: Label) {
+        let Some((last, init)) = v.split_last() else {
+            // Empty: true for a conjunction, false for a disjunction.
+            self.items.push(Item::Ja(if all { t } else { f }));
+            return;
+        };
+        for x in init {
+            let next = self.label();
+            if all {
+                self.cond(x, next, f);
+            } else {
+                self.cond(x, t, next);
+            }
+            self.items.push(Item::Place(next));
+        }
+        self.cond(last, t, f);
+    }
+
     fn cond(&mut self, c: &Cond, t: Label, f: Label) {
         match c {
             Cond::Not(c) => self.cond(c, f, t),
-            Cond::And(v) => {
-                for (i, x) in v.iter().enumerate() {
-                    if i + 1 == v.len() {
-                        self.cond(x, t, f);
-                    } else {
-                        let next = self.label();
-                        self.cond(x, next, f);
-                        self.items.push(Item::Place(next));
-                    }
-                }
-                if v.is_empty() {
-                    self.items.push(Item::Ja(t));
-                }
-            }
-            Cond::Or(v) => {
-                for (i, x) in v.iter().enumerate() {
-                    if i + 1 == v.len() {
-                        self.cond(x, t, f);
-                    } else {
-                        let next = self.label();
-                        self.cond(x, t, next);
-                        self.items.push(Item::Place(next));
-                    }
-                }
-                if v.is_empty() {
-                    self.items.push(Item::Ja(f));
-                }
-            }
+            Cond::And(v) => self.chain(v, true, t, f),
+            Cond::Or(v) => self.chain(v, false, t, f),
             Cond::Test(l, test) => {
                 self.load(*l);
                 match *test {
