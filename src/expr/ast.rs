@@ -158,6 +158,15 @@ pub enum Prim {
     },
     Less(u32),
     Greater(u32),
+    Llc,
+    Stp,
+    Pppoed,
+    /// `vlan [id]`: moves the offsets of what follows by 4.
+    Vlan(Option<u32>),
+    /// `mpls [label]`: moves the network header by 4.
+    Mpls(Option<u32>),
+    /// `pppoes [session]`: what follows is PPP inside PPPoE.
+    Pppoes(Option<u32>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -165,6 +174,8 @@ pub enum Node {
     And(Box<Node>, Box<Node>),
     Or(Box<Node>, Box<Node>),
     Not(Box<Node>),
-    Prim(Prim),
-    Rel(RelOp, Arith, Arith),
+    /// A primitive and the column it starts at.
+    Prim(Prim, usize),
+    /// A relation and the column it starts at.
+    Rel(RelOp, Arith, Arith, usize),
 }

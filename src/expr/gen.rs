@@ -40,8 +40,12 @@ enum Test {
 #[derive(Clone, Copy)]
 enum Load {
     Abs(Size, u32),
-    /// `[x + off]` with X = the IPv4 header length.
-    Transport(Size, u32),
+    /// `[x + off]` with X = 4 * (P[iphdr] & 0xf), the IPv4 header length.
+    Transport {
+        size: Size,
+        iphdr: u32,
+        off: u32,
+    },
     Len,
 }
 
@@ -52,64 +56,306 @@ enum Cond {
     Test(Load, Test),
 }
 
-fn eth(t: u16) -> Cond {
-    Cond::Test(Load::Abs(Size::H, 12), Test::Eq(t as u32))
-}
 fn and(v: Vec<Cond>) -> Cond {
     Cond::And(v)
 }
 fn or(v: Vec<Cond>) -> Cond {
     Cond::Or(v)
 }
+fn not(c: Cond) -> Cond {
+    Cond::Not(Box::new(c))
+}
 fn b(off: u32, t: Test) -> Cond {
     Cond::Test(Load::Abs(Size::B, off), t)
+}
+fn h(off: u32, t: Test) -> Cond {
+    Cond::Test(Load::Abs(Size::H, off), t)
 }
 
 const ETH_IP: u16 = 0x0800;
 const ETH_IP6: u16 = 0x86dd;
 const ETH_ARP: u16 = 0x0806;
 const ETH_RARP: u16 = 0x8035;
-const NET: u32 = 14;
+const ETH_MPLS: u16 = 0x8847;
+const ETH_PPPOED: u16 = 0x8863;
+const ETH_PPPOES: u16 = 0x8864;
+const ETHERMTU: u32 = 1500;
+const LLCSAP_8021D: u16 = 0x42;
 
-/// `ip proto n` (IPv4), or the IPv6 next header (direct or after one
-/// fragment header), as libpcap tests them.
-fn ip4_proto(n: u8) -> Cond {
-    and(vec![eth(ETH_IP), b(NET + 9, Test::Eq(n as u32))])
+/// libpcap's decoding offsets, which `vlan`, `mpls` and `pppoes` move for
+/// every test generated after them (in expression order).
+#[derive(Clone, Copy, Debug)]
+struct Offs {
+    /// Start of the link header (`ether[...]`, MAC addresses).
+    linkhdr: u32,
+    /// The link-layer type field.
+    linktype: u32,
+    /// The link-layer payload.
+    linkpl: u32,
+    /// Network header, relative to `linkpl` (grows past MPLS labels).
+    nl: u32,
+    /// MPLS labels passed.
+    mpls: u32,
+    /// After `pppoes`: the link type is PPP's protocol field.
+    ppp: bool,
 }
-fn ip6_proto(n: u8) -> Cond {
-    and(vec![
-        eth(ETH_IP6),
-        or(vec![
-            b(NET + 6, Test::Eq(n as u32)),
+
+impl Offs {
+    const ETHERNET: Offs = Offs {
+        linkhdr: 0,
+        linktype: 12,
+        linkpl: 14,
+        nl: 0,
+        mpls: 0,
+        ppp: false,
+    };
+
+    /// Absolute offset of the network header.
+    fn net(&self) -> u32 {
+        self.linkpl + self.nl
+    }
+
+    /// libpcap's gen_linktype for Ethernet (and PPP after `pppoes`, and
+    /// the IP version checks inside MPLS).
+    fn linktype(&self, t: u16) -> Result<Cond, String> {
+        if self.mpls > 0 {
+            let version = match t {
+                ETH_IP => 0x40,
+                ETH_IP6 => 0x60,
+                _ => return Err("unsupported protocol over mpls".into()),
+            };
+            return Ok(and(vec![
+                b(self.net() - 2, Test::MaskEq(0x01, 0x01)),
+                b(self.net(), Test::MaskEq(0xf0, version)),
+            ]));
+        }
+        if self.ppp {
+            let ppp = match t {
+                ETH_IP => 0x0021,
+                ETH_IP6 => 0x0057,
+                LLCSAP_8021D => 0x0031,
+                other => other as u32,
+            };
+            return Ok(h(self.linktype, Test::Eq(ppp)));
+        }
+        Ok(if t as u32 <= ETHERMTU {
             and(vec![
-                b(NET + 6, Test::Eq(44)),
-                b(NET + 40, Test::Eq(n as u32)),
-            ]),
-        ]),
-    ])
-}
-fn not_fragment() -> Cond {
-    // (ip[6:2] & 0x1fff) == 0
-    Cond::Test(Load::Abs(Size::H, NET + 6), Test::MaskEq(0x1fff, 0))
-}
+                not(h(self.linktype, Test::Gt(ETHERMTU))),
+                b(self.linktype + 2, Test::Eq(t as u32)),
+            ])
+        } else {
+            h(self.linktype, Test::Eq(t as u32))
+        })
+    }
 
-/// The protocol keyword as a condition (libpcap's gen_proto_abbrev).
-fn proto_cond(p: Proto) -> Result<Cond, String> {
-    Ok(match p {
-        Proto::Ip => eth(ETH_IP),
-        Proto::Ip6 => eth(ETH_IP6),
-        Proto::Arp => eth(ETH_ARP),
-        Proto::Rarp => eth(ETH_RARP),
-        Proto::Tcp | Proto::Udp | Proto::Sctp | Proto::Pim | Proto::Ah | Proto::Esp => {
-            let n = p.ip_proto().unwrap();
-            or(vec![ip4_proto(n), ip6_proto(n)])
-        }
-        Proto::Icmp | Proto::Igmp | Proto::Igrp | Proto::Vrrp | Proto::Carp => {
-            ip4_proto(p.ip_proto().unwrap())
-        }
-        Proto::Icmp6 => ip6_proto(58),
-        Proto::Ether => return Err("`ether` needs a qualifier".into()),
-    })
+    /// `ip proto n` (IPv4).
+    fn ip4_proto(&self, n: u8) -> Result<Cond, String> {
+        Ok(and(vec![
+            self.linktype(ETH_IP)?,
+            b(self.net() + 9, Test::Eq(n as u32)),
+        ]))
+    }
+    /// `ip6 proto n`: the next header, direct or after one fragment header.
+    fn ip6_proto(&self, n: u8) -> Result<Cond, String> {
+        let nh = self.net() + 6;
+        Ok(and(vec![
+            self.linktype(ETH_IP6)?,
+            or(vec![
+                b(nh, Test::Eq(n as u32)),
+                and(vec![
+                    b(nh, Test::Eq(44)),
+                    b(self.net() + 40, Test::Eq(n as u32)),
+                ]),
+            ]),
+        ]))
+    }
+    /// `(ip[6:2] & 0x1fff) == 0`
+    fn not_fragment(&self) -> Cond {
+        h(self.net() + 6, Test::MaskEq(0x1fff, 0))
+    }
+
+    /// The protocol keyword as a condition (libpcap's gen_proto_abbrev).
+    fn proto(&self, p: Proto) -> Result<Cond, String> {
+        Ok(match p {
+            Proto::Ip => self.linktype(ETH_IP)?,
+            Proto::Ip6 => self.linktype(ETH_IP6)?,
+            Proto::Arp => self.linktype(ETH_ARP)?,
+            Proto::Rarp => self.linktype(ETH_RARP)?,
+            Proto::Tcp | Proto::Udp | Proto::Sctp | Proto::Pim | Proto::Ah | Proto::Esp => {
+                let n = p.ip_proto().unwrap();
+                or(vec![self.ip4_proto(n)?, self.ip6_proto(n)?])
+            }
+            Proto::Icmp | Proto::Igmp | Proto::Igrp | Proto::Vrrp | Proto::Carp => {
+                self.ip4_proto(p.ip_proto().unwrap())?
+            }
+            Proto::Icmp6 => self.ip6_proto(58)?,
+            Proto::Ether => return Err("`ether` needs a qualifier".into()),
+        })
+    }
+
+    fn prim(&self, p: &Prim) -> Result<Cond, String> {
+        let net = self.net();
+        Ok(match *p {
+            Prim::Proto(p) => self.proto(p)?,
+            Prim::Net4 {
+                proto,
+                dir: d,
+                addr,
+                mask,
+            } => {
+                let ip = || -> Result<Cond, String> {
+                    Ok(and(vec![
+                        self.linktype(ETH_IP)?,
+                        dir(
+                            d,
+                            word_test(net + 12, addr, mask),
+                            word_test(net + 16, addr, mask),
+                        ),
+                    ]))
+                };
+                let arp = |t| -> Result<Cond, String> {
+                    Ok(and(vec![
+                        self.linktype(t)?,
+                        dir(
+                            d,
+                            word_test(net + 14, addr, mask),
+                            word_test(net + 24, addr, mask),
+                        ),
+                    ]))
+                };
+                match proto {
+                    // Inside MPLS only IPv4 is looked for.
+                    None if self.mpls > 0 => ip()?,
+                    None => or(vec![ip()?, arp(ETH_ARP)?, arp(ETH_RARP)?]),
+                    Some(Proto::Ip) => ip()?,
+                    Some(Proto::Arp) => arp(ETH_ARP)?,
+                    Some(Proto::Rarp) => arp(ETH_RARP)?,
+                    Some(other) => {
+                        return Err(format!("'{}' modifier applied to host", other.name()))
+                    }
+                }
+            }
+            Prim::Net6 {
+                dir: d,
+                addr,
+                prefix,
+            } => {
+                let side = |off: u32| {
+                    let mut v = Vec::new();
+                    for i in 0..4u32 {
+                        let bits = (prefix as i32 - 32 * i as i32).clamp(0, 32) as u32;
+                        if bits == 0 {
+                            continue;
+                        }
+                        let mask = if bits == 32 {
+                            u32::MAX
+                        } else {
+                            u32::MAX << (32 - bits)
+                        };
+                        let w = u32::from_be_bytes(
+                            addr[4 * i as usize..4 * i as usize + 4].try_into().unwrap(),
+                        );
+                        v.push(word_test(off + 4 * i, w, mask));
+                    }
+                    and(v)
+                };
+                and(vec![
+                    self.linktype(ETH_IP6)?,
+                    dir(d, side(net + 8), side(net + 24)),
+                ])
+            }
+            Prim::Port {
+                proto,
+                dir: d,
+                lo,
+                hi,
+            } => {
+                let protos: Vec<u8> = match proto {
+                    Some(Proto::Tcp) => vec![6],
+                    Some(Proto::Udp) => vec![17],
+                    Some(Proto::Sctp) => vec![132],
+                    _ => vec![6, 17, 132],
+                };
+                let port_test = |load: Load| -> Cond {
+                    if lo == hi {
+                        Cond::Test(load, Test::Eq(lo as u32))
+                    } else {
+                        and(vec![
+                            Cond::Test(load, Test::Ge(lo as u32)),
+                            not(Cond::Test(load, Test::Gt(hi as u32))),
+                        ])
+                    }
+                };
+                let next = or(protos
+                    .iter()
+                    .map(|&n| b(net + 6, Test::Eq(n as u32)))
+                    .collect());
+                let ports6 = dir(
+                    d,
+                    port_test(Load::Abs(Size::H, net + 40)),
+                    port_test(Load::Abs(Size::H, net + 42)),
+                );
+                let v6 = and(vec![self.linktype(ETH_IP6)?, next, ports6]);
+                let pr = or(protos
+                    .iter()
+                    .map(|&n| b(net + 9, Test::Eq(n as u32)))
+                    .collect());
+                let tr = |off| Load::Transport {
+                    size: Size::H,
+                    iphdr: net,
+                    off: net + off,
+                };
+                let ports4 = dir(d, port_test(tr(0)), port_test(tr(2)));
+                let v4 = and(vec![
+                    self.linktype(ETH_IP)?,
+                    pr,
+                    self.not_fragment(),
+                    ports4,
+                ]);
+                or(vec![v6, v4])
+            }
+            Prim::EtherHost { dir: d, mac } => {
+                let side = |off: u32| {
+                    and(vec![
+                        word_test(
+                            off + 2,
+                            u32::from_be_bytes([mac[2], mac[3], mac[4], mac[5]]),
+                            u32::MAX,
+                        ),
+                        h(off, Test::Eq(u16::from_be_bytes([mac[0], mac[1]]) as u32)),
+                    ])
+                };
+                dir(d, side(self.linkhdr + 6), side(self.linkhdr))
+            }
+            Prim::EtherBroadcast => self.prim(&Prim::EtherHost {
+                dir: Dir::Dst,
+                mac: [0xff; 6],
+            })?,
+            Prim::EtherMulticast => b(self.linkhdr, Test::Set(1)),
+            Prim::EtherProto(t) => self.linktype(t)?,
+            Prim::IpMulticast => and(vec![self.linktype(ETH_IP)?, b(net + 16, Test::Ge(224))]),
+            Prim::Ip6Multicast => and(vec![self.linktype(ETH_IP6)?, b(net + 24, Test::Eq(255))]),
+            Prim::IpProto { v4, v6, proto } => {
+                let mut alts = Vec::new();
+                if v4 {
+                    alts.push(self.ip4_proto(proto)?);
+                }
+                if v6 {
+                    alts.push(self.ip6_proto(proto)?);
+                }
+                or(alts)
+            }
+            Prim::Less(n) => not(Cond::Test(Load::Len, Test::Gt(n))),
+            Prim::Greater(n) => Cond::Test(Load::Len, Test::Ge(n)),
+            Prim::Llc => and(vec![
+                not(h(self.linktype, Test::Gt(ETHERMTU))),
+                not(h(self.linkpl, Test::Eq(0xffff))),
+            ]),
+            Prim::Stp => self.linktype(LLCSAP_8021D)?,
+            Prim::Pppoed => self.linktype(ETH_PPPOED)?,
+            Prim::Vlan(_) | Prim::Mpls(_) | Prim::Pppoes(_) => unreachable!("handled by Gen::prim"),
+        })
+    }
 }
 
 fn dir(d: Dir, src: Cond, dst: Cond) -> Cond {
@@ -130,182 +376,12 @@ fn word_test(off: u32, addr: u32, mask: u32) -> Cond {
     Cond::Test(Load::Abs(Size::W, off), t)
 }
 
-fn prim_cond(p: &Prim) -> Result<Cond, String> {
-    Ok(match *p {
-        Prim::Proto(p) => proto_cond(p)?,
-        Prim::Net4 {
-            proto,
-            dir: d,
-            addr,
-            mask,
-        } => {
-            let ip = || {
-                and(vec![
-                    eth(ETH_IP),
-                    dir(
-                        d,
-                        word_test(NET + 12, addr, mask),
-                        word_test(NET + 16, addr, mask),
-                    ),
-                ])
-            };
-            let arp = |t| {
-                and(vec![
-                    eth(t),
-                    dir(
-                        d,
-                        word_test(NET + 14, addr, mask),
-                        word_test(NET + 24, addr, mask),
-                    ),
-                ])
-            };
-            match proto {
-                None => or(vec![ip(), arp(ETH_ARP), arp(ETH_RARP)]),
-                Some(Proto::Ip) => ip(),
-                Some(Proto::Arp) => arp(ETH_ARP),
-                Some(Proto::Rarp) => arp(ETH_RARP),
-                Some(other) => return Err(format!("'{}' modifier applied to host", other.name())),
-            }
-        }
-        Prim::Net6 {
-            dir: d,
-            addr,
-            prefix,
-        } => {
-            let side = |off: u32| {
-                let mut v = Vec::new();
-                for i in 0..4u32 {
-                    let bits = (prefix as i32 - 32 * i as i32).clamp(0, 32) as u32;
-                    if bits == 0 {
-                        continue;
-                    }
-                    let mask = if bits == 32 {
-                        u32::MAX
-                    } else {
-                        u32::MAX << (32 - bits)
-                    };
-                    let w = u32::from_be_bytes(
-                        addr[4 * i as usize..4 * i as usize + 4].try_into().unwrap(),
-                    );
-                    v.push(word_test(off + 4 * i, w, mask));
-                }
-                and(v)
-            };
-            and(vec![eth(ETH_IP6), dir(d, side(NET + 8), side(NET + 24))])
-        }
-        Prim::Port {
-            proto,
-            dir: d,
-            lo,
-            hi,
-        } => {
-            let protos: Vec<u8> = match proto {
-                Some(Proto::Tcp) => vec![6],
-                Some(Proto::Udp) => vec![17],
-                Some(Proto::Sctp) => vec![132],
-                _ => vec![6, 17, 132],
-            };
-            let (v4, v6) = match proto {
-                Some(Proto::Ip) => (true, false),
-                Some(Proto::Ip6) => (false, true),
-                _ => (true, true),
-            };
-            let port_test = |load: Load| -> Cond {
-                if lo == hi {
-                    Cond::Test(load, Test::Eq(lo as u32))
-                } else {
-                    let lt_lo_fails = Cond::Test(load, Test::Ge(lo as u32));
-                    // hi: not (v > hi)
-                    and(vec![
-                        lt_lo_fails,
-                        not(Cond::Test(load, Test::Gt(hi as u32))),
-                    ])
-                }
-            };
-            let mut alts = Vec::new();
-            if v6 {
-                let next = or(protos
-                    .iter()
-                    .map(|&n| b(NET + 6, Test::Eq(n as u32)))
-                    .collect());
-                let ports = dir(
-                    d,
-                    port_test(Load::Abs(Size::H, NET + 40)),
-                    port_test(Load::Abs(Size::H, NET + 42)),
-                );
-                alts.push(and(vec![eth(ETH_IP6), next, ports]));
-            }
-            if v4 {
-                let pr = or(protos
-                    .iter()
-                    .map(|&n| b(NET + 9, Test::Eq(n as u32)))
-                    .collect());
-                let ports = dir(
-                    d,
-                    port_test(Load::Transport(Size::H, NET)),
-                    port_test(Load::Transport(Size::H, NET + 2)),
-                );
-                alts.push(and(vec![eth(ETH_IP), pr, not_fragment(), ports]));
-            }
-            or(alts)
-        }
-        Prim::EtherHost { dir: d, mac } => {
-            let side = |off: u32| {
-                and(vec![
-                    word_test(
-                        off + 2,
-                        u32::from_be_bytes([mac[2], mac[3], mac[4], mac[5]]),
-                        u32::MAX,
-                    ),
-                    Cond::Test(
-                        Load::Abs(Size::H, off),
-                        Test::Eq(u16::from_be_bytes([mac[0], mac[1]]) as u32),
-                    ),
-                ])
-            };
-            dir(d, side(6), side(0))
-        }
-        Prim::EtherBroadcast => prim_cond(&Prim::EtherHost {
-            dir: Dir::Dst,
-            mac: [0xff; 6],
-        })?,
-        Prim::EtherMulticast => b(0, Test::Set(1)),
-        Prim::EtherProto(t) => {
-            if t as u32 > 1500 {
-                eth(t)
-            } else {
-                and(vec![
-                    not(Cond::Test(Load::Abs(Size::H, 12), Test::Gt(1500))),
-                    b(NET, Test::Eq(t as u32)),
-                ])
-            }
-        }
-        Prim::IpMulticast => and(vec![eth(ETH_IP), b(NET + 16, Test::Ge(224))]),
-        Prim::Ip6Multicast => and(vec![eth(ETH_IP6), b(NET + 24, Test::Eq(255))]),
-        Prim::IpProto { v4, v6, proto } => {
-            let mut alts = Vec::new();
-            if v4 {
-                alts.push(ip4_proto(proto));
-            }
-            if v6 {
-                alts.push(ip6_proto(proto));
-            }
-            or(alts)
-        }
-        Prim::Less(n) => not(Cond::Test(Load::Len, Test::Gt(n))),
-        Prim::Greater(n) => Cond::Test(Load::Len, Test::Ge(n)),
-    })
-}
-
-fn not(c: Cond) -> Cond {
-    Cond::Not(Box::new(c))
-}
-
 pub struct Gen {
     items: Vec<Item>,
     labels: usize,
     /// Scratch cells in use by arithmetic.
     scratch: u32,
+    o: Offs,
 }
 
 impl Gen {
@@ -314,6 +390,7 @@ impl Gen {
             items: Vec::new(),
             labels: 0,
             scratch: 0,
+            o: Offs::ETHERNET,
         }
     }
     fn label(&mut self) -> Label {
@@ -335,9 +412,9 @@ impl Gen {
     fn load(&mut self, l: Load) {
         match l {
             Load::Abs(s, off) => self.stmt(Op::LdAbs(s).code(), off),
-            Load::Transport(s, off) => {
-                self.stmt(Op::LdxMsh.code(), NET);
-                self.stmt(Op::LdInd(s).code(), off);
+            Load::Transport { size, iphdr, off } => {
+                self.stmt(Op::LdxMsh.code(), iphdr);
+                self.stmt(Op::LdInd(size).code(), off);
             }
             Load::Len => self.stmt(Op::LdLen.code(), 0),
         }
@@ -384,7 +461,7 @@ impl Gen {
         }
     }
 
-    pub fn node(&mut self, n: &Node, t: Label, f: Label) -> Result<(), String> {
+    pub fn node(&mut self, n: &Node, t: Label, f: Label) -> Result<(), ExprError> {
         match n {
             Node::And(a, b2) => {
                 let m = self.label();
@@ -399,25 +476,98 @@ impl Gen {
                 self.node(b2, t, f)
             }
             Node::Not(a) => self.node(a, f, t),
-            Node::Prim(p) => {
-                let c = prim_cond(p)?;
+            Node::Prim(p, col) => {
+                let c = self.prim(p).map_err(|m| ExprError::new(*col, m))?;
                 self.cond(&c, t, f);
                 Ok(())
             }
-            Node::Rel(op, l, r) => self.relation(*op, l, r, t, f),
+            Node::Rel(op, l, r, col) => self
+                .relation(*op, l, r, t, f)
+                .map_err(|m| ExprError::new(*col, m)),
+        }
+    }
+
+    /// A primitive's condition; `vlan`, `mpls` and `pppoes` then move the
+    /// offsets for everything after them, as libpcap does.
+    fn prim(&mut self, p: &Prim) -> Result<Cond, String> {
+        let o = self.o;
+        match *p {
+            Prim::Vlan(id) => {
+                if o.mpls > 0 {
+                    return Err("no VLAN match after MPLS".into());
+                }
+                let mut c = vec![or(vec![
+                    o.linktype(0x8100)?,
+                    o.linktype(0x88a8)?,
+                    o.linktype(0x9100)?,
+                ])];
+                if let Some(id) = id {
+                    if id > 0x0fff {
+                        return Err(format!("VLAN tag {id} greater than maximum 4095"));
+                    }
+                    c.push(h(o.net(), Test::MaskEq(0x0fff, id)));
+                }
+                self.o.linkpl += 4;
+                self.o.linktype += 4;
+                Ok(and(c))
+            }
+            Prim::Mpls(label) => {
+                let mut c = vec![if o.mpls > 0 {
+                    // Bottom-of-stack bit of the previous label clear.
+                    b(o.net() - 4 + 2, Test::MaskEq(0x01, 0))
+                } else {
+                    o.linktype(ETH_MPLS)?
+                }];
+                if let Some(l) = label {
+                    if l > 0xfffff {
+                        return Err(format!("MPLS label {l} greater than maximum 1048575"));
+                    }
+                    c.push(Cond::Test(
+                        Load::Abs(Size::W, o.net()),
+                        Test::MaskEq(0xfffff000, l << 12),
+                    ));
+                }
+                self.o.nl += 4;
+                self.o.mpls += 1;
+                Ok(and(c))
+            }
+            Prim::Pppoes(sess) => {
+                let mut c = vec![o.linktype(ETH_PPPOES)?];
+                if let Some(s) = sess {
+                    if s > 0xffff {
+                        return Err(format!(
+                            "PPPoE session number {s} greater than maximum 65535"
+                        ));
+                    }
+                    c.push(Cond::Test(
+                        Load::Abs(Size::W, o.net()),
+                        Test::MaskEq(0xffff, s),
+                    ));
+                }
+                let hdr = o.linkpl + o.nl + 6;
+                self.o = Offs {
+                    linkhdr: hdr,
+                    linktype: hdr,
+                    linkpl: hdr + 2,
+                    nl: 0,
+                    mpls: o.mpls,
+                    ppp: true,
+                };
+                Ok(and(c))
+            }
+            _ => o.prim(p),
         }
     }
 
     /// Conditions under which an accessor's value exists (libpcap's gen_load).
-    fn accessor_conds(a: &Arith, out: &mut Vec<Cond>) -> Result<(), String> {
+    fn accessor_conds(&self, a: &Arith, out: &mut Vec<Cond>) -> Result<(), String> {
+        let o = &self.o;
         match a {
             Arith::Load { proto, index, .. } => {
-                Self::accessor_conds(index, out)?;
+                self.accessor_conds(index, out)?;
                 match proto {
                     Proto::Ether => {}
-                    Proto::Ip | Proto::Ip6 | Proto::Arp | Proto::Rarp => {
-                        out.push(proto_cond(*proto)?)
-                    }
+                    Proto::Ip | Proto::Ip6 | Proto::Arp | Proto::Rarp => out.push(o.proto(*proto)?),
                     Proto::Tcp
                     | Proto::Udp
                     | Proto::Sctp
@@ -427,10 +577,10 @@ impl Gen {
                     | Proto::Pim
                     | Proto::Vrrp
                     | Proto::Carp => {
-                        out.push(proto_cond(*proto)?);
-                        out.push(not_fragment());
+                        out.push(o.proto(*proto)?);
+                        out.push(o.not_fragment());
                     }
-                    Proto::Icmp6 => out.push(proto_cond(*proto)?),
+                    Proto::Icmp6 => out.push(o.proto(*proto)?),
                     Proto::Ah | Proto::Esp => {
                         return Err(format!("`{}[...]` is not supported yet", proto.name()))
                     }
@@ -438,8 +588,8 @@ impl Gen {
             }
             // As libpcap's gen_arth: only the left operand's conditions
             // survive an arithmetic operator.
-            Arith::Bin(_, x, _) => Self::accessor_conds(x, out)?,
-            Arith::Neg(x) => Self::accessor_conds(x, out)?,
+            Arith::Bin(_, x, _) => self.accessor_conds(x, out)?,
+            Arith::Neg(x) => self.accessor_conds(x, out)?,
             Arith::Num(_) | Arith::Len => {}
         }
         Ok(())
@@ -468,10 +618,11 @@ impl Gen {
                     2 => Size::H,
                     _ => Size::W,
                 };
+                let net = self.o.net();
                 let base = match proto {
-                    Proto::Ether => 0,
-                    Proto::Icmp6 => NET + 40,
-                    _ => NET,
+                    Proto::Ether => self.o.linkhdr,
+                    Proto::Icmp6 => net + 40,
+                    _ => net,
                 };
                 let transport = matches!(
                     proto,
@@ -488,7 +639,7 @@ impl Gen {
                 match (&**index, transport) {
                     (Arith::Num(k), false) => self.stmt(Op::LdAbs(s).code(), base.wrapping_add(*k)),
                     (Arith::Num(k), true) => {
-                        self.stmt(Op::LdxMsh.code(), NET);
+                        self.stmt(Op::LdxMsh.code(), net);
                         self.stmt(Op::LdInd(s).code(), base.wrapping_add(*k));
                     }
                     (idx, tr) => {
@@ -496,7 +647,7 @@ impl Gen {
                         if tr {
                             let m = self.alloc()?;
                             self.stmt(Op::St.code(), m);
-                            self.stmt(Op::LdxMsh.code(), NET);
+                            self.stmt(Op::LdxMsh.code(), net);
                             self.stmt(Op::LdMem.code(), m);
                             self.stmt(Op::Alu(AluOp::Add, Src::X).code(), 0);
                             self.scratch -= 1;
@@ -539,8 +690,8 @@ impl Gen {
         f: Label,
     ) -> Result<(), String> {
         let mut conds = Vec::new();
-        Self::accessor_conds(l, &mut conds)?;
-        Self::accessor_conds(r, &mut conds)?;
+        self.accessor_conds(l, &mut conds)?;
+        self.accessor_conds(r, &mut conds)?;
         if !conds.is_empty() {
             let go = self.label();
             self.cond(&Cond::And(conds), go, f);
@@ -577,7 +728,7 @@ impl Gen {
     /// The whole program: `ret #snaplen` when the tree holds, `ret #0` else.
     pub fn finish(mut self, root: &Node, snaplen: u32) -> Result<Vec<Insn>, ExprError> {
         let (t, f) = (self.label(), self.label());
-        self.node(root, t, f).map_err(|m| ExprError::new(1, m))?;
+        self.node(root, t, f)?;
         self.items.push(Item::Place(t));
         self.stmt(code::RET | code::K, snaplen);
         self.items.push(Item::Place(f));

@@ -3,13 +3,7 @@
 
 /// Keywords of pcap-filter(7) this compiler does not handle yet.
 pub const UNSUPPORTED: &[&str] = &[
-    "vlan",
-    "mpls",
-    "pppoes",
-    "pppoed",
     "geneve",
-    "llc",
-    "stp",
     "protochain",
     "gateway",
     "decnet",

@@ -147,6 +147,7 @@ impl Parser {
     }
 
     fn relation(&mut self) -> R<Node> {
+        let col0 = self.col();
         let l = self.arith()?;
         let op = match self.peek() {
             Some(Tok::Op(">")) => RelOp::Gt,
@@ -159,7 +160,7 @@ impl Parser {
         };
         self.pos += 1;
         let r = self.arith()?;
-        Ok(Node::Rel(op, l, r))
+        Ok(Node::Rel(op, l, r, col0))
     }
 
     // Precedence, low to high: | ^, &, << >>, + -, * / %, unary -.
@@ -258,6 +259,15 @@ impl Parser {
 
     fn primitive(&mut self) -> R<Node> {
         let col = self.col();
+        let n = self.primitive_inner()?;
+        Ok(match n {
+            Node::Prim(p, _) => Node::Prim(p, col),
+            other => other,
+        })
+    }
+
+    fn primitive_inner(&mut self) -> R<Node> {
+        let col = self.col();
         let Some(first) = self.word().map(str::to_owned) else {
             return Err(self.syntax());
         };
@@ -268,10 +278,34 @@ impl Parser {
             ));
         }
         match first.as_str() {
+            "llc" | "stp" | "pppoed" => {
+                self.pos += 1;
+                return Ok(prim(match first.as_str() {
+                    "llc" => Prim::Llc,
+                    "stp" => Prim::Stp,
+                    _ => Prim::Pppoed,
+                }));
+            }
+            "vlan" | "mpls" | "pppoes" => {
+                self.pos += 1;
+                // An optional number (not a bare value of a later primitive).
+                let n = match self.word().and_then(names::number) {
+                    Some(n) => {
+                        self.pos += 1;
+                        Some(n)
+                    }
+                    None => None,
+                };
+                return Ok(prim(match first.as_str() {
+                    "vlan" => Prim::Vlan(n),
+                    "mpls" => Prim::Mpls(n),
+                    _ => Prim::Pppoes(n),
+                }));
+            }
             "less" | "greater" => {
                 self.pos += 1;
                 let n = self.number()?;
-                return Ok(Node::Prim(if first == "less" {
+                return Ok(prim(if first == "less" {
                     Prim::Less(n)
                 } else {
                     Prim::Greater(n)
@@ -280,7 +314,7 @@ impl Parser {
             "proto" => {
                 self.pos += 1;
                 let p = self.proto_number()?;
-                return Ok(Node::Prim(Prim::IpProto {
+                return Ok(prim(Prim::IpProto {
                     v4: true,
                     v6: true,
                     proto: p,
@@ -321,13 +355,13 @@ impl Parser {
                         return Err(ExprError::new(col, format!("EtherType {n} out of range")));
                     }
                     self.pos += 1;
-                    return Ok(Node::Prim(Prim::EtherProto(n as u16)));
+                    return Ok(prim(Prim::EtherProto(n as u16)));
                 }
                 (Proto::Ip | Proto::Ip6, Some("proto")) => {
                     self.pos += 1;
                     let n = self.proto_number()?;
                     let v4 = p == Proto::Ip;
-                    return Ok(Node::Prim(Prim::IpProto {
+                    return Ok(prim(Prim::IpProto {
                         v4,
                         v6: !v4,
                         proto: n,
@@ -367,14 +401,14 @@ impl Parser {
                     "`ether` needs a qualifier (host, src, dst, proto, broadcast, multicast)",
                 ));
             }
-            return Ok(Node::Prim(Prim::Proto(p)));
+            return Ok(prim(Prim::Proto(p)));
         }
         self.value(proto, dir, kind.unwrap_or(Kind::Host))
     }
 
     fn done(&mut self, p: Prim) -> R<Node> {
         self.pos += 1;
-        Ok(Node::Prim(p))
+        Ok(prim(p))
     }
 
     fn direction(&mut self) -> R<Option<Dir>> {
@@ -470,7 +504,7 @@ impl Parser {
                     let p = port(&w, col)?;
                     (p, p)
                 };
-                Ok(Node::Prim(Prim::Port {
+                Ok(prim(Prim::Port {
                     proto,
                     dir: d,
                     lo: lo.min(hi),
@@ -485,7 +519,7 @@ impl Parser {
                     let mac = names::mac(&w).ok_or_else(|| {
                         ExprError::new(col, format!("bad ethernet address '{w}'"))
                     })?;
-                    return Ok(Node::Prim(Prim::EtherHost { dir: d, mac }));
+                    return Ok(prim(Prim::EtherHost { dir: d, mac }));
                 }
                 if let Some(p) = proto {
                     if !matches!(p, Proto::Ip | Proto::Ip6 | Proto::Arp | Proto::Rarp) {
@@ -528,7 +562,7 @@ impl Parser {
                             ),
                         ));
                     }
-                    return Ok(Node::Prim(Prim::Net6 {
+                    return Ok(prim(Prim::Net6 {
                         dir: d,
                         addr: a.octets(),
                         prefix: prefix as u8,
@@ -590,7 +624,7 @@ impl Parser {
                         format!("non-network bits set in \"{w}\""),
                     ));
                 }
-                Ok(Node::Prim(Prim::Net4 {
+                Ok(prim(Prim::Net4 {
                     proto,
                     dir: d,
                     addr,
@@ -599,6 +633,11 @@ impl Parser {
             }
         }
     }
+}
+
+/// A primitive node; its column is set by `primitive`.
+fn prim(p: Prim) -> Node {
+    Node::Prim(p, 0)
 }
 
 fn port(w: &str, col: usize) -> R<u16> {
