@@ -426,3 +426,103 @@ fn set_files_take_expressions() {
     assert_eq!(set[0].snaplen, Some(96));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `protochain`: libpcap's program loops (a backward jump the kernel and
+/// our validator refuse), so its answers come from libpcap's own
+/// `bpf_filter()` (tests/oracle/libpcap_match.c, which runs the loop);
+/// ours is the unrolled program in the reference interpreter.
+#[test]
+fn protochain_answers_equal_libpcaps_loop() {
+    let tmp = std::env::temp_dir().join(format!("bpf-demux-protochain-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let oracle = tmp.join("libpcap_match");
+    let built = Command::new("cc")
+        .args(["-O2", "-o"])
+        .arg(&oracle)
+        .arg(repo().join("tests/oracle/libpcap_match.c"))
+        .arg("-lpcap")
+        .output();
+    if !matches!(&built, Ok(o) if o.status.success()) || libpcap("ip").is_none() {
+        skip(
+            "protochain_answers_equal_libpcaps_loop",
+            "needs cc, libpcap-dev and tcpdump",
+        );
+        return;
+    }
+    let exprs = [
+        "ip6 protochain 6",
+        "ip6 protochain 44",
+        "ip protochain 17",
+        "ip6 protochain 17",
+        "ip6 protochain 58",
+        "ip6 protochain 51",
+        "ip6 protochain 0",
+        "ip6 protochain 43",
+        "ip6 protochain 60",
+        "ip6 protochain 103",
+        "protochain 6",
+        "protochain 17",
+        "ip protochain 51",
+        "ip protochain 2",
+        "ip6 protochain \\udp",
+        "not ip6 protochain 44",
+        "ip6 protochain 89 or udp",
+        "vlan and ip6 protochain 58",
+    ];
+    let (mut theirs, mut ours) = (String::new(), String::new());
+    for (i, e) in exprs.iter().enumerate() {
+        let prog = libpcap(e).unwrap().err();
+        // libpcap's program is refused by the validator: get its raw text.
+        let out = Command::new("tcpdump")
+            .args(["-ddd", "-y", "EN10MB", "--", e])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{e}");
+        let raw = text::parse_ddd(&String::from_utf8(out.stdout).unwrap()).unwrap();
+        let _ = prog;
+        theirs.push_str(&format!("p{i:02}\t{}\n", text::write_ddd_line(&raw)));
+        let mine =
+            expr::compile(e, expr::DEFAULT_SNAPLEN).unwrap_or_else(|err| panic!("{e}: {err}"));
+        Program::validate(&mine).unwrap_or_else(|err| panic!("{e}: {err}"));
+        ours.push_str(&format!("p{i:02}\t{}\n", text::write_ddd_line(&mine)));
+    }
+    let (tf, of) = (tmp.join("theirs.filters"), tmp.join("ours.filters"));
+    std::fs::write(&tf, theirs).unwrap();
+    std::fs::write(&of, ours).unwrap();
+    let want = Command::new(&oracle)
+        .arg(&tf)
+        .args(corpus_pcaps())
+        .output()
+        .unwrap();
+    assert!(want.status.success());
+    let got = Command::new(env!("CARGO_BIN_EXE_bpf-demux"))
+        .args(["match", "--engine", "independent", "-f"])
+        .arg(&of)
+        .args(corpus_pcaps())
+        .output()
+        .unwrap();
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    let (want, got) = (
+        String::from_utf8(want.stdout).unwrap(),
+        String::from_utf8(got.stdout).unwrap(),
+    );
+    for (w, g) in want.lines().zip(got.lines()) {
+        assert_eq!(g, w);
+    }
+    assert_eq!(got.lines().count(), 4438);
+    // The 100-header chain of ipv6_ext_headers.pcap frame 1 is walked to its end.
+    // (`ip6 protochain 17`, p03, finds the UDP header after all of them.)
+    let line = got
+        .lines()
+        .find(|l| l.starts_with("ipv6_ext_headers.pcap:1\t"))
+        .unwrap();
+    assert!(
+        line.contains("p01=262144") && line.contains("p03=262144"),
+        "{line}"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}

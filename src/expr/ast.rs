@@ -167,6 +167,12 @@ pub enum Prim {
     Mpls(Option<u32>),
     /// `pppoes [session]`: what follows is PPP inside PPPoE.
     Pppoes(Option<u32>),
+    /// `[ip|ip6] protochain N`: N anywhere in the header chain.
+    Protochain {
+        v4: bool,
+        v6: bool,
+        proto: u8,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

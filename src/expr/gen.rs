@@ -82,6 +82,11 @@ const ETH_PPPOES: u16 = 0x8864;
 const ETHERMTU: u32 = 1500;
 const LLCSAP_8021D: u16 = 0x42;
 
+/// Headers an unrolled `ip6 protochain` walks (libpcap loops without bound).
+pub const PROTOCHAIN_DEPTH_V6: usize = 110;
+/// AH headers an unrolled `ip protochain` walks.
+pub const PROTOCHAIN_DEPTH_V4: usize = 8;
+
 /// libpcap's decoding offsets, which `vlan`, `mpls` and `pppoes` move for
 /// every test generated after them (in expression order).
 #[derive(Clone, Copy, Debug)]
@@ -353,7 +358,9 @@ impl Offs {
             ]),
             Prim::Stp => self.linktype(LLCSAP_8021D)?,
             Prim::Pppoed => self.linktype(ETH_PPPOED)?,
-            Prim::Vlan(_) | Prim::Mpls(_) | Prim::Pppoes(_) => unreachable!("handled by Gen::prim"),
+            Prim::Vlan(_) | Prim::Mpls(_) | Prim::Pppoes(_) | Prim::Protochain { .. } => {
+                unreachable!("handled by Gen")
+            }
         })
     }
 }
@@ -476,6 +483,18 @@ impl Gen {
                 self.node(b2, t, f)
             }
             Node::Not(a) => self.node(a, f, t),
+            Node::Prim(Prim::Protochain { v4, v6, proto }, col) => {
+                let r = if *v4 && *v6 {
+                    let m = self.label();
+                    self.protochain(false, *proto, t, m).and_then(|_| {
+                        self.items.push(Item::Place(m));
+                        self.protochain(true, *proto, t, f)
+                    })
+                } else {
+                    self.protochain(*v6, *proto, t, f)
+                };
+                r.map_err(|m| ExprError::new(*col, m))
+            }
             Node::Prim(p, col) => {
                 let c = self.prim(p).map_err(|m| ExprError::new(*col, m))?;
                 self.cond(&c, t, f);
@@ -557,6 +576,85 @@ impl Gen {
             }
             _ => o.prim(p),
         }
+    }
+
+    /// libpcap's `protochain` walk, unrolled (the kernel refuses the loop
+    /// libpcap writes): A holds the next-header value, X the offset of the
+    /// header from the network header. IPv6 follows hop-by-hop, routing,
+    /// destination-options and fragment headers and AH through
+    /// [`PROTOCHAIN_DEPTH_V6`] headers; IPv4 follows AH through
+    /// [`PROTOCHAIN_DEPTH_V4`]. A chain still going past that does not match.
+    /// Step for step as libpcap, including its AH step setting X to the AH
+    /// length rather than adding it.
+    fn protochain(&mut self, v6: bool, v: u8, t: Label, f: Label) -> Result<(), String> {
+        let o = self.o;
+        let net = o.net();
+        let go = self.label();
+        let c = o.linktype(if v6 { ETH_IP6 } else { ETH_IP })?;
+        self.cond(&c, go, f);
+        self.items.push(Item::Place(go));
+        let m = self.alloc()?;
+        if v6 {
+            self.stmt(Op::LdAbs(Size::B).code(), net + 6);
+            self.stmt(Op::LdxImm.code(), 40);
+        } else {
+            self.stmt(Op::LdAbs(Size::B).code(), net + 9);
+            self.stmt(Op::LdxMsh.code(), net);
+        }
+        let depth = if v6 {
+            PROTOCHAIN_DEPTH_V6
+        } else {
+            PROTOCHAIN_DEPTH_V4
+        };
+        let v = v as u32;
+        for _ in 0..depth {
+            let (next, ah) = (self.label(), self.label());
+            let not_v = self.label();
+            self.jmp(JmpOp::Eq, Src::K, v, t, not_v);
+            self.items.push(Item::Place(not_v));
+            let after_none = self.label();
+            self.jmp(JmpOp::Eq, Src::K, 59, f, after_none);
+            self.items.push(Item::Place(after_none));
+            if v6 {
+                let adv = self.label();
+                for (i, hdr) in [0u32, 60, 43, 44].into_iter().enumerate() {
+                    let miss = if i == 3 { ah } else { self.label() };
+                    self.jmp(JmpOp::Eq, Src::K, hdr, adv, miss);
+                    if i < 3 {
+                        self.items.push(Item::Place(miss));
+                    }
+                }
+                self.items.push(Item::Place(adv));
+                self.stmt(Op::LdInd(Size::B).code(), net);
+                self.stmt(Op::St.code(), m);
+                self.stmt(Op::LdInd(Size::B).code(), net + 1);
+                self.stmt(Op::Alu(AluOp::Add, Src::K).code(), 1);
+                self.stmt(Op::Alu(AluOp::Mul, Src::K).code(), 8);
+                self.stmt(Op::Alu(AluOp::Add, Src::X).code(), 0);
+                self.stmt(Op::Tax.code(), 0);
+                self.stmt(Op::LdMem.code(), m);
+                self.items.push(Item::Ja(next));
+            }
+            self.items.push(Item::Place(ah));
+            let ahadv = self.label();
+            self.jmp(JmpOp::Eq, Src::K, 51, ahadv, f);
+            self.items.push(Item::Place(ahadv));
+            self.stmt(Op::Txa.code(), 0);
+            self.stmt(Op::LdInd(Size::B).code(), net);
+            self.stmt(Op::St.code(), m);
+            self.stmt(Op::Txa.code(), 0);
+            self.stmt(Op::Alu(AluOp::Add, Src::K).code(), 1);
+            self.stmt(Op::Tax.code(), 0);
+            self.stmt(Op::LdInd(Size::B).code(), net);
+            self.stmt(Op::Alu(AluOp::Add, Src::K).code(), 2);
+            self.stmt(Op::Alu(AluOp::Mul, Src::K).code(), 4);
+            self.stmt(Op::Tax.code(), 0);
+            self.stmt(Op::LdMem.code(), m);
+            self.items.push(Item::Place(next));
+        }
+        self.scratch -= 1;
+        self.items.push(Item::Ja(f));
+        Ok(())
     }
 
     /// Conditions under which an accessor's value exists (libpcap's gen_load).

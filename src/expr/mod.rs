@@ -11,8 +11,11 @@
 //! `ip|ip6 multicast`; `proto`, `ip proto`, `ip6 proto`; `less`,
 //! `greater`, `len`; arithmetic relations over `proto[expr:size]`
 //! accessors with the named constants; `and or not && || !`, parentheses,
-//! implicit qualifiers. Not yet: `vlan`, `mpls`, `pppoes`, `pppoed`,
-//! `geneve`, `llc`, `stp`, `protochain` (a clear error names them).
+//! implicit qualifiers; `vlan`, `mpls`, `pppoes` with libpcap's
+//! offset-moving semantics, `pppoed`, `llc`, `stp`; `protochain` unrolled
+//! forward-only (IPv6 chains through 110 headers, IPv4 AH through 8).
+//! Not yet: `geneve`, compiling for a live socket (a clear error names
+//! what is missing).
 
 mod ast;
 mod gen;

@@ -4,7 +4,6 @@
 /// Keywords of pcap-filter(7) this compiler does not handle yet.
 pub const UNSUPPORTED: &[&str] = &[
     "geneve",
-    "protochain",
     "gateway",
     "decnet",
     "atalk",

@@ -311,6 +311,15 @@ impl Parser {
                     Prim::Greater(n)
                 }));
             }
+            "protochain" => {
+                self.pos += 1;
+                let p = self.proto_number()?;
+                return Ok(prim(Prim::Protochain {
+                    v4: true,
+                    v6: true,
+                    proto: p,
+                }));
+            }
             "proto" => {
                 self.pos += 1;
                 let p = self.proto_number()?;
@@ -356,6 +365,16 @@ impl Parser {
                     }
                     self.pos += 1;
                     return Ok(prim(Prim::EtherProto(n as u16)));
+                }
+                (Proto::Ip | Proto::Ip6, Some("protochain")) => {
+                    self.pos += 1;
+                    let n = self.proto_number()?;
+                    let v4 = p == Proto::Ip;
+                    return Ok(prim(Prim::Protochain {
+                        v4,
+                        v6: !v4,
+                        proto: n,
+                    }));
                 }
                 (Proto::Ip | Proto::Ip6, Some("proto")) => {
                     self.pos += 1;
