@@ -22,7 +22,8 @@
 //! `name<TAB>program` with the -ddd one-line form (or `name<TAB>expr: EXPR`
 //! for a tcpdump expression), `#` comments and blank lines skipped. In
 //! TOML, `expr = "tcp port 80"` compiles a tcpdump expression (see
-//! [`crate::expr`]), returning `snaplen` (default 262144) when it accepts. Every error names the file, the line (and column where
+//! [`crate::expr`]), returning `snaplen` (default 262144) when it accepts;
+//! `live = true` compiles it for a live socket (`bpf-demux capture`). Every error names the file, the line (and column where
 //! known) and the filter.
 
 use crate::cbpf::text::{self, TextError};
@@ -118,6 +119,9 @@ struct TomlFilter {
     cbpf: Option<toml::Spanned<String>>,
     asm: Option<toml::Spanned<String>>,
     expr: Option<toml::Spanned<String>>,
+    /// Compile `expr` for a live socket (tags stripped into metadata).
+    #[serde(default)]
+    live: bool,
     snaplen: Option<u32>,
 }
 
@@ -296,8 +300,11 @@ fn parse_toml(path: &Path, text: &str) -> Result<Vec<FilterSpec>, SpecError> {
             (vline, vcol + quote)
         };
         if form == 2 {
-            let cap = f.snaplen.unwrap_or(crate::expr::DEFAULT_SNAPLEN);
-            let insns = crate::expr::compile(src.get_ref(), cap)
+            let opts = crate::expr::Options {
+                snaplen: f.snaplen.unwrap_or(crate::expr::DEFAULT_SNAPLEN),
+                live: f.live,
+            };
+            let insns = crate::expr::compile_with(src.get_ref(), &opts)
                 .map_err(|e| err(l0, c0 + e.col - 1, SpecErrorKind::Expr(e.msg)))?;
             out.push(FilterSpec {
                 name,

@@ -40,11 +40,16 @@ enum Test {
 #[derive(Clone, Copy)]
 enum Load {
     Abs(Size, u32),
-    /// `[x + off]` with X = 4 * (P[iphdr] & 0xf), the IPv4 header length.
+    /// `[x + off]` with X = `M[var]`: an offset with a variable part (after
+    /// a live `vlan`).
+    Var(Size, u32, u32),
+    /// `[x + off]` with X = 4 * (P[var + iphdr] & 0xf) (+ `M[var]`), the
+    /// IPv4 header length.
     Transport {
         size: Size,
         iphdr: u32,
         off: u32,
+        var: Option<u32>,
     },
     Len,
 }
@@ -103,6 +108,11 @@ struct Offs {
     mpls: u32,
     /// After `pppoes`: the link type is PPP's protocol field.
     ppp: bool,
+    /// Scratch cell holding a variable part of the link-type and payload
+    /// offsets (0 or 4 after a live `vlan`), if any.
+    var: Option<u32>,
+    /// `vlan` keywords seen.
+    vlans: u32,
 }
 
 impl Offs {
@@ -113,6 +123,8 @@ impl Offs {
         nl: 0,
         mpls: 0,
         ppp: false,
+        var: None,
+        vlans: 0,
     };
 
     /// Absolute offset of the network header.
@@ -309,6 +321,7 @@ impl Offs {
                     size: Size::H,
                     iphdr: net,
                     off: net + off,
+                    var: None,
                 };
                 let ports4 = dir(d, port_test(tr(0)), port_test(tr(2)));
                 let v4 = and(vec![
@@ -374,6 +387,33 @@ fn dir(d: Dir, src: Cond, dst: Cond) -> Cond {
     }
 }
 
+/// The condition with every packet load made relative to `var` (the
+/// variable part of the offsets), when there is one.
+fn with_var(c: Cond, var: Option<u32>) -> Cond {
+    let Some(v) = var else { return c };
+    match c {
+        Cond::And(x) => Cond::And(x.into_iter().map(|c| with_var(c, var)).collect()),
+        Cond::Or(x) => Cond::Or(x.into_iter().map(|c| with_var(c, var)).collect()),
+        Cond::Not(x) => Cond::Not(Box::new(with_var(*x, var))),
+        Cond::Test(Load::Abs(s, off), t) => Cond::Test(Load::Var(s, v, off), t),
+        Cond::Test(
+            Load::Transport {
+                size, iphdr, off, ..
+            },
+            t,
+        ) => Cond::Test(
+            Load::Transport {
+                size,
+                iphdr,
+                off,
+                var: Some(v),
+            },
+            t,
+        ),
+        other => other,
+    }
+}
+
 fn word_test(off: u32, addr: u32, mask: u32) -> Cond {
     let t = if mask == u32::MAX {
         Test::Eq(addr)
@@ -386,18 +426,24 @@ fn word_test(off: u32, addr: u32, mask: u32) -> Cond {
 pub struct Gen {
     items: Vec<Item>,
     labels: usize,
-    /// Scratch cells in use by arithmetic.
+    /// Scratch cells in use by arithmetic (from M[0] up).
     scratch: u32,
+    /// Scratch cells kept for the rest of the program (from M[15] down).
+    kept: u32,
     o: Offs,
+    /// Compile for a live Linux socket: the outer VLAN tag is in metadata.
+    live: bool,
 }
 
 impl Gen {
-    pub fn new() -> Gen {
+    pub fn new(live: bool) -> Gen {
         Gen {
             items: Vec::new(),
             labels: 0,
             scratch: 0,
+            kept: 0,
             o: Offs::ETHERNET,
+            live,
         }
     }
     fn label(&mut self) -> Label {
@@ -416,11 +462,39 @@ impl Gen {
         });
     }
 
+    /// Puts the X part of an indexed load into X (without the final load).
+    fn load_x(&mut self, l: Load) {
+        match l {
+            Load::Var(_, var, _) => self.stmt(Op::LdxMem.code(), var),
+            Load::Transport {
+                iphdr, var: None, ..
+            } => self.stmt(Op::LdxMsh.code(), iphdr),
+            Load::Transport {
+                iphdr,
+                var: Some(v),
+                ..
+            } => {
+                self.stmt(Op::LdxMem.code(), v);
+                self.stmt(Op::LdInd(Size::B).code(), iphdr);
+                self.stmt(Op::Alu(AluOp::And, Src::K).code(), 0xf);
+                self.stmt(Op::Alu(AluOp::Lsh, Src::K).code(), 2);
+                self.stmt(Op::Alu(AluOp::Add, Src::X).code(), 0);
+                self.stmt(Op::Tax.code(), 0);
+            }
+            Load::Abs(..) | Load::Len => {}
+        }
+    }
+
     fn load(&mut self, l: Load) {
         match l {
             Load::Abs(s, off) => self.stmt(Op::LdAbs(s).code(), off),
-            Load::Transport { size, iphdr, off } => {
-                self.stmt(Op::LdxMsh.code(), iphdr);
+            Load::Var(s, var, off) => {
+                self.stmt(Op::LdxMem.code(), var);
+                self.stmt(Op::LdInd(s).code(), off);
+            }
+            Load::Transport { size, off, .. } => {
+                // libpcap's gen_loadx_iphdrlen, then the indexed load.
+                self.load_x(l);
                 self.stmt(Op::LdInd(size).code(), off);
             }
             Load::Len => self.stmt(Op::LdLen.code(), 0),
@@ -495,6 +569,16 @@ impl Gen {
                 };
                 r.map_err(|m| ExprError::new(*col, m))
             }
+            Node::Prim(Prim::Vlan(id), col)
+                if self.live
+                    && self.o.vlans == 0
+                    && self.o.var.is_none()
+                    && self.o.mpls == 0
+                    && !self.o.ppp =>
+            {
+                self.live_vlan(*id, t, f)
+                    .map_err(|m| ExprError::new(*col, m))
+            }
             Node::Prim(p, col) => {
                 let c = self.prim(p).map_err(|m| ExprError::new(*col, m))?;
                 self.cond(&c, t, f);
@@ -528,7 +612,8 @@ impl Gen {
                 }
                 self.o.linkpl += 4;
                 self.o.linktype += 4;
-                Ok(and(c))
+                self.o.vlans += 1;
+                Ok(with_var(and(c), o.var))
             }
             Prim::Mpls(label) => {
                 let mut c = vec![if o.mpls > 0 {
@@ -548,7 +633,7 @@ impl Gen {
                 }
                 self.o.nl += 4;
                 self.o.mpls += 1;
-                Ok(and(c))
+                Ok(with_var(and(c), o.var))
             }
             Prim::Pppoes(sess) => {
                 let mut c = vec![o.linktype(ETH_PPPOES)?];
@@ -569,13 +654,73 @@ impl Gen {
                     linktype: hdr,
                     linkpl: hdr + 2,
                     nl: 0,
-                    mpls: o.mpls,
                     ppp: true,
+                    ..o
                 };
-                Ok(and(c))
+                Ok(with_var(and(c), o.var))
             }
-            _ => o.prim(p),
+            // MAC addresses are at the start of the frame, whatever follows.
+            Prim::EtherHost { .. } | Prim::EtherBroadcast | Prim::EtherMulticast => o.prim(p),
+            _ => Ok(with_var(o.prim(p)?, o.var)),
         }
+    }
+
+    /// The first `vlan` on a live socket (libpcap's gen_vlan_bpf_extensions):
+    /// the tag is either stripped into metadata (`vlan_avail`, `vlan_tci`)
+    /// or, when not stripped, still in the frame; a kept scratch cell holds
+    /// 0 or 4 and becomes the variable part of every later offset.
+    fn live_vlan(&mut self, id: Option<u32>, t: Label, f: Label) -> Result<(), String> {
+        use crate::cbpf::program::{Anc, SKF_AD_OFF};
+        if id.is_some_and(|v| v > 0x0fff) {
+            return Err(format!(
+                "VLAN tag {} greater than maximum 4095",
+                id.unwrap()
+            ));
+        }
+        if self.scratch + self.kept >= 16 {
+            return Err("expression too complex (needs more than 16 scratch cells)".into());
+        }
+        self.kept += 1;
+        let reg = 16 - self.kept;
+        let o = self.o;
+        let present = SKF_AD_OFF + Anc::VlanTagPresent.offset();
+        self.stmt(Op::LdImm.code(), 0);
+        self.stmt(Op::St.code(), reg);
+        let (tagged, in_frame) = (self.label(), self.label());
+        self.stmt(Op::LdAbs(Size::B).code(), present);
+        self.jmp(JmpOp::Eq, Src::K, 1, tagged, in_frame);
+        self.items.push(Item::Place(in_frame));
+        self.stmt(Op::LdImm.code(), 4);
+        self.stmt(Op::St.code(), reg);
+        let tpid = or(vec![
+            o.linktype(0x8100)?,
+            o.linktype(0x88a8)?,
+            o.linktype(0x9100)?,
+        ]);
+        self.cond(&tpid, tagged, f);
+        self.items.push(Item::Place(tagged));
+        match id {
+            None => self.items.push(Item::Ja(t)),
+            Some(v) => {
+                let (meta, bytes, test) = (self.label(), self.label(), self.label());
+                self.stmt(Op::LdAbs(Size::B).code(), present);
+                self.jmp(JmpOp::Eq, Src::K, 1, meta, bytes);
+                self.items.push(Item::Place(meta));
+                self.stmt(
+                    Op::LdAbs(Size::B).code(),
+                    SKF_AD_OFF + Anc::VlanTag.offset(),
+                );
+                self.items.push(Item::Ja(test));
+                self.items.push(Item::Place(bytes));
+                self.stmt(Op::LdAbs(Size::H).code(), o.net());
+                self.items.push(Item::Place(test));
+                self.stmt(Op::Alu(AluOp::And, Src::K).code(), 0x0fff);
+                self.jmp(JmpOp::Eq, Src::K, v, t, f);
+            }
+        }
+        self.o.var = Some(reg);
+        self.o.vlans += 1;
+        Ok(())
     }
 
     /// libpcap's `protochain` walk, unrolled (the kernel refuses the loop
@@ -588,6 +733,9 @@ impl Gen {
     /// length rather than adding it.
     fn protochain(&mut self, v6: bool, v: u8, t: Label, f: Label) -> Result<(), String> {
         let o = self.o;
+        if o.var.is_some() {
+            return Err("'protochain' not supported with variable length headers".into());
+        }
         let net = o.net();
         let go = self.label();
         let c = o.linktype(if v6 { ETH_IP6 } else { ETH_IP })?;
@@ -659,10 +807,20 @@ impl Gen {
 
     /// Conditions under which an accessor's value exists (libpcap's gen_load).
     fn accessor_conds(&self, a: &Arith, out: &mut Vec<Cond>) -> Result<(), String> {
+        let n = out.len();
+        self.accessor_conds_plain(a, out)?;
+        let var = self.o.var;
+        for c in out.iter_mut().skip(n) {
+            *c = with_var(std::mem::replace(c, Cond::And(vec![])), var);
+        }
+        Ok(())
+    }
+
+    fn accessor_conds_plain(&self, a: &Arith, out: &mut Vec<Cond>) -> Result<(), String> {
         let o = &self.o;
         match a {
             Arith::Load { proto, index, .. } => {
-                self.accessor_conds(index, out)?;
+                self.accessor_conds_plain(index, out)?;
                 match proto {
                     Proto::Ether => {}
                     Proto::Ip | Proto::Ip6 | Proto::Arp | Proto::Rarp => out.push(o.proto(*proto)?),
@@ -686,15 +844,15 @@ impl Gen {
             }
             // As libpcap's gen_arth: only the left operand's conditions
             // survive an arithmetic operator.
-            Arith::Bin(_, x, _) => self.accessor_conds(x, out)?,
-            Arith::Neg(x) => self.accessor_conds(x, out)?,
+            Arith::Bin(_, x, _) => self.accessor_conds_plain(x, out)?,
+            Arith::Neg(x) => self.accessor_conds_plain(x, out)?,
             Arith::Num(_) | Arith::Len => {}
         }
         Ok(())
     }
 
     fn alloc(&mut self) -> Result<u32, String> {
-        if self.scratch >= 16 {
+        if self.scratch + self.kept >= 16 {
             return Err("expression too complex (needs more than 16 scratch cells)".into());
         }
         self.scratch += 1;
@@ -734,18 +892,37 @@ impl Gen {
                         | Proto::Vrrp
                         | Proto::Carp
                 );
-                match (&**index, transport) {
-                    (Arith::Num(k), false) => self.stmt(Op::LdAbs(s).code(), base.wrapping_add(*k)),
-                    (Arith::Num(k), true) => {
-                        self.stmt(Op::LdxMsh.code(), net);
-                        self.stmt(Op::LdInd(s).code(), base.wrapping_add(*k));
-                    }
-                    (idx, tr) => {
+                // What X must hold: the IPv4 header length for a transport
+                // (plus the variable offset part), or the variable part.
+                let var = if *proto == Proto::Ether {
+                    None
+                } else {
+                    self.o.var
+                };
+                let x_part = if transport {
+                    Some(Load::Transport {
+                        size: s,
+                        iphdr: net,
+                        off: 0,
+                        var,
+                    })
+                } else {
+                    var.map(|v| Load::Var(s, v, 0))
+                };
+                match &**index {
+                    Arith::Num(k) => match x_part {
+                        None => self.stmt(Op::LdAbs(s).code(), base.wrapping_add(*k)),
+                        Some(l) => {
+                            self.load_x(l);
+                            self.stmt(Op::LdInd(s).code(), base.wrapping_add(*k));
+                        }
+                    },
+                    idx => {
                         self.arith(idx)?;
-                        if tr {
+                        if let Some(l) = x_part {
                             let m = self.alloc()?;
                             self.stmt(Op::St.code(), m);
-                            self.stmt(Op::LdxMsh.code(), net);
+                            self.load_x(l);
                             self.stmt(Op::LdMem.code(), m);
                             self.stmt(Op::Alu(AluOp::Add, Src::X).code(), 0);
                             self.scratch -= 1;

@@ -13,9 +13,9 @@
 //! accessors with the named constants; `and or not && || !`, parentheses,
 //! implicit qualifiers; `vlan`, `mpls`, `pppoes` with libpcap's
 //! offset-moving semantics, `pppoed`, `llc`, `stp`; `protochain` unrolled
-//! forward-only (IPv6 chains through 110 headers, IPv4 AH through 8).
-//! Not yet: `geneve`, compiling for a live socket (a clear error names
-//! what is missing).
+//! forward-only (IPv6 chains through 110 headers, IPv4 AH through 8);
+//! for a live socket ([`Options::live`]), `vlan` tests the stripped tag's
+//! metadata as libpcap does. Not yet: `geneve` (a clear error says so).
 
 mod ast;
 mod gen;
@@ -53,9 +53,40 @@ impl fmt::Display for ExprError {
 
 impl std::error::Error for ExprError {}
 
-/// Compiles `expr` to a program returning `snaplen` for accepted frames.
+/// How to compile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// What accepting programs return.
+    pub snaplen: u32,
+    /// For a live Linux socket: `vlan` looks at the stripped tag in the
+    /// metadata (ancillary loads) as well as in the frame, as libpcap does
+    /// for a live handle. Off: as libpcap compiles offline (`-y EN10MB`).
+    pub live: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            snaplen: DEFAULT_SNAPLEN,
+            live: false,
+        }
+    }
+}
+
+/// Compiles `expr` for offline matching, returning `snaplen` for accepted frames.
 pub fn compile(expr: &str, snaplen: u32) -> Result<Vec<Insn>, ExprError> {
+    compile_with(
+        expr,
+        &Options {
+            snaplen,
+            live: false,
+        },
+    )
+}
+
+/// Compiles `expr` with `opts`.
+pub fn compile_with(expr: &str, opts: &Options) -> Result<Vec<Insn>, ExprError> {
     let toks = lex::lex(expr)?;
     let tree = parse::Parser::new(toks, expr.chars().count()).parse()?;
-    gen::Gen::new().finish(&tree, snaplen)
+    gen::Gen::new(opts.live).finish(&tree, opts.snaplen)
 }

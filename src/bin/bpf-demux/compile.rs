@@ -10,7 +10,8 @@ use std::process::ExitCode;
 /// Accepting programs return the snaplen (262144 by default, libpcap's).
 /// Not supported yet: geneve (a clear error says so). `protochain` is
 /// unrolled forward-only: IPv6 chains through 110 headers, IPv4 AH chains
-/// through 8.
+/// through 8. Without --live, compiles as libpcap does offline (tags in the
+/// frame), for pcap files and `bpf-demux match`/`split`.
 ///
 /// Example: bpf-demux compile -ddd 'tcp port 80 and not host 10.0.0.1'
 #[derive(clap::Args)]
@@ -21,6 +22,11 @@ pub struct Args {
     /// What accepting programs return.
     #[arg(long, default_value_t = expr::DEFAULT_SNAPLEN)]
     snaplen: u32,
+    /// Compile for a live Linux socket (bpf-demux capture): `vlan` also
+    /// tests the tag the kernel stripped into metadata, as libpcap does for
+    /// a live handle.
+    #[arg(long)]
+    live: bool,
     /// The expression (several words are joined by spaces, as tcpdump does).
     #[arg(required = true, allow_hyphen_values = true)]
     expression: Vec<String>,
@@ -28,7 +34,11 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<ExitCode, String> {
     let e = a.expression.join(" ");
-    let insns = expr::compile(&e, a.snaplen).map_err(|err| format!("expression: {err}"))?;
+    let opts = expr::Options {
+        snaplen: a.snaplen,
+        live: a.live,
+    };
+    let insns = expr::compile_with(&e, &opts).map_err(|err| format!("expression: {err}"))?;
     Program::validate(&insns).map_err(|err| format!("compiled program is invalid: {err}"))?;
     crate::with_stdout(|out| {
         match a.d {
