@@ -43,13 +43,12 @@ enum Load {
     /// `[x + off]` with X = `M[var]`: an offset with a variable part (after
     /// a live `vlan`).
     Var(Size, u32, u32),
-    /// `[x + off]` with X = 4 * (P[var + iphdr] & 0xf) (+ `M[var]`), the
-    /// IPv4 header length.
+    /// `[x + off]` with X = the IPv4 header length, 4 * (P[iphdr] & 0xf),
+    /// plus the variable part of `iphdr` if it has one.
     Transport {
         size: Size,
-        iphdr: u32,
+        iphdr: Pos,
         off: u32,
-        var: Option<u32>,
     },
     Len,
 }
@@ -70,11 +69,11 @@ fn or(v: Vec<Cond>) -> Cond {
 fn not(c: Cond) -> Cond {
     Cond::Not(Box::new(c))
 }
-fn b(off: u32, t: Test) -> Cond {
-    Cond::Test(Load::Abs(Size::B, off), t)
+fn b(at: Pos, t: Test) -> Cond {
+    Cond::Test(at.load(Size::B), t)
 }
-fn h(off: u32, t: Test) -> Cond {
-    Cond::Test(Load::Abs(Size::H, off), t)
+fn h(at: Pos, t: Test) -> Cond {
+    Cond::Test(at.load(Size::H), t)
 }
 
 const ETH_IP: u16 = 0x0800;
@@ -92,43 +91,85 @@ pub const PROTOCHAIN_DEPTH_V6: usize = 110;
 /// AH headers an unrolled `ip protochain` walks.
 pub const PROTOCHAIN_DEPTH_V4: usize = 8;
 
+/// A position in the frame: a constant, plus the value of a scratch cell
+/// when the offset has a variable part (after a live `vlan` or `geneve`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Pos {
+    reg: Option<u32>,
+    k: u32,
+}
+
+impl Pos {
+    const fn at(k: u32) -> Pos {
+        Pos { reg: None, k }
+    }
+    fn load(self, size: Size) -> Load {
+        match self.reg {
+            None => Load::Abs(size, self.k),
+            Some(r) => Load::Var(size, r, self.k),
+        }
+    }
+}
+
+impl std::ops::Add<u32> for Pos {
+    type Output = Pos;
+    fn add(self, d: u32) -> Pos {
+        Pos {
+            reg: self.reg,
+            k: self.k.wrapping_add(d),
+        }
+    }
+}
+
+impl std::ops::AddAssign<u32> for Pos {
+    fn add_assign(&mut self, d: u32) {
+        self.k = self.k.wrapping_add(d);
+    }
+}
+
+impl std::ops::Sub<u32> for Pos {
+    type Output = Pos;
+    fn sub(self, d: u32) -> Pos {
+        Pos {
+            reg: self.reg,
+            k: self.k.wrapping_sub(d),
+        }
+    }
+}
+
 /// libpcap's decoding offsets, which `vlan`, `mpls` and `pppoes` move for
 /// every test generated after them (in expression order).
 #[derive(Clone, Copy, Debug)]
 struct Offs {
     /// Start of the link header (`ether[...]`, MAC addresses).
-    linkhdr: u32,
+    linkhdr: Pos,
     /// The link-layer type field.
-    linktype: u32,
+    linktype: Pos,
     /// The link-layer payload.
-    linkpl: u32,
+    linkpl: Pos,
     /// Network header, relative to `linkpl` (grows past MPLS labels).
     nl: u32,
     /// MPLS labels passed.
     mpls: u32,
     /// After `pppoes`: the link type is PPP's protocol field.
     ppp: bool,
-    /// Scratch cell holding a variable part of the link-type and payload
-    /// offsets (0 or 4 after a live `vlan`), if any.
-    var: Option<u32>,
     /// `vlan` keywords seen.
     vlans: u32,
 }
 
 impl Offs {
     const ETHERNET: Offs = Offs {
-        linkhdr: 0,
-        linktype: 12,
-        linkpl: 14,
+        linkhdr: Pos::at(0),
+        linktype: Pos::at(12),
+        linkpl: Pos::at(14),
         nl: 0,
         mpls: 0,
         ppp: false,
-        var: None,
         vlans: 0,
     };
 
     /// Absolute offset of the network header.
-    fn net(&self) -> u32 {
+    fn net(&self) -> Pos {
         self.linkpl + self.nl
     }
 
@@ -257,7 +298,7 @@ impl Offs {
                 addr,
                 prefix,
             } => {
-                let side = |off: u32| {
+                let side = |off: Pos| {
                     let mut v = Vec::new();
                     for i in 0..4u32 {
                         let bits = (prefix as i32 - 32 * i as i32).clamp(0, 32) as u32;
@@ -309,8 +350,8 @@ impl Offs {
                     .collect());
                 let ports6 = dir(
                     d,
-                    port_test(Load::Abs(Size::H, net + 40)),
-                    port_test(Load::Abs(Size::H, net + 42)),
+                    port_test((net + 40).load(Size::H)),
+                    port_test((net + 42).load(Size::H)),
                 );
                 let v6 = and(vec![self.linktype(ETH_IP6)?, next, ports6]);
                 let pr = or(protos
@@ -320,8 +361,7 @@ impl Offs {
                 let tr = |off| Load::Transport {
                     size: Size::H,
                     iphdr: net,
-                    off: net + off,
-                    var: None,
+                    off: net.k + off,
                 };
                 let ports4 = dir(d, port_test(tr(0)), port_test(tr(2)));
                 let v4 = and(vec![
@@ -333,7 +373,7 @@ impl Offs {
                 or(vec![v6, v4])
             }
             Prim::EtherHost { dir: d, mac } => {
-                let side = |off: u32| {
+                let side = |off: Pos| {
                     and(vec![
                         word_test(
                             off + 2,
@@ -387,40 +427,13 @@ fn dir(d: Dir, src: Cond, dst: Cond) -> Cond {
     }
 }
 
-/// The condition with every packet load made relative to `var` (the
-/// variable part of the offsets), when there is one.
-fn with_var(c: Cond, var: Option<u32>) -> Cond {
-    let Some(v) = var else { return c };
-    match c {
-        Cond::And(x) => Cond::And(x.into_iter().map(|c| with_var(c, var)).collect()),
-        Cond::Or(x) => Cond::Or(x.into_iter().map(|c| with_var(c, var)).collect()),
-        Cond::Not(x) => Cond::Not(Box::new(with_var(*x, var))),
-        Cond::Test(Load::Abs(s, off), t) => Cond::Test(Load::Var(s, v, off), t),
-        Cond::Test(
-            Load::Transport {
-                size, iphdr, off, ..
-            },
-            t,
-        ) => Cond::Test(
-            Load::Transport {
-                size,
-                iphdr,
-                off,
-                var: Some(v),
-            },
-            t,
-        ),
-        other => other,
-    }
-}
-
-fn word_test(off: u32, addr: u32, mask: u32) -> Cond {
+fn word_test(at: Pos, addr: u32, mask: u32) -> Cond {
     let t = if mask == u32::MAX {
         Test::Eq(addr)
     } else {
         Test::MaskEq(mask, addr & mask)
     };
-    Cond::Test(Load::Abs(Size::W, off), t)
+    Cond::Test(at.load(Size::W), t)
 }
 
 pub struct Gen {
@@ -467,15 +480,15 @@ impl Gen {
         match l {
             Load::Var(_, var, _) => self.stmt(Op::LdxMem.code(), var),
             Load::Transport {
-                iphdr, var: None, ..
-            } => self.stmt(Op::LdxMsh.code(), iphdr),
+                iphdr: Pos { reg: None, k },
+                ..
+            } => self.stmt(Op::LdxMsh.code(), k),
             Load::Transport {
-                iphdr,
-                var: Some(v),
+                iphdr: Pos { reg: Some(v), k },
                 ..
             } => {
                 self.stmt(Op::LdxMem.code(), v);
-                self.stmt(Op::LdInd(Size::B).code(), iphdr);
+                self.stmt(Op::LdInd(Size::B).code(), k);
                 self.stmt(Op::Alu(AluOp::And, Src::K).code(), 0xf);
                 self.stmt(Op::Alu(AluOp::Lsh, Src::K).code(), 2);
                 self.stmt(Op::Alu(AluOp::Add, Src::X).code(), 0);
@@ -572,7 +585,7 @@ impl Gen {
             Node::Prim(Prim::Vlan(id), col)
                 if self.live
                     && self.o.vlans == 0
-                    && self.o.var.is_none()
+                    && self.o.linkpl.reg.is_none()
                     && self.o.mpls == 0
                     && !self.o.ppp =>
             {
@@ -613,7 +626,7 @@ impl Gen {
                 self.o.linkpl += 4;
                 self.o.linktype += 4;
                 self.o.vlans += 1;
-                Ok(with_var(and(c), o.var))
+                Ok(and(c))
             }
             Prim::Mpls(label) => {
                 let mut c = vec![if o.mpls > 0 {
@@ -627,13 +640,13 @@ impl Gen {
                         return Err(format!("MPLS label {l} greater than maximum 1048575"));
                     }
                     c.push(Cond::Test(
-                        Load::Abs(Size::W, o.net()),
+                        o.net().load(Size::W),
                         Test::MaskEq(0xfffff000, l << 12),
                     ));
                 }
                 self.o.nl += 4;
                 self.o.mpls += 1;
-                Ok(with_var(and(c), o.var))
+                Ok(and(c))
             }
             Prim::Pppoes(sess) => {
                 let mut c = vec![o.linktype(ETH_PPPOES)?];
@@ -643,10 +656,7 @@ impl Gen {
                             "PPPoE session number {s} greater than maximum 65535"
                         ));
                     }
-                    c.push(Cond::Test(
-                        Load::Abs(Size::W, o.net()),
-                        Test::MaskEq(0xffff, s),
-                    ));
+                    c.push(Cond::Test(o.net().load(Size::W), Test::MaskEq(0xffff, s)));
                 }
                 let hdr = o.linkpl + o.nl + 6;
                 self.o = Offs {
@@ -657,11 +667,9 @@ impl Gen {
                     ppp: true,
                     ..o
                 };
-                Ok(with_var(and(c), o.var))
+                Ok(and(c))
             }
-            // MAC addresses are at the start of the frame, whatever follows.
-            Prim::EtherHost { .. } | Prim::EtherBroadcast | Prim::EtherMulticast => o.prim(p),
-            _ => Ok(with_var(o.prim(p)?, o.var)),
+            _ => o.prim(p),
         }
     }
 
@@ -712,13 +720,14 @@ impl Gen {
                 );
                 self.items.push(Item::Ja(test));
                 self.items.push(Item::Place(bytes));
-                self.stmt(Op::LdAbs(Size::H).code(), o.net());
+                self.stmt(Op::LdAbs(Size::H).code(), o.net().k);
                 self.items.push(Item::Place(test));
                 self.stmt(Op::Alu(AluOp::And, Src::K).code(), 0x0fff);
                 self.jmp(JmpOp::Eq, Src::K, v, t, f);
             }
         }
-        self.o.var = Some(reg);
+        self.o.linktype.reg = Some(reg);
+        self.o.linkpl.reg = Some(reg);
         self.o.vlans += 1;
         Ok(())
     }
@@ -733,10 +742,10 @@ impl Gen {
     /// length rather than adding it.
     fn protochain(&mut self, v6: bool, v: u8, t: Label, f: Label) -> Result<(), String> {
         let o = self.o;
-        if o.var.is_some() {
+        if o.linkpl.reg.is_some() {
             return Err("'protochain' not supported with variable length headers".into());
         }
-        let net = o.net();
+        let net = o.net().k;
         let go = self.label();
         let c = o.linktype(if v6 { ETH_IP6 } else { ETH_IP })?;
         self.cond(&c, go, f);
@@ -807,20 +816,10 @@ impl Gen {
 
     /// Conditions under which an accessor's value exists (libpcap's gen_load).
     fn accessor_conds(&self, a: &Arith, out: &mut Vec<Cond>) -> Result<(), String> {
-        let n = out.len();
-        self.accessor_conds_plain(a, out)?;
-        let var = self.o.var;
-        for c in out.iter_mut().skip(n) {
-            *c = with_var(std::mem::replace(c, Cond::And(vec![])), var);
-        }
-        Ok(())
-    }
-
-    fn accessor_conds_plain(&self, a: &Arith, out: &mut Vec<Cond>) -> Result<(), String> {
         let o = &self.o;
         match a {
             Arith::Load { proto, index, .. } => {
-                self.accessor_conds_plain(index, out)?;
+                self.accessor_conds(index, out)?;
                 match proto {
                     Proto::Ether => {}
                     Proto::Ip | Proto::Ip6 | Proto::Arp | Proto::Rarp => out.push(o.proto(*proto)?),
@@ -844,8 +843,8 @@ impl Gen {
             }
             // As libpcap's gen_arth: only the left operand's conditions
             // survive an arithmetic operator.
-            Arith::Bin(_, x, _) => self.accessor_conds_plain(x, out)?,
-            Arith::Neg(x) => self.accessor_conds_plain(x, out)?,
+            Arith::Bin(_, x, _) => self.accessor_conds(x, out)?,
+            Arith::Neg(x) => self.accessor_conds(x, out)?,
             Arith::Num(_) | Arith::Len => {}
         }
         Ok(())
@@ -894,27 +893,21 @@ impl Gen {
                 );
                 // What X must hold: the IPv4 header length for a transport
                 // (plus the variable offset part), or the variable part.
-                let var = if *proto == Proto::Ether {
-                    None
-                } else {
-                    self.o.var
-                };
                 let x_part = if transport {
                     Some(Load::Transport {
                         size: s,
                         iphdr: net,
                         off: 0,
-                        var,
                     })
                 } else {
-                    var.map(|v| Load::Var(s, v, 0))
+                    base.reg.map(|v| Load::Var(s, v, 0))
                 };
                 match &**index {
                     Arith::Num(k) => match x_part {
-                        None => self.stmt(Op::LdAbs(s).code(), base.wrapping_add(*k)),
+                        None => self.stmt(Op::LdAbs(s).code(), base.k.wrapping_add(*k)),
                         Some(l) => {
                             self.load_x(l);
-                            self.stmt(Op::LdInd(s).code(), base.wrapping_add(*k));
+                            self.stmt(Op::LdInd(s).code(), base.k.wrapping_add(*k));
                         }
                     },
                     idx => {
@@ -928,7 +921,7 @@ impl Gen {
                             self.scratch -= 1;
                         }
                         self.stmt(Op::Tax.code(), 0);
-                        self.stmt(Op::LdInd(s).code(), base);
+                        self.stmt(Op::LdInd(s).code(), base.k);
                     }
                 }
             }
