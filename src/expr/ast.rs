@@ -167,6 +167,8 @@ pub enum Prim {
     Mpls(Option<u32>),
     /// `pppoes [session]`: what follows is PPP inside PPPoE.
     Pppoes(Option<u32>),
+    /// `geneve [vni]`: Geneve over UDP; what follows looks inside it.
+    Geneve(Option<u32>),
     /// `[ip|ip6] protochain N`: N anywhere in the header chain.
     Protochain {
         v4: bool,

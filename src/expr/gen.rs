@@ -35,6 +35,8 @@ enum Test {
     Ge(u32),
     Gt(u32),
     Set(u32),
+    /// A == X.
+    EqX,
 }
 
 #[derive(Clone, Copy)]
@@ -51,6 +53,11 @@ enum Load {
         off: u32,
     },
     Len,
+    /// A = `M[a]`, X = `M[x]` (with [`Test::EqX`]).
+    Mems {
+        a: u32,
+        x: u32,
+    },
 }
 
 enum Cond {
@@ -155,6 +162,8 @@ struct Offs {
     ppp: bool,
     /// `vlan` keywords seen.
     vlans: u32,
+    /// After `geneve`: the link header is the encapsulated frame's.
+    geneve: bool,
 }
 
 impl Offs {
@@ -166,6 +175,7 @@ impl Offs {
         mpls: 0,
         ppp: false,
         vlans: 0,
+        geneve: false,
     };
 
     /// Absolute offset of the network header.
@@ -411,7 +421,11 @@ impl Offs {
             ]),
             Prim::Stp => self.linktype(LLCSAP_8021D)?,
             Prim::Pppoed => self.linktype(ETH_PPPOED)?,
-            Prim::Vlan(_) | Prim::Mpls(_) | Prim::Pppoes(_) | Prim::Protochain { .. } => {
+            Prim::Vlan(_)
+            | Prim::Mpls(_)
+            | Prim::Pppoes(_)
+            | Prim::Protochain { .. }
+            | Prim::Geneve(_) => {
                 unreachable!("handled by Gen")
             }
         })
@@ -494,7 +508,7 @@ impl Gen {
                 self.stmt(Op::Alu(AluOp::Add, Src::X).code(), 0);
                 self.stmt(Op::Tax.code(), 0);
             }
-            Load::Abs(..) | Load::Len => {}
+            Load::Abs(..) | Load::Len | Load::Mems { .. } => {}
         }
     }
 
@@ -511,6 +525,10 @@ impl Gen {
                 self.stmt(Op::LdInd(size).code(), off);
             }
             Load::Len => self.stmt(Op::LdLen.code(), 0),
+            Load::Mems { a, x } => {
+                self.stmt(Op::LdMem.code(), a);
+                self.stmt(Op::LdxMem.code(), x);
+            }
         }
     }
 
@@ -550,6 +568,7 @@ impl Gen {
                     Test::Ge(k) => self.jmp(JmpOp::Ge, Src::K, k, t, f),
                     Test::Gt(k) => self.jmp(JmpOp::Gt, Src::K, k, t, f),
                     Test::Set(k) => self.jmp(JmpOp::Set, Src::K, k, t, f),
+                    Test::EqX => self.jmp(JmpOp::Eq, Src::X, 0, t, f),
                 }
             }
         }
@@ -591,6 +610,23 @@ impl Gen {
             {
                 self.live_vlan(*id, t, f)
                     .map_err(|m| ExprError::new(*col, m))
+            }
+            Node::Prim(Prim::Geneve(vni), col) => {
+                self.geneve(*vni, t, f).map_err(|m| ExprError::new(*col, m))
+            }
+            Node::Prim(
+                p @ (Prim::EtherHost { .. } | Prim::EtherBroadcast | Prim::EtherMulticast),
+                col,
+            ) if self.o.geneve => {
+                // libpcap's gen_geneve_ll_check: the encapsulated packet
+                // has a link header (it is Ethernet, not bare IP).
+                let (Some(lh), Some(pl)) = (self.o.linkhdr.reg, self.o.linkpl.reg) else {
+                    unreachable!("set by geneve")
+                };
+                let has_ll = not(Cond::Test(Load::Mems { a: lh, x: pl }, Test::EqX));
+                let c = self.o.prim(p).map_err(|m| ExprError::new(*col, m))?;
+                self.cond(&and(vec![has_ll, c]), t, f);
+                Ok(())
             }
             Node::Prim(p, col) => {
                 let c = self.prim(p).map_err(|m| ExprError::new(*col, m))?;
@@ -729,6 +765,107 @@ impl Gen {
         self.o.linktype.reg = Some(reg);
         self.o.linkpl.reg = Some(reg);
         self.o.vlans += 1;
+        Ok(())
+    }
+
+    /// libpcap's gen_geneve: UDP to port 6081 over IPv4 or IPv6 with a
+    /// Geneve header (version 0, the VNI if given), then kept scratch cells
+    /// with the offsets of the encapsulated frame: its protocol type (or, for
+    /// an encapsulated Ethernet frame, its EtherType), link header and payload.
+    fn geneve(&mut self, vni: Option<u32>, t: Label, f: Label) -> Result<(), String> {
+        const PORT: u32 = 6081;
+        const TEB: u32 = 0x6558;
+        if vni.is_some_and(|v| v > 0xffffff) {
+            return Err(format!(
+                "Geneve VNI {} greater than maximum 16777215",
+                vni.unwrap()
+            ));
+        }
+        if self.scratch + self.kept + 3 > 16 {
+            return Err("expression too complex (needs more than 16 scratch cells)".into());
+        }
+        let o = self.o;
+        let net = o.net();
+        let tr = |size, off: u32| Load::Transport {
+            size,
+            iphdr: net,
+            off: net.k + off,
+        };
+        let mut c4 = vec![
+            o.linktype(ETH_IP)?,
+            b(net + 9, Test::Eq(17)),
+            o.not_fragment(),
+            Cond::Test(tr(Size::H, 2), Test::Eq(PORT)),
+            Cond::Test(tr(Size::B, 8), Test::MaskEq(0xc0, 0)),
+        ];
+        let mut c6 = vec![
+            o.linktype(ETH_IP6)?,
+            b(net + 6, Test::Eq(17)),
+            h(net + 42, Test::Eq(PORT)),
+            b(net + 48, Test::MaskEq(0xc0, 0)),
+        ];
+        if let Some(v) = vni {
+            c4.push(Cond::Test(
+                tr(Size::W, 12),
+                Test::MaskEq(0xffffff00, v << 8),
+            ));
+            c6.push(Cond::Test(
+                (net + 52).load(Size::W),
+                Test::MaskEq(0xffffff00, v << 8),
+            ));
+        }
+        let (ok4, try6, ok6, offs) = (self.label(), self.label(), self.label(), self.label());
+        self.cond(&and(c4), ok4, try6);
+        // A = the IPv4 header length (X), plus the variable part.
+        self.items.push(Item::Place(ok4));
+        self.load_x(tr(Size::B, 0));
+        self.stmt(Op::Txa.code(), 0);
+        self.items.push(Item::Ja(offs));
+        self.items.push(Item::Place(try6));
+        self.cond(&and(c6), ok6, f);
+        // A = 40, plus the variable part.
+        self.items.push(Item::Place(ok6));
+        self.stmt(Op::LdImm.code(), 40);
+        if let Some(r) = net.reg {
+            self.stmt(Op::LdxMem.code(), r);
+            self.stmt(Op::Alu(AluOp::Add, Src::X).code(), 0);
+        }
+        self.items.push(Item::Place(offs));
+        self.kept += 3;
+        let (lt, lh, pl) = (16 - self.kept + 2, 16 - self.kept + 1, 16 - self.kept);
+        let add = |g: &mut Gen, k: u32| g.stmt(Op::Alu(AluOp::Add, Src::K).code(), k);
+        add(self, net.k + 8); // A = the Geneve header
+        self.stmt(Op::Tax.code(), 0);
+        add(self, 2);
+        self.stmt(Op::St.code(), lt); // protocol type
+        self.stmt(Op::LdInd(Size::B).code(), 0);
+        self.stmt(Op::Alu(AluOp::And, Src::K).code(), 0x3f);
+        self.stmt(Op::Alu(AluOp::Mul, Src::K).code(), 4);
+        add(self, 8);
+        self.stmt(Op::Alu(AluOp::Add, Src::X).code(), 0);
+        self.stmt(Op::St.code(), lh); // the encapsulated frame
+        self.stmt(Op::LdInd(Size::H).code(), 2);
+        self.stmt(Op::LdxMem.code(), lh);
+        let (teb, store) = (self.label(), self.label());
+        self.jmp(JmpOp::Eq, Src::K, TEB, teb, store);
+        self.items.push(Item::Place(teb));
+        self.stmt(Op::Txa.code(), 0);
+        add(self, 12);
+        self.stmt(Op::St.code(), lt); // its EtherType
+        add(self, 2);
+        self.stmt(Op::Tax.code(), 0);
+        self.items.push(Item::Place(store));
+        self.stmt(Op::Stx.code(), pl); // its payload
+        self.items.push(Item::Ja(t));
+        let var = |r| Pos { reg: Some(r), k: 0 };
+        self.o = Offs {
+            linkhdr: var(lh),
+            linktype: var(lt),
+            linkpl: var(pl),
+            nl: 0,
+            geneve: true,
+            ..o
+        };
         Ok(())
     }
 

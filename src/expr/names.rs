@@ -3,7 +3,6 @@
 
 /// Keywords of pcap-filter(7) this compiler does not handle yet.
 pub const UNSUPPORTED: &[&str] = &[
-    "geneve",
     "gateway",
     "decnet",
     "atalk",

@@ -286,7 +286,7 @@ impl Parser {
                     _ => Prim::Pppoed,
                 }));
             }
-            "vlan" | "mpls" | "pppoes" => {
+            "vlan" | "mpls" | "pppoes" | "geneve" => {
                 self.pos += 1;
                 // An optional number (not a bare value of a later primitive).
                 let n = match self.word().and_then(names::number) {
@@ -299,6 +299,7 @@ impl Parser {
                 return Ok(prim(match first.as_str() {
                     "vlan" => Prim::Vlan(n),
                     "mpls" => Prim::Mpls(n),
+                    "geneve" => Prim::Geneve(n),
                     _ => Prim::Pppoes(n),
                 }));
             }
