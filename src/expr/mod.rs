@@ -14,8 +14,10 @@
 //! implicit qualifiers; `vlan`, `mpls`, `pppoes` with libpcap's
 //! offset-moving semantics, `pppoed`, `llc`, `stp`; `protochain` unrolled
 //! forward-only (IPv6 chains through 110 headers, IPv4 AH through 8);
+//! `geneve [vni]` (the encapsulated frame's offsets kept in scratch cells);
 //! for a live socket ([`Options::live`]), `vlan` tests the stripped tag's
-//! metadata as libpcap does. Not yet: `geneve` (a clear error says so).
+//! metadata as libpcap does. Other link types and the rarer keywords
+//! (`gateway`, `decnet`, `atalk`, ...) are refused with an error naming them.
 
 mod ast;
 mod gen;

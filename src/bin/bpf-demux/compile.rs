@@ -8,7 +8,8 @@ use std::process::ExitCode;
 /// the program in tcpdump's forms, like `tcpdump -d/-dd/-ddd`.
 ///
 /// Accepting programs return the snaplen (262144 by default, libpcap's).
-/// Not supported yet: geneve (a clear error says so). `protochain` is
+/// Not supported: the rarer keywords (gateway, decnet, atalk, ...; a clear
+/// error names them). `protochain` is
 /// unrolled forward-only: IPv6 chains through 110 headers, IPv4 AH chains
 /// through 8. Without --live, compiles as libpcap does offline (tags in the
 /// frame), for pcap files and `bpf-demux match`/`split`.
