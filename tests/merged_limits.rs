@@ -94,3 +94,25 @@ fn identical_filters_are_two_results_and_counted_equivalent() {
     let m = set.matches(data, &FrameMeta::offline(data, *orig));
     assert_eq!(m.len(), 2);
 }
+
+#[test]
+fn protochain_programs_fall_back_and_stay_exact() {
+    use bpf_demux::cbpf::Program;
+    use bpf_demux::expr;
+    let mut progs = spec::load_valid(&repo().join("tests/data/public.filters")).unwrap();
+    for (i, e) in ["ip6 protochain 17", "ip6 protochain 44", "protochain 6"]
+        .iter()
+        .enumerate()
+    {
+        let insns = expr::compile(e, expr::DEFAULT_SNAPLEN).unwrap();
+        progs.push(spec::NamedProgram {
+            name: format!("pc{i}"),
+            program: Program::validate(&insns).unwrap(),
+            snaplen: None,
+        });
+    }
+    let set = FilterSet::new(progs.iter().cloned()).unwrap();
+    let s = set.stats();
+    assert!(s.fallbacks >= 1, "{s:?}");
+    check_exact(&set, &progs);
+}

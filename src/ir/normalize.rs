@@ -356,23 +356,18 @@ fn fork(
 }
 
 /// Every load term with a constant non-negative offset inside `t`: the
-/// largest end offset among them.
+/// largest end offset among them. Visits each subterm once.
 fn max_const_end(i: &Interner, t: TermId, acc: &mut u64) {
-    match i.get(t) {
-        Term::Load(size, off) => {
-            if let Some(k) = i.as_const(off) {
-                if (k as i32) >= 0 {
-                    *acc = (*acc).max(k as u64 + size.bytes() as u64);
-                }
-            }
-            max_const_end(i, off, acc);
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![t];
+    while let Some(u) = stack.pop() {
+        if !seen.insert(u) {
+            continue;
         }
-        Term::Alu(_, a, b) => {
-            max_const_end(i, a, acc);
-            max_const_end(i, b, acc);
+        if let Some(e) = const_end(i, u) {
+            *acc = (*acc).max(e);
         }
-        Term::Neg(a) => max_const_end(i, a, acc),
-        _ => {}
+        i.children(u, |c| stack.push(c));
     }
 }
 

@@ -42,6 +42,11 @@ pub enum Term {
 #[derive(Clone, Debug, Default)]
 pub struct Interner {
     terms: Vec<Term>,
+    /// Per term, computed once when it is made (terms form a DAG whose
+    /// unfolding can be exponential, so nothing walks it unmemoized):
+    /// its rank and its inherent range.
+    rank: Vec<i64>,
+    range: Vec<(u32, u32)>,
     ids: HashMap<Term, TermId, ahash::RandomState>,
     /// How many `intern` calls returned an existing term (work saved).
     pub hits: u64,
@@ -72,6 +77,11 @@ impl Interner {
         }
         let id = TermId(self.terms.len() as u32);
         self.terms.push(t);
+        self.rank.push(0);
+        self.range.push((0, u32::MAX));
+        let (r, g) = (self.compute_rank(id), self.compute_range(id));
+        self.rank[id.index()] = r;
+        self.range[id.index()] = g;
         self.ids.insert(t, id);
         id
     }
@@ -155,6 +165,10 @@ impl Interner {
 
     /// The unsigned range every value of `t` lies in, from its shape alone.
     pub fn inherent_range(&self, t: TermId) -> (u32, u32) {
+        self.range[t.index()]
+    }
+
+    fn compute_range(&self, t: TermId) -> (u32, u32) {
         match self.get(t) {
             Term::Const(k) => (k, k),
             Term::Load(Size::B, _) => (0, 0xff),
@@ -202,6 +216,10 @@ impl Interner {
     /// among its loads (ancillary values and LEN come before any byte).
     /// Orders literals "outer headers first".
     pub fn rank(&self, t: TermId) -> i64 {
+        self.rank[t.index()]
+    }
+
+    fn compute_rank(&self, t: TermId) -> i64 {
         match self.get(t) {
             Term::Const(_) => i64::MIN,
             Term::Anc(_) => -(1 << 40),
@@ -215,31 +233,67 @@ impl Interner {
         }
     }
 
-    /// True when `needle` occurs in `t` (or is `t`).
+    /// True when `needle` occurs in `t` (or is `t`). Visits each subterm once.
     pub fn contains(&self, t: TermId, needle: TermId) -> bool {
-        if t == needle {
-            return true;
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = vec![t];
+        while let Some(u) = stack.pop() {
+            if u == needle {
+                return true;
+            }
+            // Children have smaller ids than their parents.
+            if u < needle || !seen.insert(u) {
+                continue;
+            }
+            self.children(u, |c| stack.push(c));
         }
-        if t < needle {
-            return false; // children have smaller ids
-        }
+        false
+    }
+
+    /// Calls `f` with each direct subterm of `t`.
+    pub fn children(&self, t: TermId, mut f: impl FnMut(TermId)) {
         match self.get(t) {
-            Term::Load(_, off) => self.contains(off, needle),
-            Term::Alu(_, a, b) => self.contains(a, needle) || self.contains(b, needle),
-            Term::Neg(a) => self.contains(a, needle),
-            _ => false,
+            Term::Load(_, off) => f(off),
+            Term::Alu(_, a, b) => {
+                f(a);
+                f(b);
+            }
+            Term::Neg(a) => f(a),
+            _ => {}
         }
     }
 
     /// Evaluates `t` directly (no memo): the value, or `None` when a load
     /// falls outside the frame. For tests and the explain output.
     pub fn eval(&self, t: TermId, frame: &[u8], meta: &FrameMeta) -> Option<u32> {
-        eval_step(self.get(t), frame, meta, |c| self.eval(c, frame, meta))
+        let mut memo = std::collections::HashMap::new();
+        self.eval_memo(t, frame, meta, &mut memo)
+    }
+
+    fn eval_memo(
+        &self,
+        t: TermId,
+        frame: &[u8],
+        meta: &FrameMeta,
+        memo: &mut std::collections::HashMap<TermId, Option<u32>>,
+    ) -> Option<u32> {
+        if let Some(v) = memo.get(&t) {
+            return *v;
+        }
+        let v = eval_step(self.get(t), frame, meta, |c| {
+            self.eval_memo(c, frame, meta, memo)
+        });
+        memo.insert(t, v);
+        v
     }
 
     /// A readable rendering of `t`.
     pub fn display(&self, t: TermId) -> TermDisplay<'_> {
-        TermDisplay { interner: self, t }
+        TermDisplay {
+            interner: self,
+            t,
+            depth: 0,
+        }
     }
 }
 
@@ -273,11 +327,24 @@ pub fn eval_step(
 pub struct TermDisplay<'a> {
     interner: &'a Interner,
     t: TermId,
+    /// Nesting so far; deep terms (unrolled loops) are cut with `…`.
+    depth: u32,
 }
+
+/// Nesting shown before a term is abbreviated.
+const DISPLAY_DEPTH: u32 = 8;
 
 impl fmt::Display for TermDisplay<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = self.interner;
+        if self.depth > DISPLAY_DEPTH {
+            return f.write_str("…");
+        }
+        let sub = |t| TermDisplay {
+            interner: i,
+            t,
+            depth: self.depth + 1,
+        };
         match i.get(self.t) {
             Term::Const(k) if k > 9 => write!(f, "{k:#x}"),
             Term::Const(k) => write!(f, "{k}"),
@@ -291,7 +358,7 @@ impl fmt::Display for TermDisplay<'_> {
                 };
                 match i.as_const(off) {
                     Some(k) => write!(f, "P[{}:{sz}]", k as i32),
-                    None => write!(f, "P[{}:{sz}]", i.display(off)),
+                    None => write!(f, "P[{}:{sz}]", sub(off)),
                 }
             }
             Term::Alu(op, a, b) => {
@@ -307,9 +374,9 @@ impl fmt::Display for TermDisplay<'_> {
                     AluOp::Lsh => "<<",
                     AluOp::Rsh => ">>",
                 };
-                write!(f, "({} {sym} {})", i.display(a), i.display(b))
+                write!(f, "({} {sym} {})", sub(a), sub(b))
             }
-            Term::Neg(a) => write!(f, "-{}", i.display(a)),
+            Term::Neg(a) => write!(f, "-{}", sub(a)),
         }
     }
 }
