@@ -75,6 +75,23 @@ impl Proto {
             Proto::Esp => "esp",
         }
     }
+    /// Carried over IPv4 with its header length in `ip[0]` (libpcap loads
+    /// `proto[...]` for these after the IPv4 header, with a fragment check).
+    pub fn is_ipv4_transport(self) -> bool {
+        matches!(
+            self,
+            Proto::Tcp
+                | Proto::Udp
+                | Proto::Sctp
+                | Proto::Icmp
+                | Proto::Igmp
+                | Proto::Igrp
+                | Proto::Pim
+                | Proto::Vrrp
+                | Proto::Carp
+        )
+    }
+
     /// The IP protocol number of a transport keyword.
     pub fn ip_proto(self) -> Option<u8> {
         Some(match self {

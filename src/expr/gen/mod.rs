@@ -7,11 +7,14 @@
 //! after it. Offsets are those of an Ethernet frame as libpcap reads it
 //! offline (tags in the frame).
 
+mod encap;
+mod layout;
+
 use super::ast::*;
 use super::ExprError;
 use crate::cbpf::opcode::{code, AluOp, JmpOp, Op, Size, Src};
-use crate::cbpf::program::MAX_INSNS;
 use crate::cbpf::Insn;
+use layout::layout;
 
 type Label = usize;
 
@@ -709,248 +712,6 @@ impl Gen {
         }
     }
 
-    /// The first `vlan` on a live socket (libpcap's gen_vlan_bpf_extensions):
-    /// the tag is either stripped into metadata (`vlan_avail`, `vlan_tci`)
-    /// or, when not stripped, still in the frame; a kept scratch cell holds
-    /// 0 or 4 and becomes the variable part of every later offset.
-    fn live_vlan(&mut self, id: Option<u32>, t: Label, f: Label) -> Result<(), String> {
-        use crate::cbpf::program::{Anc, SKF_AD_OFF};
-        if id.is_some_and(|v| v > 0x0fff) {
-            return Err(format!(
-                "VLAN tag {} greater than maximum 4095",
-                id.unwrap()
-            ));
-        }
-        if self.scratch + self.kept >= 16 {
-            return Err("expression too complex (needs more than 16 scratch cells)".into());
-        }
-        self.kept += 1;
-        let reg = 16 - self.kept;
-        let o = self.o;
-        let present = SKF_AD_OFF + Anc::VlanTagPresent.offset();
-        self.stmt(Op::LdImm.code(), 0);
-        self.stmt(Op::St.code(), reg);
-        let (tagged, in_frame) = (self.label(), self.label());
-        self.stmt(Op::LdAbs(Size::B).code(), present);
-        self.jmp(JmpOp::Eq, Src::K, 1, tagged, in_frame);
-        self.items.push(Item::Place(in_frame));
-        self.stmt(Op::LdImm.code(), 4);
-        self.stmt(Op::St.code(), reg);
-        let tpid = or(vec![
-            o.linktype(0x8100)?,
-            o.linktype(0x88a8)?,
-            o.linktype(0x9100)?,
-        ]);
-        self.cond(&tpid, tagged, f);
-        self.items.push(Item::Place(tagged));
-        match id {
-            None => self.items.push(Item::Ja(t)),
-            Some(v) => {
-                let (meta, bytes, test) = (self.label(), self.label(), self.label());
-                self.stmt(Op::LdAbs(Size::B).code(), present);
-                self.jmp(JmpOp::Eq, Src::K, 1, meta, bytes);
-                self.items.push(Item::Place(meta));
-                self.stmt(
-                    Op::LdAbs(Size::B).code(),
-                    SKF_AD_OFF + Anc::VlanTag.offset(),
-                );
-                self.items.push(Item::Ja(test));
-                self.items.push(Item::Place(bytes));
-                self.stmt(Op::LdAbs(Size::H).code(), o.net().k);
-                self.items.push(Item::Place(test));
-                self.stmt(Op::Alu(AluOp::And, Src::K).code(), 0x0fff);
-                self.jmp(JmpOp::Eq, Src::K, v, t, f);
-            }
-        }
-        self.o.linktype.reg = Some(reg);
-        self.o.linkpl.reg = Some(reg);
-        self.o.vlans += 1;
-        Ok(())
-    }
-
-    /// libpcap's gen_geneve: UDP to port 6081 over IPv4 or IPv6 with a
-    /// Geneve header (version 0, the VNI if given), then kept scratch cells
-    /// with the offsets of the encapsulated frame: its protocol type (or, for
-    /// an encapsulated Ethernet frame, its EtherType), link header and payload.
-    fn geneve(&mut self, vni: Option<u32>, t: Label, f: Label) -> Result<(), String> {
-        const PORT: u32 = 6081;
-        const TEB: u32 = 0x6558;
-        if vni.is_some_and(|v| v > 0xffffff) {
-            return Err(format!(
-                "Geneve VNI {} greater than maximum 16777215",
-                vni.unwrap()
-            ));
-        }
-        if self.scratch + self.kept + 3 > 16 {
-            return Err("expression too complex (needs more than 16 scratch cells)".into());
-        }
-        let o = self.o;
-        let net = o.net();
-        let tr = |size, off: u32| Load::Transport {
-            size,
-            iphdr: net,
-            off: net.k + off,
-        };
-        let mut c4 = vec![
-            o.linktype(ETH_IP)?,
-            b(net + 9, Test::Eq(17)),
-            o.not_fragment(),
-            Cond::Test(tr(Size::H, 2), Test::Eq(PORT)),
-            Cond::Test(tr(Size::B, 8), Test::MaskEq(0xc0, 0)),
-        ];
-        let mut c6 = vec![
-            o.linktype(ETH_IP6)?,
-            b(net + 6, Test::Eq(17)),
-            h(net + 42, Test::Eq(PORT)),
-            b(net + 48, Test::MaskEq(0xc0, 0)),
-        ];
-        if let Some(v) = vni {
-            c4.push(Cond::Test(
-                tr(Size::W, 12),
-                Test::MaskEq(0xffffff00, v << 8),
-            ));
-            c6.push(Cond::Test(
-                (net + 52).load(Size::W),
-                Test::MaskEq(0xffffff00, v << 8),
-            ));
-        }
-        let (ok4, try6, ok6, offs) = (self.label(), self.label(), self.label(), self.label());
-        self.cond(&and(c4), ok4, try6);
-        // A = the IPv4 header length (X), plus the variable part.
-        self.items.push(Item::Place(ok4));
-        self.load_x(tr(Size::B, 0));
-        self.stmt(Op::Txa.code(), 0);
-        self.items.push(Item::Ja(offs));
-        self.items.push(Item::Place(try6));
-        self.cond(&and(c6), ok6, f);
-        // A = 40, plus the variable part.
-        self.items.push(Item::Place(ok6));
-        self.stmt(Op::LdImm.code(), 40);
-        if let Some(r) = net.reg {
-            self.stmt(Op::LdxMem.code(), r);
-            self.stmt(Op::Alu(AluOp::Add, Src::X).code(), 0);
-        }
-        self.items.push(Item::Place(offs));
-        self.kept += 3;
-        let (lt, lh, pl) = (16 - self.kept + 2, 16 - self.kept + 1, 16 - self.kept);
-        let add = |g: &mut Gen, k: u32| g.stmt(Op::Alu(AluOp::Add, Src::K).code(), k);
-        add(self, net.k + 8); // A = the Geneve header
-        self.stmt(Op::Tax.code(), 0);
-        add(self, 2);
-        self.stmt(Op::St.code(), lt); // protocol type
-        self.stmt(Op::LdInd(Size::B).code(), 0);
-        self.stmt(Op::Alu(AluOp::And, Src::K).code(), 0x3f);
-        self.stmt(Op::Alu(AluOp::Mul, Src::K).code(), 4);
-        add(self, 8);
-        self.stmt(Op::Alu(AluOp::Add, Src::X).code(), 0);
-        self.stmt(Op::St.code(), lh); // the encapsulated frame
-        self.stmt(Op::LdInd(Size::H).code(), 2);
-        self.stmt(Op::LdxMem.code(), lh);
-        let (teb, store) = (self.label(), self.label());
-        self.jmp(JmpOp::Eq, Src::K, TEB, teb, store);
-        self.items.push(Item::Place(teb));
-        self.stmt(Op::Txa.code(), 0);
-        add(self, 12);
-        self.stmt(Op::St.code(), lt); // its EtherType
-        add(self, 2);
-        self.stmt(Op::Tax.code(), 0);
-        self.items.push(Item::Place(store));
-        self.stmt(Op::Stx.code(), pl); // its payload
-        self.items.push(Item::Ja(t));
-        let var = |r| Pos { reg: Some(r), k: 0 };
-        self.o = Offs {
-            linkhdr: var(lh),
-            linktype: var(lt),
-            linkpl: var(pl),
-            nl: 0,
-            geneve: true,
-            ..o
-        };
-        Ok(())
-    }
-
-    /// libpcap's `protochain` walk, unrolled (the kernel refuses the loop
-    /// libpcap writes): A holds the next-header value, X the offset of the
-    /// header from the network header. IPv6 follows hop-by-hop, routing,
-    /// destination-options and fragment headers and AH through
-    /// [`PROTOCHAIN_DEPTH_V6`] headers; IPv4 follows AH through
-    /// [`PROTOCHAIN_DEPTH_V4`]. A chain still going past that does not match.
-    /// Step for step as libpcap, including its AH step setting X to the AH
-    /// length rather than adding it.
-    fn protochain(&mut self, v6: bool, v: u8, t: Label, f: Label) -> Result<(), String> {
-        let o = self.o;
-        if o.linkpl.reg.is_some() {
-            return Err("'protochain' not supported with variable length headers".into());
-        }
-        let net = o.net().k;
-        let go = self.label();
-        let c = o.linktype(if v6 { ETH_IP6 } else { ETH_IP })?;
-        self.cond(&c, go, f);
-        self.items.push(Item::Place(go));
-        let m = self.alloc()?;
-        if v6 {
-            self.stmt(Op::LdAbs(Size::B).code(), net + 6);
-            self.stmt(Op::LdxImm.code(), 40);
-        } else {
-            self.stmt(Op::LdAbs(Size::B).code(), net + 9);
-            self.stmt(Op::LdxMsh.code(), net);
-        }
-        let depth = if v6 {
-            PROTOCHAIN_DEPTH_V6
-        } else {
-            PROTOCHAIN_DEPTH_V4
-        };
-        let v = v as u32;
-        for _ in 0..depth {
-            let (next, ah) = (self.label(), self.label());
-            let not_v = self.label();
-            self.jmp(JmpOp::Eq, Src::K, v, t, not_v);
-            self.items.push(Item::Place(not_v));
-            let after_none = self.label();
-            self.jmp(JmpOp::Eq, Src::K, 59, f, after_none);
-            self.items.push(Item::Place(after_none));
-            if v6 {
-                let adv = self.label();
-                for (i, hdr) in [0u32, 60, 43, 44].into_iter().enumerate() {
-                    let miss = if i == 3 { ah } else { self.label() };
-                    self.jmp(JmpOp::Eq, Src::K, hdr, adv, miss);
-                    if i < 3 {
-                        self.items.push(Item::Place(miss));
-                    }
-                }
-                self.items.push(Item::Place(adv));
-                self.stmt(Op::LdInd(Size::B).code(), net);
-                self.stmt(Op::St.code(), m);
-                self.stmt(Op::LdInd(Size::B).code(), net + 1);
-                self.stmt(Op::Alu(AluOp::Add, Src::K).code(), 1);
-                self.stmt(Op::Alu(AluOp::Mul, Src::K).code(), 8);
-                self.stmt(Op::Alu(AluOp::Add, Src::X).code(), 0);
-                self.stmt(Op::Tax.code(), 0);
-                self.stmt(Op::LdMem.code(), m);
-                self.items.push(Item::Ja(next));
-            }
-            self.items.push(Item::Place(ah));
-            let ahadv = self.label();
-            self.jmp(JmpOp::Eq, Src::K, 51, ahadv, f);
-            self.items.push(Item::Place(ahadv));
-            self.stmt(Op::Txa.code(), 0);
-            self.stmt(Op::LdInd(Size::B).code(), net);
-            self.stmt(Op::St.code(), m);
-            self.stmt(Op::Txa.code(), 0);
-            self.stmt(Op::Alu(AluOp::Add, Src::K).code(), 1);
-            self.stmt(Op::Tax.code(), 0);
-            self.stmt(Op::LdInd(Size::B).code(), net);
-            self.stmt(Op::Alu(AluOp::Add, Src::K).code(), 2);
-            self.stmt(Op::Alu(AluOp::Mul, Src::K).code(), 4);
-            self.stmt(Op::Tax.code(), 0);
-            self.stmt(Op::LdMem.code(), m);
-            self.items.push(Item::Place(next));
-        }
-        self.scratch -= 1;
-        self.items.push(Item::Ja(f));
-        Ok(())
-    }
-
     /// Conditions under which an accessor's value exists (libpcap's gen_load).
     fn accessor_conds(&self, a: &Arith, out: &mut Vec<Cond>) -> Result<(), String> {
         let o = &self.o;
@@ -960,22 +721,12 @@ impl Gen {
                 match proto {
                     Proto::Ether => {}
                     Proto::Ip | Proto::Ip6 | Proto::Arp | Proto::Rarp => out.push(o.proto(*proto)?),
-                    Proto::Tcp
-                    | Proto::Udp
-                    | Proto::Sctp
-                    | Proto::Icmp
-                    | Proto::Igmp
-                    | Proto::Igrp
-                    | Proto::Pim
-                    | Proto::Vrrp
-                    | Proto::Carp => {
+                    p if p.is_ipv4_transport() => {
                         out.push(o.proto(*proto)?);
                         out.push(o.not_fragment());
                     }
                     Proto::Icmp6 => out.push(o.proto(*proto)?),
-                    Proto::Ah | Proto::Esp => {
-                        return Err(format!("`{}[...]` is not supported yet", proto.name()))
-                    }
+                    _ => return Err(format!("`{}[...]` is not supported yet", proto.name())),
                 }
             }
             // As libpcap's gen_arth: only the left operand's conditions
@@ -1016,18 +767,7 @@ impl Gen {
                     Proto::Icmp6 => net + 40,
                     _ => net,
                 };
-                let transport = matches!(
-                    proto,
-                    Proto::Tcp
-                        | Proto::Udp
-                        | Proto::Sctp
-                        | Proto::Icmp
-                        | Proto::Igmp
-                        | Proto::Igrp
-                        | Proto::Pim
-                        | Proto::Vrrp
-                        | Proto::Carp
-                );
+                let transport = proto.is_ipv4_transport();
                 // What X must hold: the IPv4 header length for a transport
                 // (plus the variable offset part), or the variable part.
                 let x_part = if transport {
@@ -1139,80 +879,5 @@ impl Gen {
         self.items.push(Item::Place(f));
         self.stmt(code::RET | code::K, 0);
         layout(self.items, self.labels)
-    }
-}
-
-/// Resolves labels, inserting `ja` trampolines for conditional jumps that
-/// reach further than 255 instructions.
-fn layout(items: Vec<Item>, nlabels: usize) -> Result<Vec<Insn>, ExprError> {
-    // far[i]: (jt far, jf far) for the i-th item when it is a Jmp.
-    let mut far = vec![(false, false); items.len()];
-    loop {
-        // Positions of instructions and labels.
-        let mut pos = vec![0usize; items.len()];
-        let mut at = vec![usize::MAX; nlabels];
-        let mut pc = 0;
-        for (i, it) in items.iter().enumerate() {
-            pos[i] = pc;
-            match it {
-                Item::Place(l) => at[*l] = pc,
-                Item::Jmp { .. } => pc += 1 + far[i].0 as usize + far[i].1 as usize,
-                _ => pc += 1,
-            }
-        }
-        if pc > MAX_INSNS {
-            return Err(ExprError::new(
-                1,
-                format!(
-                    "the program would have {pc} instructions; the kernel's limit is {MAX_INSNS}"
-                ),
-            ));
-        }
-        let mut changed = false;
-        for (i, it) in items.iter().enumerate() {
-            if let Item::Jmp { t, f, .. } = it {
-                let next = pos[i] + 1;
-                let need = (at[*t] - next > 255, at[*f] - next > 255);
-                let now = (far[i].0 || need.0, far[i].1 || need.1);
-                if now != far[i] {
-                    far[i] = now;
-                    changed = true;
-                }
-            }
-        }
-        if changed {
-            continue;
-        }
-        let mut out = Vec::with_capacity(pc);
-        for (i, it) in items.iter().enumerate() {
-            match it {
-                Item::Place(_) => {}
-                Item::Stmt(s) => out.push(*s),
-                Item::Ja(l) => out.push(Insn::stmt(Op::Ja.code(), (at[*l] - pos[i] - 1) as u32)),
-                Item::Jmp { code, k, t, f } => {
-                    let (ft, ff) = far[i];
-                    let next = pos[i] + 1;
-                    let mut tramp = Vec::new();
-                    let jt = if ft {
-                        tramp.push(*t);
-                        0
-                    } else {
-                        (at[*t] - next) as u8
-                    };
-                    let jf = if ff {
-                        tramp.push(*f);
-                        ft as u8
-                    } else {
-                        (at[*f] - next) as u8
-                    };
-                    out.push(Insn::new(*code, jt, jf, *k));
-                    for (n, l) in tramp.iter().enumerate() {
-                        let here = pos[i] + 1 + n;
-                        out.push(Insn::stmt(Op::Ja.code(), (at[*l] - here - 1) as u32));
-                    }
-                }
-            }
-        }
-        return Ok(out);
     }
 }
