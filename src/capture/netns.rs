@@ -51,30 +51,14 @@ impl NetNs {
         ip(&[
             "-n", &name, "link", "add", "va", "type", "veth", "peer", "name", "vb",
         ])?;
-        ip(&[
-            "-n",
-            &name,
-            "link",
-            "set",
-            "va",
-            "address",
-            "02:00:00:00:00:0a",
-            "mtu",
-            "65000",
-        ])?;
-        ip(&[
-            "-n",
-            &name,
-            "link",
-            "set",
-            "vb",
-            "address",
-            "02:00:00:00:00:0b",
-            "mtu",
-            "65000",
-        ])?;
-        ip(&["-n", &name, "link", "set", "va", "up"])?;
-        ip(&["-n", &name, "link", "set", "vb", "up"])?;
+        for (dev, mac) in [("va", "02:00:00:00:00:0a"), ("vb", "02:00:00:00:00:0b")] {
+            ip(&[
+                "-n", &name, "link", "set", dev, "address", mac, "mtu", "65000",
+            ])?;
+        }
+        for dev in ["va", "vb"] {
+            ip(&["-n", &name, "link", "set", dev, "up"])?;
+        }
         Ok(ns)
     }
 

@@ -45,19 +45,30 @@ fn attach(fd: RawFd, insns: &[Insn]) -> io::Result<()> {
     if insns.len() > u16::MAX as usize {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
+    // `prog` points at `_keep`, which lives until after the call; the
+    // kernel copies the program and does not keep the pointer.
     let (_keep, prog) = sock_fprog(insns);
-    // SAFETY: `prog` points at `_keep`, which lives until after the call;
-    // the kernel copies the program and does not keep the pointer.
-    let r = unsafe {
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)
+}
+
+/// `setsockopt(fd, level, opt, v)` with `v`'s size.
+pub(crate) fn setsockopt<T>(
+    fd: RawFd,
+    level: libc::c_int,
+    opt: libc::c_int,
+    v: &T,
+) -> io::Result<()> {
+    // SAFETY: `v` is a live value of the size passed; the kernel only reads it.
+    check(unsafe {
         libc::setsockopt(
             fd,
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            &prog as *const libc::sock_fprog as *const libc::c_void,
-            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+            level,
+            opt,
+            v as *const T as *const libc::c_void,
+            std::mem::size_of::<T>() as libc::socklen_t,
         )
-    };
-    check(r).map(drop)
+    })
+    .map(drop)
 }
 
 /// The running kernel's verdict on `insns`: `Ok` if `SO_ATTACH_FILTER`
@@ -129,22 +140,14 @@ impl PacketSocket {
     /// Sets the receive buffer, beyond rmem_max when privileged.
     pub fn set_rcvbuf(&self, bytes: usize) -> io::Result<()> {
         let v = bytes.min(i32::MAX as usize) as libc::c_int;
-        for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
-            // SAFETY: setsockopt with a pointer to a live c_int of the given size.
-            let r = unsafe {
-                libc::setsockopt(
-                    self.fd.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    opt,
-                    &v as *const libc::c_int as *const libc::c_void,
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                )
-            };
-            if r == 0 {
-                return Ok(());
-            }
-        }
-        Err(io::Error::last_os_error())
+        // Beyond rmem_max when privileged, else up to it.
+        setsockopt(
+            self.fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            &v,
+        )
+        .or_else(|_| setsockopt(self.fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, &v))
     }
 
     /// Binds to interface `ifindex`, all protocols.

@@ -5,7 +5,7 @@
 //! seen as the kernel's socket filter would see them: outer VLAN tag
 //! stripped (reported in the header), `tp_len` the wire length without it.
 
-use super::{check, zeroed_sll, ETH_P_ALL};
+use super::{check, setsockopt, zeroed_sll, ETH_P_ALL};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -85,7 +85,12 @@ impl Ring {
         // SAFETY: `raw` is a fresh descriptor nobody else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let version: libc::c_int = libc::tpacket_versions::TPACKET_V3 as libc::c_int;
-        setsockopt(&fd, libc::PACKET_VERSION, &version)?;
+        setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_VERSION,
+            &version,
+        )?;
         let req = libc::tpacket_req3 {
             tp_block_size: cfg.block_size,
             tp_block_nr: cfg.block_count,
@@ -95,7 +100,7 @@ impl Ring {
             tp_sizeof_priv: 0,
             tp_feature_req_word: 0,
         };
-        setsockopt(&fd, libc::PACKET_RX_RING, &req)?;
+        setsockopt(fd.as_raw_fd(), libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
         let map_len = cfg.block_size as usize * cfg.block_count as usize;
         // SAFETY: mapping the ring the kernel just allocated for this fd,
         // shared and read-write as the packet socket requires.
@@ -152,7 +157,12 @@ impl Ring {
         if let Some(group) = cfg.fanout_group {
             let arg: libc::c_int =
                 (group as libc::c_int) | ((libc::PACKET_FANOUT_HASH as libc::c_int) << 16);
-            setsockopt(&ring.fd, libc::PACKET_FANOUT, &arg)?;
+            setsockopt(
+                ring.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_FANOUT,
+                &arg,
+            )?;
         }
         if cfg.promisc {
             let mreq = libc::packet_mreq {
@@ -161,7 +171,12 @@ impl Ring {
                 mr_alen: 0,
                 mr_address: [0; 8],
             };
-            setsockopt(&ring.fd, libc::PACKET_ADD_MEMBERSHIP, &mreq)?;
+            setsockopt(
+                ring.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_ADD_MEMBERSHIP,
+                &mreq,
+            )?;
         }
         Ok(ring)
     }
@@ -296,18 +311,4 @@ impl Drop for Ring {
             libc::munmap(self.map as *mut libc::c_void, self.map_len);
         }
     }
-}
-
-fn setsockopt<T>(fd: &OwnedFd, opt: libc::c_int, v: &T) -> io::Result<()> {
-    // SAFETY: `v` is a live value of the size passed.
-    check(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_PACKET,
-            opt,
-            v as *const T as *const libc::c_void,
-            std::mem::size_of::<T>() as libc::socklen_t,
-        )
-    })
-    .map(drop)
 }
