@@ -123,7 +123,7 @@ fn capture_vs_kernel(
     });
     rx.recv().unwrap();
     let bin = env!("CARGO_BIN_EXE_bpf-demux");
-    let mut child = Command::new("ip")
+    let child = Command::new("ip")
         .args([
             "netns",
             "exec",

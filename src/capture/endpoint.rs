@@ -128,6 +128,8 @@ pub struct Ready {
     pending: Mutex<Vec<FilterId>>,
     queued: Vec<AtomicBool>,
     dirty: AtomicBool,
+    /// Set (under the `pending` lock) once every sender is gone.
+    closed: AtomicBool,
     cond: Condvar,
 }
 
@@ -150,11 +152,22 @@ impl Ready {
             self.cond.notify_all();
         }
     }
-    /// Waits up to `timeout` for endpoints with frames; returns their ids
-    /// (each flag cleared: drain each endpoint until empty).
+    /// True once every sender is gone: after the ids `wait` returns now,
+    /// nothing more is coming (drain every endpoint a last time).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+    fn close(&self) {
+        let _p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        self.closed.store(true, Ordering::Release);
+        self.cond.notify_all();
+    }
+    /// Waits up to `timeout` for endpoints with frames (returning at once
+    /// when the senders are gone); returns their ids (each flag cleared:
+    /// drain each endpoint until empty).
     pub fn wait(&self, timeout: Duration) -> Vec<FilterId> {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        if p.is_empty() {
+        if p.is_empty() && !self.closed.load(Ordering::Acquire) {
             p = self
                 .cond
                 .wait_timeout(p, timeout)
@@ -170,12 +183,22 @@ impl Ready {
     }
 }
 
+/// Closes the ready set when the last clone of a [`Senders`] goes.
+struct CloseOnDrop(Arc<Ready>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// The sending side of every tenant, indexed by `FilterId`.
 #[derive(Clone)]
 pub struct Senders {
     slots: Vec<Option<(SyncSender<Delivery>, Arc<Counters>, Option<u32>)>>,
     blocking: bool,
     ready: Arc<Ready>,
+    _alive: Arc<CloseOnDrop>,
 }
 
 impl Senders {
@@ -216,6 +239,7 @@ impl Senders {
             Senders {
                 slots,
                 blocking,
+                _alive: Arc::new(CloseOnDrop(ready.clone())),
                 ready,
             },
             eps,

@@ -22,8 +22,13 @@ pub struct LiveConfig {
     pub workers: usize,
     /// Put stripped outer VLAN tags back into delivered bytes (as libpcap).
     pub reinsert_vlan: bool,
-    /// Stop after this many frames read from the interface.
+    /// Stop after this many frames accepted by at least one tenant (as
+    /// tcpdump's `-c` counts frames its filter accepted).
     pub max_frames: Option<u64>,
+    /// Attach the automaton's kernel prefilter
+    /// ([`Automaton::kernel_prefilter`]) to the ring sockets, so frames no
+    /// tenant can accept are dropped in the kernel before the ring copy.
+    pub kernel_prefilter: bool,
 }
 
 impl LiveConfig {
@@ -34,6 +39,7 @@ impl LiveConfig {
             workers: 1,
             reinsert_vlan: true,
             max_frames: None,
+            kernel_prefilter: true,
         }
     }
 }
@@ -41,11 +47,13 @@ impl LiveConfig {
 /// Totals at the end of a capture.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CaptureTotals {
-    /// Frames read from the rings.
+    /// Frames read from the rings (with a kernel prefilter: the frames it
+    /// passed).
     pub frames: u64,
     /// Frames at least one tenant accepted.
     pub matched: u64,
-    /// PACKET_STATISTICS: frames the kernel queued (drops included) and dropped.
+    /// PACKET_STATISTICS: frames the kernel queued (drops included; with a
+    /// prefilter, only frames it passed) and dropped.
     pub kernel_packets: u64,
     pub kernel_drops: u64,
 }
@@ -54,6 +62,8 @@ pub struct CaptureTotals {
 pub struct LiveCapture {
     stop: Arc<AtomicBool>,
     seen: Arc<AtomicU64>,
+    matched: Arc<AtomicU64>,
+    prefilter: Option<usize>,
     workers: Vec<JoinHandle<io::Result<CaptureTotals>>>,
 }
 
@@ -73,27 +83,33 @@ impl LiveCapture {
         if workers > 1 {
             ring_cfg.fanout_group = Some((std::process::id() & 0xffff) as u16);
         }
+        let prefilter = cfg
+            .kernel_prefilter
+            .then(|| automaton.kernel_prefilter())
+            .flatten();
+        let filter = prefilter.as_ref().map(|p| p.insns());
         let mut rings = Vec::new();
         for _ in 0..workers {
-            rings.push(Ring::open(ifindex, &ring_cfg)?);
+            rings.push(Ring::open(ifindex, &ring_cfg, filter)?);
         }
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(AtomicU64::new(0));
+        let matched = Arc::new(AtomicU64::new(0));
         let mut handles = Vec::new();
         for (w, mut ring) in rings.into_iter().enumerate() {
             let mut d = Dispatcher::new(automaton.clone(), senders.clone(), cfg.reinsert_vlan);
-            let (stop, seen, max) = (stop.clone(), seen.clone(), cfg.max_frames);
+            let (stop, seen, matched, max) =
+                (stop.clone(), seen.clone(), matched.clone(), cfg.max_frames);
             let h = std::thread::Builder::new()
                 .name(format!("bpf-demux-rx{w}"))
                 .spawn(move || {
                     let mut totals = CaptureTotals::default();
                     while !stop.load(Ordering::Relaxed) {
                         let n = ring.next_block(Duration::from_millis(50), |f| {
-                            let before = seen.fetch_add(1, Ordering::Relaxed);
-                            if max.is_some_and(|m| before >= m) {
-                                stop.store(true, Ordering::Relaxed);
+                            if max.is_some_and(|m| matched.load(Ordering::Relaxed) >= m) {
                                 return;
                             }
+                            seen.fetch_add(1, Ordering::Relaxed);
                             let meta = FrameMeta {
                                 wire_len: f.wire_len,
                                 net_off: f.net_off as u32,
@@ -105,16 +121,27 @@ impl LiveCapture {
                                 vlan_present: f.vlan.is_some(),
                                 vlan_tpid: f.vlan.map_or(0, |v| v.1),
                             };
-                            d.offer(
-                                f.data,
-                                &meta,
-                                Stamp {
-                                    ts_sec: f.ts_sec as u64,
-                                    ts_nsec: f.ts_nsec,
-                                },
-                            );
+                            if !d.classify(f.data, &meta) {
+                                return;
+                            }
+                            let before = matched.fetch_add(1, Ordering::Relaxed);
+                            if max.is_some_and(|m| before >= m) {
+                                stop.store(true, Ordering::Relaxed);
+                                return;
+                            }
+                            if max.is_some_and(|m| before + 1 == m) {
+                                stop.store(true, Ordering::Relaxed);
+                            }
+                            let stamp = Stamp {
+                                ts_sec: f.ts_sec as u64,
+                                ts_nsec: f.ts_nsec,
+                            };
+                            d.deliver(f.data, &meta, stamp);
                         })?;
-                        let _ = n;
+                        if n > 0 {
+                            // Consumers on the ready set wake once per block.
+                            d.flush();
+                        }
                     }
                     let (p, dr) = ring.stats()?;
                     totals.frames = d.seen;
@@ -128,6 +155,8 @@ impl LiveCapture {
         Ok(LiveCapture {
             stop,
             seen,
+            matched,
+            prefilter: prefilter.map(|p| p.len()),
             workers: handles,
         })
     }
@@ -142,6 +171,15 @@ impl LiveCapture {
     /// Frames read so far.
     pub fn frames_seen(&self) -> u64 {
         self.seen.load(Ordering::Relaxed)
+    }
+    /// Frames accepted by at least one tenant so far.
+    pub fn frames_matched(&self) -> u64 {
+        self.matched.load(Ordering::Relaxed)
+    }
+    /// Instructions of the kernel prefilter on the ring sockets (`None`:
+    /// none attached, every frame is copied to the ring).
+    pub fn prefilter_len(&self) -> Option<usize> {
+        self.prefilter
     }
 
     /// Stops, waits for every worker, and sums their totals. Endpoints

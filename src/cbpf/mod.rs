@@ -7,6 +7,7 @@
 //! This layer depends on nothing else in the crate.
 
 pub mod interp;
+pub mod layout;
 pub mod meta;
 pub mod opcode;
 pub mod program;

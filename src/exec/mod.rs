@@ -7,6 +7,10 @@
 //! cache and output have grown to the set's size: every distinct term is
 //! evaluated at most once per frame, whichever filters use it.
 
+mod prefilter;
+
+pub use prefilter::ACCEPT as PREFILTER_ACCEPT;
+
 use crate::cbpf::{self, FrameMeta, Program};
 use crate::ir::term::eval_step;
 use crate::ir::{Lit, Ret, Term, TermId};

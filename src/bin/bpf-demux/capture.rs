@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 ///
 /// Each frame goes through the merged filter once and is written to every
 /// tenant whose filter accepts it, truncated to min(filter's return value,
-/// frame length, tenant's snaplen). Stops after --count frames, after
+/// frame length, tenant's snaplen). A kernel prefilter compiled from the
+/// merged filter is attached to the capture socket, so frames no tenant can
+/// accept are dropped in the kernel (--no-kernel-prefilter copies every
+/// frame to the ring instead). Stops after --count matched frames, after
 /// --duration seconds, or on Ctrl-C / SIGTERM; files are complete in every
 /// case. Prints per-tenant frames, bytes and drops, and the kernel's
 /// counters, at exit. Needs root or CAP_NET_RAW.
@@ -31,7 +34,7 @@ pub struct Args {
     /// Folder for the per-tenant pcap files (made if missing).
     #[arg(long)]
     out_dir: PathBuf,
-    /// Stop after this many frames read from the interface.
+    /// Stop after this many frames accepted by at least one tenant.
     #[arg(long, short = 'c')]
     count: Option<u64>,
     /// Stop after this many seconds.
@@ -55,6 +58,10 @@ pub struct Args {
     /// Ring blocks.
     #[arg(long, default_value_t = 16)]
     blocks: u32,
+    /// Copy every frame into the ring and filter only in userland (no
+    /// kernel prefilter on the capture socket).
+    #[arg(long)]
+    no_kernel_prefilter: bool,
 }
 
 pub fn run(a: Args) -> Result<ExitCode, String> {
@@ -81,6 +88,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     cfg.workers = a.workers;
     cfg.reinsert_vlan = !a.no_vlan_reinsert;
     cfg.max_frames = a.count;
+    cfg.kernel_prefilter = !a.no_kernel_prefilter;
     cfg.ring.promisc = a.promisc;
     cfg.ring.block_size = a.block_kib * 1024;
     cfg.ring.block_count = a.blocks;
@@ -101,8 +109,13 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     let start = Instant::now();
     let tty = std::io::stderr().is_terminal();
     let mut last = Instant::now();
+    let live_prefilter = live.prefilter_len();
+    let prefilter = match live_prefilter {
+        Some(n) => format!("kernel prefilter of {n} instructions"),
+        None => "no kernel prefilter".to_string(),
+    };
     eprintln!(
-        "bpf-demux: capturing on {} for {} tenants (Ctrl-C to stop)",
+        "bpf-demux: capturing on {} for {} tenants, {prefilter} (Ctrl-C to stop)",
         a.interface,
         set.len()
     );
@@ -118,8 +131,9 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
             last = Instant::now();
             let _ = write!(
                 std::io::stderr(),
-                "\r{} frames read in {:.0} s",
+                "\r{} frames read, {} matched, in {:.0} s",
                 live.frames_seen(),
+                live.frames_matched(),
                 start.elapsed().as_secs_f64()
             );
         }
@@ -132,8 +146,13 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         .join()
         .map_err(|_| "writer thread panicked".to_string())??;
     sink::print_summary(&lines);
+    let passed = if live_prefilter.is_some() {
+        " (frames the prefilter passed)"
+    } else {
+        ""
+    };
     eprintln!(
-        "frames read {}, matched by some tenant {}; kernel: received {}, dropped {}",
+        "frames read {}, matched by some tenant {}; kernel: received {}{passed}, dropped {}",
         totals.frames, totals.matched, totals.kernel_packets, totals.kernel_drops
     );
     Ok(ExitCode::SUCCESS)

@@ -92,16 +92,16 @@ impl Sink {
         }
     }
 
-    /// Drains the endpoints the ready set names; when none are ready,
-    /// sweeps all of them. True when every endpoint has closed.
+    /// Drains the endpoints the ready set names; once the senders are
+    /// gone, sweeps all of them. True when every endpoint has closed.
     fn step(&mut self) -> Result<bool, String> {
         let ids = self.ready.wait(Duration::from_millis(20));
-        if !ids.is_empty() {
-            for id in ids {
-                if let Some(&i) = self.by_id.get(&id) {
-                    Self::drain_one(&mut self.outs[i])?;
-                }
+        for id in ids {
+            if let Some(&i) = self.by_id.get(&id) {
+                Self::drain_one(&mut self.outs[i])?;
             }
+        }
+        if !self.ready.is_closed() {
             return Ok(false);
         }
         let mut all_closed = true;

@@ -58,6 +58,38 @@ fn cpu_ns() -> u128 {
     total
 }
 
+/// CPU time (ns) of each thread of this process and of ksoftirqd, by name
+/// (debug breakdown).
+fn threads_cpu() -> std::collections::BTreeMap<String, u128> {
+    let mut m = std::collections::BTreeMap::new();
+    let mut add = |dir: std::path::PathBuf| {
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if let Ok(s) = std::fs::read_to_string(dir.join("schedstat")) {
+            let v = s
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u128>().ok())
+                .unwrap_or(0);
+            *m.entry(comm.trim().to_string()).or_insert(0) += v;
+        }
+    };
+    if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
+        for e in dir.flatten() {
+            add(e.path());
+        }
+    }
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            if std::fs::read_to_string(e.path().join("comm"))
+                .is_ok_and(|c| c.starts_with("ksoftirqd/"))
+            {
+                add(e.path());
+            }
+        }
+    }
+    m
+}
+
 /// Sends `frames` at `rate` frames per second (1 ms batches); the elapsed time.
 fn send_steady(tx: &PacketSocket, frames: &[Vec<u8>], rate: u64) -> Duration {
     let start = Instant::now();
@@ -121,61 +153,62 @@ fn phase_merged(
     frames: &[Vec<u8>],
     rate: u64,
     va: u32,
+    prefilter: bool,
 ) -> Result<(f64, Deliveries, Duration), String> {
     let mut set = FilterSet::new(progs.iter().cloned()).map_err(|e| e.to_string())?;
-    let (senders, endpoints) = Senders::new(set.tenant_specs(256), false);
+    let automaton = set.publish();
+    // Endpoint queues hold every delivery of the window: they are read
+    // after it, as the kernel sockets' queues are. Each is sized from the
+    // tenant's matches on the frames as sent (twice, plus slack).
+    let mut expect = vec![0usize; progs.len()];
+    let mut hits = bpf_demux::MatchSet::new();
+    let mut cache = bpf_demux::Cache::new();
+    for f in frames {
+        let meta = bpf_demux::cbpf::FrameMeta::offline(f, f.len() as u32);
+        automaton.matches_into(&mut cache, f, &meta, &mut hits);
+        for (id, _) in hits.iter() {
+            expect[id.index()] += 1;
+        }
+    }
+    let specs = set
+        .tenant_specs(0)
+        .into_iter()
+        .map(|mut t| {
+            t.queue = 2 * expect.get(t.id.index()).copied().unwrap_or(0) + 64;
+            t
+        })
+        .collect::<Vec<_>>();
+    let (senders, endpoints) = Senders::new(specs, false);
     let mut cfg = LiveConfig::new("vb");
     cfg.reinsert_vlan = false;
-    let ready = senders.ready();
-    let live =
-        LiveCapture::start(set.publish(), senders, &cfg).map_err(|e| format!("capture: {e}"))?;
-    // One reader for all endpoints: it waits on the ready set and drains
-    // only endpoints with frames (as `bpf-demux capture`'s writer does).
-    // Deliveries are kept (an Arc each) and digested after the window, as
-    // the kernel sockets' frames are read after theirs.
-    let reader = std::thread::spawn(move || {
-        let mut out: Vec<Vec<bpf_demux::capture::Delivery>> = vec![Vec::new(); endpoints.len()];
-        let index: std::collections::HashMap<_, _> = endpoints
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.filter, i))
-            .collect();
-        let drain = |i: usize, out: &mut Vec<Vec<bpf_demux::capture::Delivery>>| -> bool {
-            loop {
-                match endpoints[i].try_recv() {
-                    Ok(d) => out[i].push(d),
-                    Err(closed) => return closed,
-                }
-            }
-        };
-        loop {
-            let ids = ready.wait(Duration::from_millis(20));
-            if ids.is_empty() {
-                let mut closed = true;
-                for i in 0..endpoints.len() {
-                    closed &= drain(i, &mut out);
-                }
-                if closed {
-                    break;
-                }
-            }
-            for id in ids {
-                drain(index[&id], &mut out);
-            }
-        }
-        out
-    });
+    cfg.kernel_prefilter = prefilter;
+    let live = LiveCapture::start(automaton, senders, &cfg).map_err(|e| format!("capture: {e}"))?;
     let mut tx = PacketSocket::open().map_err(|e| e.to_string())?;
     tx.bind(va).map_err(|e| e.to_string())?;
     let c0 = cpu_ns();
+    let t0 = threads_cpu();
     let elapsed = send_steady(&tx, frames, rate);
+    // The last block retires within the ring's timeout (10 ms): wait until
+    // the count of frames read stops moving.
     let deadline = Instant::now() + Duration::from_secs(3);
-    while live.frames_seen() < frames.len() as u64 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let mut last = (live.frames_seen(), Instant::now());
     std::thread::sleep(Duration::from_millis(100));
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        let seen = live.frames_seen();
+        if seen != last.0 {
+            last = (seen, Instant::now());
+        } else if last.1.elapsed() >= Duration::from_millis(60) {
+            break;
+        }
+    }
     let cpu = (cpu_ns() - c0) as f64;
+    let t1 = threads_cpu();
     if std::env::var_os("DEMUX_BENCH_DEBUG").is_some() {
+        for (k, v) in &t1 {
+            let d = v.saturating_sub(*t0.get(k).unwrap_or(&0));
+            eprintln!("  {k}: {:.0} ns/frame", d as f64 / frames.len() as f64);
+        }
         eprintln!(
             "merged: cpu {:.1} ms, elapsed {:?}, seen {}",
             cpu / 1e6,
@@ -190,13 +223,19 @@ fn phase_merged(
             totals.kernel_drops
         ));
     }
-    let kept = reader.join().map_err(|_| "reader panicked".to_string())?;
-    let out = kept
+    let out = endpoints
         .iter()
-        .map(|ds| {
+        .map(|ep| {
             let mut acc = (0, 0);
-            for d in ds {
+            while let Ok(d) = ep.try_recv() {
                 digest(&mut acc, d.bytes());
+            }
+            if ep.stats().drops > 0 {
+                eprintln!(
+                    "demux-bench --live: tenant `{}` dropped {} frames (queue full)",
+                    ep.name,
+                    ep.stats().drops
+                );
             }
             acc
         })
@@ -253,8 +292,11 @@ pub fn run(
                 settle();
                 let base = phase_send_only(&frames, rate, va)?;
                 settle();
-                let (mcpu, mout, m_el) = phase_merged(progs, &frames, rate, va)?;
+                let (mcpu, mout, m_el) = phase_merged(progs, &frames, rate, va, true)?;
                 settle();
+                if std::env::var_os("DEMUX_BENCH_MERGED_ONLY").is_some() {
+                    continue;
+                }
                 let (kcpu, kout, k_el) = phase_kernel(progs, &frames, rate, vb, va)?;
                 for (i, (k, m)) in kout.iter().zip(&mout).enumerate() {
                     if k != m {

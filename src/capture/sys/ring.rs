@@ -5,7 +5,8 @@
 //! seen as the kernel's socket filter would see them: outer VLAN tag
 //! stripped (reported in the header), `tp_len` the wire length without it.
 
-use super::{check, setsockopt, zeroed_sll, ETH_P_ALL};
+use super::{attach, check, setsockopt, zeroed_sll, ETH_P_ALL};
+use crate::cbpf::Insn;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -75,9 +76,11 @@ pub struct Ring {
 unsafe impl Send for Ring {}
 
 impl Ring {
-    /// Opens a ring on interface `ifindex`. Frames queued before the ring
-    /// exists are never seen (the socket binds only after the ring is set).
-    pub fn open(ifindex: u32, cfg: &RingConfig) -> io::Result<Ring> {
+    /// Opens a ring on interface `ifindex`, with `filter` (a kernel-valid
+    /// program) as its socket filter. Frames queued before the ring exists
+    /// are never seen (the socket binds only after the ring and the filter
+    /// are set).
+    pub fn open(ifindex: u32, cfg: &RingConfig, filter: Option<&[Insn]>) -> io::Result<Ring> {
         // SAFETY: plain socket(2); protocol 0 receives nothing until bind.
         let raw = check(unsafe {
             libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0)
@@ -142,6 +145,9 @@ impl Ring {
             block_count: cfg.block_count as usize,
             current: 0,
         };
+        if let Some(insns) = filter {
+            attach(ring.fd.as_raw_fd(), insns)?;
+        }
         let mut sll = zeroed_sll();
         sll.sll_family = libc::AF_PACKET as u16;
         sll.sll_protocol = ETH_P_ALL.to_be();

@@ -8,27 +8,13 @@
 //! offline (tags in the frame).
 
 mod encap;
-mod layout;
 
 use super::ast::*;
 use super::ExprError;
+use crate::cbpf::layout::{layout, Item, Label};
 use crate::cbpf::opcode::{code, AluOp, JmpOp, Op, Size, Src};
+use crate::cbpf::program::MAX_INSNS;
 use crate::cbpf::Insn;
-use layout::layout;
-
-type Label = usize;
-
-enum Item {
-    Stmt(Insn),
-    Jmp {
-        code: u16,
-        k: u32,
-        t: Label,
-        f: Label,
-    },
-    Ja(Label),
-    Place(Label),
-}
 
 /// A test on one loaded value.
 #[derive(Clone, Copy)]
@@ -878,6 +864,14 @@ impl Gen {
         self.stmt(code::RET | code::K, snaplen);
         self.items.push(Item::Place(f));
         self.stmt(code::RET | code::K, 0);
-        layout(self.items, self.labels)
+        layout(&self.items, self.labels).map_err(|e| {
+            ExprError::new(
+                1,
+                format!(
+                    "the program would have {} instructions; the kernel's limit is {MAX_INSNS}",
+                    e.insns
+                ),
+            )
+        })
     }
 }

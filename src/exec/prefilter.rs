@@ -1,0 +1,644 @@
+//! The kernel prefilter: the merged structure compiled back into one
+//! classic BPF program for the capture socket, so frames no tenant can
+//! accept are dropped in the kernel and never copied into the ring.
+//!
+//! The program over-approximates: it accepts (returning `u32::MAX`, the
+//! whole frame) every frame for which some tenant's filter returns
+//! non-zero, and rejects as many of the others as its size allows.
+//! Userland still runs the exact automaton on what passes, so the answer
+//! per (tenant, frame) is unchanged; only the work on frames nobody wants
+//! moves into the kernel (one JIT-compiled pass instead of a ring copy and
+//! a wakeup).
+//!
+//! Compilation walks the trie depth first, forward only: a node with an
+//! accept returns ACCEPT; otherwise each group is tried in turn and, when
+//! it leads nowhere, the next one. A group evaluates its term into `A`
+//! (every packet load preceded by a length check, so a load outside the
+//! frame fails the group as it does in the automaton instead of ending the
+//! program), then:
+//! - `Test`: the literal's jump, to the child's code or on.
+//! - `Eq` / `Range`: a binary search over the table's keys as intervals:
+//!   runs of consecutive keys whose children accept collapse into one
+//!   interval; other keys lead to their child's code, placed after the
+//!   search. Past the interval budget, the closest intervals are merged and
+//!   a merged interval returns ACCEPT (coarser, still conservative).
+//!
+//! Whatever cannot be expressed (loads in the negative areas, terms deeper
+//! than the scratch memory, nodes past the depth budget) returns ACCEPT at
+//! that point. When the result would exceed the kernel's 4096
+//! instructions, the budgets shrink and compilation starts over; a set
+//! with interpreter fallbacks gets no prefilter.
+
+use super::Automaton;
+use crate::cbpf::layout::{layout, thread_jumps, Item, Label};
+use crate::cbpf::opcode::{code, AluOp, JmpOp, Size};
+use crate::cbpf::program::MAX_INSNS;
+use crate::cbpf::{Insn, Program};
+use crate::ir::{Lit, Term, TermId};
+use crate::merge::{Group, NodeId};
+
+/// What the prefilter returns for a frame some tenant may accept: all of
+/// it (the kernel clamps to the frame's length).
+pub const ACCEPT: u32 = u32::MAX;
+
+/// `SKF_AD_OFF`: ancillary loads are absolute loads at this offset plus n.
+const SKF_AD_OFF: u32 = (-0x1000i32) as u32;
+
+/// Scratch cells used for intermediate values (depth of a term).
+const SCRATCH: usize = 16;
+
+/// Budgets of one attempt: intervals per table, trie depth, instructions
+/// per term.
+#[derive(Clone, Copy, Debug)]
+struct Budget {
+    intervals: usize,
+    depth: u32,
+    term_insns: usize,
+}
+
+const ATTEMPTS: [Budget; 7] = [
+    Budget {
+        intervals: usize::MAX,
+        depth: 64,
+        term_insns: 64,
+    },
+    Budget {
+        intervals: 512,
+        depth: 48,
+        term_insns: 64,
+    },
+    Budget {
+        intervals: 128,
+        depth: 32,
+        term_insns: 48,
+    },
+    Budget {
+        intervals: 32,
+        depth: 24,
+        term_insns: 32,
+    },
+    Budget {
+        intervals: 8,
+        depth: 12,
+        term_insns: 24,
+    },
+    Budget {
+        intervals: 2,
+        depth: 6,
+        term_insns: 16,
+    },
+    Budget {
+        intervals: 1,
+        depth: 3,
+        term_insns: 16,
+    },
+];
+
+/// The term could not be compiled (the caller returns ACCEPT instead).
+struct Unsupported;
+
+/// One interval of a table: `lo..=hi` leads to `to`.
+#[derive(Clone, Copy, Debug)]
+struct Interval {
+    lo: u32,
+    hi: u32,
+    to: Target,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    Accept,
+    Child(NodeId),
+}
+
+struct Gen<'a> {
+    a: &'a Automaton,
+    budget: Budget,
+    items: Vec<Item>,
+    labels: usize,
+    /// Instructions emitted so far (an attempt stops early past the limit).
+    insns: usize,
+}
+
+/// Stops an attempt that already exceeds the limit.
+struct Overflow;
+
+impl<'a> Gen<'a> {
+    fn label(&mut self) -> Label {
+        self.labels += 1;
+        self.labels - 1
+    }
+    fn place(&mut self, l: Label) {
+        self.items.push(Item::Place(l));
+    }
+    fn stmt(&mut self, code: u16, k: u32) {
+        self.items.push(Item::Stmt(Insn::stmt(code, k)));
+        self.insns += 1;
+    }
+    fn jmp(&mut self, op: u16, k: u32, t: Label, f: Label) {
+        self.items.push(Item::Jmp {
+            code: code::JMP | op | code::K,
+            k,
+            t,
+            f,
+        });
+        self.insns += 1;
+    }
+    fn jmp_x(&mut self, op: u16, t: Label, f: Label) {
+        self.items.push(Item::Jmp {
+            code: code::JMP | op | code::X,
+            k: 0,
+            t,
+            f,
+        });
+        self.insns += 1;
+    }
+    fn ja(&mut self, l: Label) {
+        self.items.push(Item::Ja(l));
+        self.insns += 1;
+    }
+    fn accept(&mut self) {
+        self.stmt(code::RET | code::K, ACCEPT);
+    }
+    fn check(&self) -> Result<(), Overflow> {
+        if self.insns > MAX_INSNS {
+            Err(Overflow)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Code for the subtree at `n`: returns ACCEPT when some accept is
+    /// reachable, else jumps to `fail`. `proven`: frame length known to be
+    /// at least this on every path here.
+    fn node(&mut self, n: NodeId, fail: Label, proven: u32, depth: u32) -> Result<(), Overflow> {
+        self.check()?;
+        let node = self.a.trie.node(n);
+        if self.accepting(n, 4) || depth > self.budget.depth {
+            self.accept();
+            return Ok(());
+        }
+        for g in node.groups.iter() {
+            let next = self.label();
+            self.group(g, next, proven, depth)?;
+            self.place(next);
+        }
+        self.ja(fail);
+        Ok(())
+    }
+
+    fn group(&mut self, g: &Group, fail: Label, proven: u32, depth: u32) -> Result<(), Overflow> {
+        let mark = (self.items.len(), self.insns);
+        let mut proven = proven;
+        let r = match g {
+            Group::Test { lit, child } => {
+                let t = self.label();
+                match self.lit(lit, t, fail, &mut proven) {
+                    Ok(()) => {
+                        self.place(t);
+                        return self.node(*child, fail, proven, depth + 1);
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Group::Eq { term, table } => {
+                let ivs =
+                    self.intervals(table.entries().into_iter().map(|(k, c)| (k, k, c)), false);
+                self.table(*term, ivs, fail, &mut proven)
+                    .map(|children| (children, proven))
+            }
+            Group::Range { term, table } => {
+                let ivs = self.intervals(table.entries.iter().copied(), true);
+                self.table(*term, ivs, fail, &mut proven)
+                    .map(|children| (children, proven))
+            }
+        };
+        match r {
+            Ok((children, proven)) => {
+                // Each child's code, entered only from its leaf.
+                for (label, child) in children {
+                    self.place(label);
+                    self.node(child, fail, proven, depth + 1)?;
+                }
+                Ok(())
+            }
+            Err(Unsupported) => {
+                self.items.truncate(mark.0);
+                self.insns = mark.1;
+                self.accept();
+                Ok(())
+            }
+        }
+    }
+
+    /// Does `n` accept, taking `!=` tests as true (within `depth` of
+    /// them)? A path condition such as `src != X` on the `dst == X` path
+    /// of `host X` excludes little; dropping it over-approximates, which
+    /// is all a prefilter needs, and lets whole tables collapse.
+    fn accepting(&self, n: NodeId, depth: u32) -> bool {
+        let node = self.a.trie.node(n);
+        !node.accepts.is_empty()
+            || (depth > 0
+                && node.groups.iter().any(|g| match g {
+                    Group::Test {
+                        lit: Lit::Ne(..),
+                        child,
+                    } => self.accepting(*child, depth - 1),
+                    _ => false,
+                }))
+    }
+
+    /// The table's entries as sorted, disjoint intervals within budget.
+    /// `ranges`: entries may overlap (a range table); overlapping ones are
+    /// merged and return ACCEPT.
+    fn intervals(
+        &self,
+        entries: impl Iterator<Item = (u32, u32, NodeId)>,
+        ranges: bool,
+    ) -> Vec<Interval> {
+        let mut v: Vec<Interval> = entries
+            .map(|(lo, hi, c)| Interval {
+                lo,
+                hi,
+                to: if self.accepting(c, 4) {
+                    Target::Accept
+                } else {
+                    Target::Child(c)
+                },
+            })
+            .collect();
+        v.sort_by_key(|i| (i.lo, i.hi));
+        let mut out: Vec<Interval> = Vec::with_capacity(v.len());
+        for i in v {
+            if let Some(last) = out.last_mut() {
+                let touches = last.hi.checked_add(1).is_some_and(|n| n >= i.lo);
+                let overlaps = ranges && last.hi >= i.lo;
+                if overlaps || (touches && last.to == Target::Accept && i.to == Target::Accept) {
+                    last.hi = last.hi.max(i.hi);
+                    last.to = Target::Accept;
+                    continue;
+                }
+            }
+            out.push(i);
+        }
+        // Past the budget: join the intervals separated by the smallest
+        // gaps; a joined interval returns ACCEPT.
+        let max = self.budget.intervals.max(1);
+        if out.len() > max {
+            let mut gaps: Vec<(u32, usize)> = out
+                .windows(2)
+                .enumerate()
+                .map(|(i, w)| (w[1].lo - w[0].hi, i))
+                .collect();
+            gaps.sort_unstable();
+            let mut join = vec![false; out.len()];
+            for &(_, i) in &gaps[..out.len() - max] {
+                join[i] = true;
+            }
+            let mut merged: Vec<Interval> = Vec::with_capacity(max);
+            let mut joining = false;
+            for (i, iv) in out.iter().enumerate() {
+                match merged.last_mut() {
+                    Some(last) if joining => {
+                        last.hi = iv.hi;
+                        last.to = Target::Accept;
+                    }
+                    _ => merged.push(*iv),
+                }
+                joining = join[i];
+            }
+            out = merged;
+        }
+        out
+    }
+
+    /// Evaluates `term` and searches `ivs` for its value; returns the
+    /// children to emit (label, node) after the search.
+    fn table(
+        &mut self,
+        term: TermId,
+        ivs: Vec<Interval>,
+        fail: Label,
+        proven: &mut u32,
+    ) -> Result<Vec<(Label, NodeId)>, Unsupported> {
+        self.term(term, fail, proven, 0)?;
+        let mut children = Vec::new();
+        self.search(&ivs, 0, fail, &mut children);
+        Ok(children)
+    }
+
+    /// Binary search over sorted disjoint `ivs`; `A` holds the value and is
+    /// known to be at least `known`.
+    fn search(
+        &mut self,
+        ivs: &[Interval],
+        known: u32,
+        fail: Label,
+        children: &mut Vec<(Label, NodeId)>,
+    ) {
+        if ivs.len() > 2 {
+            let mid = ivs.len() / 2;
+            let (left, right) = (self.label(), self.label());
+            self.jmp(code::JGE, ivs[mid].lo, right, left);
+            self.place(left);
+            self.search(&ivs[..mid], known, fail, children);
+            self.place(right);
+            self.search(&ivs[mid..], ivs[mid].lo, fail, children);
+            return;
+        }
+        let mut known = known;
+        for iv in ivs {
+            let hit = match iv.to {
+                Target::Accept => self.label(),
+                Target::Child(c) => {
+                    let l = self.label();
+                    children.push((l, c));
+                    l
+                }
+            };
+            let next = self.label();
+            if iv.lo == iv.hi {
+                self.jmp(code::JEQ, iv.lo, hit, next);
+            } else {
+                if iv.lo > known {
+                    let inside = self.label();
+                    self.jmp(code::JGE, iv.lo, inside, fail);
+                    self.place(inside);
+                }
+                if iv.hi == u32::MAX {
+                    self.ja(hit);
+                } else {
+                    self.jmp(code::JGT, iv.hi, next, hit);
+                }
+            }
+            if iv.to == Target::Accept {
+                // `ret ACCEPT` right after the test, before the next one.
+                self.place(hit);
+                self.accept();
+            }
+            self.place(next);
+            known = iv.hi.saturating_add(1);
+        }
+        self.ja(fail);
+    }
+
+    /// Code taking `lit`'s true branch to `t`, false to `f`.
+    fn lit(&mut self, lit: &Lit, t: Label, f: Label, proven: &mut u32) -> Result<(), Unsupported> {
+        match *lit {
+            Lit::Eq(x, k) => {
+                self.term(x, f, proven, 0)?;
+                self.jmp(code::JEQ, k, t, f);
+            }
+            Lit::Ne(x, k) => {
+                self.term(x, f, proven, 0)?;
+                self.jmp(code::JEQ, k, f, t);
+            }
+            Lit::Range(x, lo, hi) => {
+                self.term(x, f, proven, 0)?;
+                if lo > 0 {
+                    let inside = self.label();
+                    self.jmp(code::JGE, lo, inside, f);
+                    self.place(inside);
+                }
+                if hi == u32::MAX {
+                    self.ja(t);
+                } else {
+                    self.jmp(code::JGT, hi, f, t);
+                }
+            }
+            Lit::Guard(x) => {
+                self.term(x, f, proven, 0)?;
+                self.ja(t);
+            }
+            Lit::Cmp(op, a, b, truth) => {
+                self.term(b, f, proven, 0)?;
+                self.stmt(code::ST, 0);
+                self.term(a, f, proven, 1)?;
+                self.stmt(code::LDX | code::MEM, 0);
+                let jop = match op {
+                    JmpOp::Eq => code::JEQ,
+                    JmpOp::Gt => code::JGT,
+                    JmpOp::Ge => code::JGE,
+                    JmpOp::Set => code::JSET,
+                };
+                let (yes, no) = if truth { (t, f) } else { (f, t) };
+                self.jmp_x(jop, yes, no);
+            }
+        }
+        Ok(())
+    }
+
+    /// Code leaving `t`'s value in `A`, jumping to `fail` where the
+    /// automaton's evaluation fails (a load outside the frame). Scratch
+    /// cells from `depth` up are free. `X` is clobbered.
+    fn term(
+        &mut self,
+        t: TermId,
+        fail: Label,
+        proven: &mut u32,
+        depth: usize,
+    ) -> Result<(), Unsupported> {
+        let start = self.insns;
+        self.term_inner(t, fail, proven, depth)?;
+        if self.insns - start > self.budget.term_insns {
+            return Err(Unsupported);
+        }
+        Ok(())
+    }
+
+    fn term_inner(
+        &mut self,
+        t: TermId,
+        fail: Label,
+        proven: &mut u32,
+        depth: usize,
+    ) -> Result<(), Unsupported> {
+        if depth >= SCRATCH || self.insns > MAX_INSNS {
+            return Err(Unsupported);
+        }
+        match *self.a.terms.get(t.index()) {
+            Term::Const(k) => self.stmt(code::LD | code::IMM, k),
+            Term::Len => self.stmt(code::LD | code::W | code::LEN, 0),
+            Term::Anc(anc) => self.stmt(code::LD | code::W | code::ABS, SKF_AD_OFF + anc.offset()),
+            Term::Load(size, off) => {
+                let bytes = size.bytes();
+                let sz = match size {
+                    Size::W => code::W,
+                    Size::H => code::H,
+                    Size::B => code::B,
+                };
+                if let Term::Const(k) = *self.a.terms.get(off.index()) {
+                    if k >= 0x8000_0000 - 4 {
+                        // Negative areas (or the wrap past them).
+                        return Err(Unsupported);
+                    }
+                    let end = k + bytes;
+                    if end > *proven {
+                        let ok = self.label();
+                        self.stmt(code::LD | code::W | code::LEN, 0);
+                        self.jmp(code::JGE, end, ok, fail);
+                        self.place(ok);
+                        *proven = end;
+                    }
+                    self.stmt(code::LD | sz | code::ABS, k);
+                } else {
+                    // A computed offset: negative ones address the kernel's
+                    // special areas, which this does not model: ACCEPT.
+                    self.term_inner(off, fail, proven, depth)?;
+                    let ok = self.label();
+                    if self.max_value(off, 8).is_none_or(|m| m >= 0x8000_0000) {
+                        let (pos, neg) = (self.label(), self.label());
+                        self.jmp(code::JGE, 0x8000_0000, neg, pos);
+                        self.place(neg);
+                        self.accept();
+                        self.place(pos);
+                    }
+                    self.stmt(code::ST, depth as u32);
+                    self.stmt(code::ALU | code::ADD | code::K, bytes);
+                    self.stmt(code::MISC | code::TAX, 0);
+                    self.stmt(code::LD | code::W | code::LEN, 0);
+                    self.jmp_x(code::JGE, ok, fail);
+                    self.place(ok);
+                    self.stmt(code::LDX | code::MEM, depth as u32);
+                    self.stmt(code::LD | sz | code::IND, 0);
+                }
+            }
+            Term::Neg(a) => {
+                self.term_inner(a, fail, proven, depth)?;
+                self.stmt(code::ALU | code::NEG, 0);
+            }
+            Term::Alu(op, a, b) => {
+                let op_code = alu_code(op);
+                if let Term::Const(k) = *self.a.terms.get(b.index()) {
+                    self.term_inner(a, fail, proven, depth)?;
+                    match op {
+                        AluOp::Lsh | AluOp::Rsh => self.stmt(code::ALU | op_code | code::K, k & 31),
+                        AluOp::Div | AluOp::Mod if k == 0 => self.stmt(code::LD | code::IMM, 0),
+                        _ => self.stmt(code::ALU | op_code | code::K, k),
+                    }
+                } else {
+                    // Both operands evaluate (either may fail), then the
+                    // operation; x / 0 is 0 in the automaton (a kernel
+                    // program would end), so that case is taken apart.
+                    if depth + 1 >= SCRATCH {
+                        return Err(Unsupported);
+                    }
+                    self.term_inner(b, fail, proven, depth)?;
+                    self.stmt(code::ST, depth as u32);
+                    self.term_inner(a, fail, proven, depth + 1)?;
+                    self.stmt(code::LDX | code::MEM, depth as u32);
+                    if matches!(op, AluOp::Div | AluOp::Mod) {
+                        let (zero, nonzero, done) = (self.label(), self.label(), self.label());
+                        self.stmt(code::ST, depth as u32 + 1);
+                        self.stmt(code::MISC | code::TXA, 0);
+                        self.jmp(code::JEQ, 0, zero, nonzero);
+                        self.place(nonzero);
+                        self.stmt(code::LD | code::MEM, depth as u32 + 1);
+                        self.stmt(code::ALU | op_code | code::X, 0);
+                        self.ja(done);
+                        self.place(zero);
+                        self.stmt(code::LD | code::IMM, 0);
+                        self.place(done);
+                    } else {
+                        self.stmt(code::ALU | op_code | code::X, 0);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Gen<'_> {
+    /// An upper bound of `t`'s value when its structure gives one (`None`:
+    /// unknown, looking at most `depth` levels down).
+    fn max_value(&self, t: TermId, depth: u32) -> Option<u64> {
+        if depth == 0 {
+            return None;
+        }
+        let m = match *self.a.terms.get(t.index()) {
+            Term::Const(k) => k as u64,
+            Term::Load(Size::B, _) => 0xff,
+            Term::Load(Size::H, _) => 0xffff,
+            Term::Alu(AluOp::And, a, b) => {
+                match (self.max_value(a, depth - 1), self.max_value(b, depth - 1)) {
+                    (Some(x), Some(y)) => x.min(y),
+                    (Some(x), None) | (None, Some(x)) => x,
+                    (None, None) => return None,
+                }
+            }
+            Term::Alu(AluOp::Add, a, b) => {
+                self.max_value(a, depth - 1)? + self.max_value(b, depth - 1)?
+            }
+            Term::Alu(AluOp::Mul, a, b) => {
+                self.max_value(a, depth - 1)? * self.max_value(b, depth - 1)?
+            }
+            Term::Alu(AluOp::Lsh, a, b) => match *self.a.terms.get(b.index()) {
+                Term::Const(k) => self.max_value(a, depth - 1)? << (k & 31),
+                _ => return None,
+            },
+            Term::Alu(AluOp::Rsh | AluOp::Div, a, _) => self.max_value(a, depth - 1)?,
+            _ => return None,
+        };
+        // Past 32 bits the value wraps: no bound.
+        (m <= u32::MAX as u64).then_some(m)
+    }
+}
+
+fn alu_code(op: AluOp) -> u16 {
+    match op {
+        AluOp::Add => code::ADD,
+        AluOp::Sub => code::SUB,
+        AluOp::Mul => code::MUL,
+        AluOp::Div => code::DIV,
+        AluOp::Mod => code::MOD,
+        AluOp::And => code::AND,
+        AluOp::Or => code::OR,
+        AluOp::Xor => code::XOR,
+        AluOp::Lsh => code::LSH,
+        AluOp::Rsh => code::RSH,
+    }
+}
+
+impl Automaton {
+    /// The kernel prefilter for this automaton (see the module docs), or
+    /// `None` when it could not reject anything: a set with interpreter
+    /// fallbacks, an empty set, or nothing fits the kernel's limit.
+    pub fn kernel_prefilter(&self) -> Option<Program> {
+        if !self.fallbacks.is_empty() {
+            return None;
+        }
+        for budget in ATTEMPTS {
+            let mut g = Gen {
+                a: self,
+                budget,
+                items: Vec::new(),
+                labels: 0,
+                insns: 0,
+            };
+            let fail = g.label();
+            if g.node(NodeId::ROOT, fail, 0, 0).is_err() {
+                continue;
+            }
+            g.place(fail);
+            g.stmt(code::RET | code::K, 0);
+            let items = thread_jumps(&g.items, g.labels);
+            let Ok(insns) = layout(&items, g.labels) else {
+                continue;
+            };
+            if insns.len() <= 1 {
+                // Only `ret #0`: an empty set; the capture sees nothing
+                // anyway, but an empty automaton has no use for a filter.
+                return None;
+            }
+            if insns
+                .first()
+                .is_some_and(|i| *i == Insn::stmt(code::RET | code::K, ACCEPT))
+            {
+                return None;
+            }
+            return Program::validate(&insns).ok();
+        }
+        None
+    }
+}

@@ -1,0 +1,250 @@
+//! The kernel prefilter (`Automaton::kernel_prefilter`): compiled from the
+//! merged structure, it must pass every frame some tenant's filter accepts
+//! (the oracle: each tenant's program alone in the reference interpreter),
+//! with the whole frame, and stay within the kernel's limits. For the
+//! built-in host and port families it must also be exact: it rejects every
+//! frame no tenant accepts. The live capture tests (`live_capture.rs`) run
+//! with the prefilter attached and compare every tenant's frames with the
+//! kernel's own sockets.
+//!
+//! Frames are modelled as the kernel presents them to a socket filter: the
+//! frame length is the number of bytes present.
+
+mod common;
+
+use bpf_demux::cbpf::{self, FrameMeta, Program};
+use bpf_demux::exec::PREFILTER_ACCEPT;
+use bpf_demux::spec::{self, NamedProgram};
+use bpf_demux::workload::{self, Family};
+use bpf_demux::FilterSet;
+use common::gen;
+use common::*;
+use proptest::prelude::*;
+use std::sync::OnceLock;
+
+fn base_frames() -> Vec<Vec<u8>> {
+    static FRAMES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    FRAMES
+        .get_or_init(|| {
+            let mut v: Vec<Vec<u8>> = Vec::new();
+            for pcap in corpus_pcaps() {
+                for (data, _) in frames_of(&pcap).into_iter().take(12) {
+                    if data.len() <= 2000 {
+                        v.push(data);
+                    }
+                }
+            }
+            v.extend(
+                crafted_frames([2, 0, 0, 0, 0, 0xb])
+                    .into_iter()
+                    .filter(|f| f.len() <= 2000),
+            );
+            v
+        })
+        .clone()
+}
+
+fn tenant_programs() -> Vec<NamedProgram> {
+    static T: OnceLock<Vec<NamedProgram>> = OnceLock::new();
+    T.get_or_init(|| {
+        let mut v = spec::load_valid(&repo().join("tests/data/public.filters")).unwrap();
+        v.extend(spec::load_valid(&repo().join("tests/data/tenants-mixed-300.filters")).unwrap());
+        v.extend(spec::load_valid(&repo().join("tests/data/kernel-edge.toml")).unwrap());
+        v
+    })
+    .clone()
+}
+
+/// The frame as a socket filter sees it: every byte present.
+fn kernel_meta(frame: &[u8], meta: &FrameMeta) -> FrameMeta {
+    let mut m = *meta;
+    m.wire_len = frame.len() as u32;
+    m
+}
+
+/// Checks the prefilter of `progs` on `frames`; returns (frames some
+/// tenant accepts, frames the prefilter passes).
+fn check_superset(progs: &[NamedProgram], frames: &[(Vec<u8>, FrameMeta)]) -> (usize, usize) {
+    let mut set = FilterSet::new(progs.iter().cloned()).unwrap();
+    let prefilter = set.publish().kernel_prefilter();
+    if let Some(p) = &prefilter {
+        assert!(p.len() <= 4096);
+        // Revalidated from its instructions (the kernel's rules).
+        Program::validate(p.insns()).expect("the prefilter is kernel-valid");
+    }
+    let (mut wanted, mut passed) = (0, 0);
+    for (i, (f, meta)) in frames.iter().enumerate() {
+        let meta = kernel_meta(f, meta);
+        let who: Vec<&str> = progs
+            .iter()
+            .filter(|p| cbpf::run(&p.program, f, &meta) != 0)
+            .map(|p| p.name.as_str())
+            .collect();
+        let verdict = prefilter
+            .as_ref()
+            .map_or(PREFILTER_ACCEPT, |p| cbpf::run(p, f, &meta));
+        assert!(
+            verdict == 0 || verdict == PREFILTER_ACCEPT,
+            "frame {i}: the prefilter returned {verdict}"
+        );
+        if !who.is_empty() {
+            assert_eq!(
+                verdict,
+                PREFILTER_ACCEPT,
+                "frame {i} ({} bytes): accepted by {who:?}, rejected by the prefilter",
+                f.len()
+            );
+        }
+        wanted += !who.is_empty() as usize;
+        passed += (verdict != 0) as usize;
+    }
+    (wanted, passed)
+}
+
+fn traffic(n: usize, tenants: usize) -> Vec<(Vec<u8>, FrameMeta)> {
+    let mut v: Vec<(Vec<u8>, FrameMeta)> = workload::traffic(n, tenants, 7)
+        .into_iter()
+        .map(|f| {
+            let meta = FrameMeta::offline(&f.data, f.wire_len);
+            (f.data, meta)
+        })
+        .collect();
+    for f in base_frames() {
+        let meta = FrameMeta::offline(&f, f.len() as u32);
+        v.push((f, meta));
+    }
+    v
+}
+
+#[test]
+fn host_and_port_families_are_exact() {
+    for family in [Family::Hosts, Family::Ports] {
+        for n in [1, 10, 1000] {
+            let progs = family.tenants(n);
+            let frames = traffic(3000, n);
+            let (wanted, passed) = check_superset(&progs, &frames);
+            assert!(
+                wanted > 0,
+                "{} N={n}: the traffic matches nobody",
+                family.name()
+            );
+            assert_eq!(
+                passed,
+                wanted,
+                "{} N={n}: the prefilter passes frames no tenant accepts",
+                family.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn every_family_passes_what_tenants_accept() {
+    for family in Family::ALL {
+        for n in [3, 100, 1000] {
+            let progs = family.tenants(n);
+            let frames = traffic(1500, n);
+            let (wanted, passed) = check_superset(&progs, &frames);
+            assert!(passed >= wanted);
+            // Every family's tenants are IPv4/VLAN filters: IPv6-only and
+            // other frames must be dropped in the kernel.
+            assert!(
+                passed < frames.len(),
+                "{} N={n}: the prefilter rejects nothing",
+                family.name()
+            );
+        }
+    }
+}
+
+/// Scattered hosts (no two adjacent) and nets exceed the exact program's
+/// size: the budgets shrink, tables coarsen, the result still fits and
+/// still passes every accepted frame.
+#[test]
+fn oversized_sets_coarsen_and_stay_conservative() {
+    let mut progs = Vec::new();
+    for i in 0..3000u32 {
+        let a = std::net::Ipv4Addr::from(
+            0x0b00_0000u32.wrapping_add(i.wrapping_mul(2_654_435_761) >> 8),
+        );
+        let text = format!("host {a} and (tcp port {} or udp)", 1024 + i % 5000);
+        let program = Program::validate(&bpf_demux::expr::compile(&text, 262144).unwrap()).unwrap();
+        progs.push(NamedProgram {
+            name: format!("t{i}"),
+            program,
+            snaplen: None,
+        });
+    }
+    let mut set = FilterSet::new(progs.iter().cloned()).unwrap();
+    let p = set
+        .publish()
+        .kernel_prefilter()
+        .expect("a coarser prefilter fits");
+    assert!(p.len() <= 4096);
+    // Frames to and from every 7th tenant host, plus the usual traffic.
+    let mut frames = traffic(1000, 10);
+    for i in (0..3000u32).step_by(7) {
+        let a = 0x0b00_0000u32.wrapping_add(i.wrapping_mul(2_654_435_761) >> 8);
+        let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+        f.extend_from_slice(&[0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0]);
+        f.extend_from_slice(&(0x0a00_0001u32).to_be_bytes());
+        f.extend_from_slice(&a.to_be_bytes());
+        f.extend_from_slice(&(1024 + (i % 5000) as u16).to_be_bytes());
+        f.extend_from_slice(&80u16.to_be_bytes());
+        f.resize(54, 0);
+        let meta = FrameMeta::offline(&f, f.len() as u32);
+        frames.push((f, meta));
+    }
+    let (wanted, passed) = check_superset(&progs, &frames);
+    assert!(wanted >= 3000 / 7);
+    assert!(
+        passed < frames.len(),
+        "the coarse prefilter rejects nothing"
+    );
+}
+
+#[test]
+fn the_running_kernel_accepts_the_prefilters() {
+    // An unprivileged socket suffices for SO_ATTACH_FILTER.
+    for family in Family::ALL {
+        let progs = family.tenants(1000);
+        let mut set = FilterSet::new(progs).unwrap();
+        let p = set.publish().kernel_prefilter().unwrap();
+        bpf_demux::capture::sys::kernel_accepts(p.insns())
+            .unwrap_or_else(|e| panic!("{}: the kernel refused the prefilter: {e}", family.name()));
+    }
+}
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3_000)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), max_shrink_iters: 2000, ..ProptestConfig::default() })]
+
+    /// Random kernel-valid programs (every opcode, scratch memory, X
+    /// arithmetic, IND/MSH loads, negative offsets, ancillary loads) and
+    /// real tenant filters: whatever a tenant accepts, the prefilter passes.
+    #[test]
+    fn prefilter_passes_every_accepted_frame(
+        randoms in prop::collection::vec(gen::program(), 1..40),
+        tenants in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+        frames in prop::collection::vec(gen::frame(base_frames()), 1..8),
+    ) {
+        let all = tenant_programs();
+        let mut named: Vec<NamedProgram> = randoms
+            .into_iter()
+            .enumerate()
+            .map(|(i, program)| NamedProgram { name: format!("r{i}"), program, snaplen: None })
+            .collect();
+        for (j, t) in tenants.iter().enumerate() {
+            let mut p = all[t.index(all.len())].clone();
+            p.name = format!("t{j}-{}", p.name);
+            named.push(p);
+        }
+        check_superset(&named, &frames);
+    }
+}
