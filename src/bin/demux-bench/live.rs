@@ -3,13 +3,17 @@
 //! network namespace (root).
 //!
 //! For each N, the same fixed frame mix is sent from `va` at a steady rate
-//! three times: with no receiver (the cost of sending, subtracted from
-//! both), with N AF_PACKET sockets on `vb` each with its tenant's filter,
-//! and with one bpf-demux capture on `vb` whose endpoints are drained by a
-//! reader thread. CPU is this process's user + system time (which on this
-//! kernel includes the veth receive softirq run from `sendto`) plus the
-//! ksoftirqd threads' time. Both must deliver the same frames (count and
-//! bytes) to every tenant.
+//! four times: with no receiver (the cost of sending, subtracted from the
+//! others), with one bpf-demux capture on `vb` (kernel prefilter attached),
+//! the same without the prefilter, and with N AF_PACKET sockets on `vb`
+//! each with its tenant's filter. CPU is this process's user + system time
+//! (which on this kernel includes the veth receive softirq run from
+//! `sendto`) plus the ksoftirqd threads' time, from the first frame sent
+//! until every frame sits in its tenant's queue: kernel sockets and
+//! endpoints alike are read after the window. All three must deliver the
+//! same frames (count and bytes) to every tenant.
+//!
+//! `DEMUX_BENCH_DEBUG=1` prints, per merged run, each thread's CPU.
 
 use bpf_demux::capture::netns::NetNs;
 use bpf_demux::capture::sys::{enter_netns, if_index, process_cpu_time, PacketSocket};
@@ -30,6 +34,8 @@ pub struct LiveRow {
     pub send_ns_per_frame: f64,
     pub kernel_sockets_ns_per_frame: f64,
     pub merged_ns_per_frame: f64,
+    /// The same without the kernel prefilter (every frame copied to the ring).
+    pub merged_no_prefilter_ns_per_frame: f64,
     pub ratio: f64,
     pub kernel_deliveries_per_sec: f64,
     pub merged_deliveries_per_sec: f64,
@@ -280,11 +286,11 @@ pub fn run(
             let progs = &tenants[..n];
             // Each phase starts after the previous one's cleanup (closing
             // sockets frees memory through RCU, charged to ksoftirqd)
-            // settled. The three phases are repeated and the medians of
+            // settled. The four phases are repeated and the medians of
             // (phase - sending) reported: one run's sending cost varies by
             // a few hundred ns per frame.
             let settle = || std::thread::sleep(Duration::from_millis(500));
-            let (mut ks, mut ms, mut bs) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut ks, mut ms, mut rs, mut bs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             let (mut kel, mut mel) = (Duration::ZERO, Duration::ZERO);
             let mut deliveries = 0;
             let f = frames.len() as f64;
@@ -294,21 +300,21 @@ pub fn run(
                 settle();
                 let (mcpu, mout, m_el) = phase_merged(progs, &frames, rate, va, true)?;
                 settle();
-                if std::env::var_os("DEMUX_BENCH_MERGED_ONLY").is_some() {
-                    continue;
-                }
+                let (rcpu, rout, _) = phase_merged(progs, &frames, rate, va, false)?;
+                settle();
                 let (kcpu, kout, k_el) = phase_kernel(progs, &frames, rate, vb, va)?;
-                for (i, (k, m)) in kout.iter().zip(&mout).enumerate() {
-                    if k != m {
+                for (i, ((k, m), r)) in kout.iter().zip(&mout).zip(&rout).enumerate() {
+                    if k != m || k != r {
                         return Err(format!(
-                            "N={n}: tenant `{}`: kernel socket got {} frames, bpf-demux delivered {} (or different bytes)",
-                            progs[i].name, k.0, m.0
+                            "N={n}: tenant `{}`: kernel socket got {} frames, bpf-demux delivered {} with the kernel prefilter and {} without (or different bytes)",
+                            progs[i].name, k.0, m.0, r.0
                         ));
                     }
                 }
                 deliveries = kout.iter().map(|d| d.0).sum();
                 ks.push((kcpu - base) / f);
                 ms.push((mcpu - base) / f);
+                rs.push((rcpu - base) / f);
                 bs.push(base / f);
                 kel += k_el;
                 mel += m_el;
@@ -317,7 +323,12 @@ pub fn run(
                 v.sort_by(|a, b| a.total_cmp(b));
                 v[v.len() / 2].max(0.0)
             };
-            let (k_ns, m_ns, base_ns) = (median(&mut ks), median(&mut ms), median(&mut bs));
+            let (k_ns, m_ns, r_ns, base_ns) = (
+                median(&mut ks),
+                median(&mut ms),
+                median(&mut rs),
+                median(&mut bs),
+            );
             let (kel, mel) = (kel / reps as u32, mel / reps as u32);
             rows.push(LiveRow {
                 family: fam.clone(),
@@ -327,6 +338,7 @@ pub fn run(
                 send_ns_per_frame: base_ns,
                 kernel_sockets_ns_per_frame: k_ns,
                 merged_ns_per_frame: m_ns,
+                merged_no_prefilter_ns_per_frame: r_ns,
                 ratio: if m_ns > 0.0 {
                     k_ns / m_ns
                 } else {
@@ -349,7 +361,7 @@ pub fn run(
 pub fn print(rows: &[LiveRow]) {
     println!("bpf-demux --live: N kernel sockets vs one bpf-demux ring, CPU per frame net of sending (veth, private netns)");
     println!(
-        "{:<8} {:>6} {:>8} {:>10} {:>16} {:>14} {:>8} {:>14} {:>14}",
+        "{:<8} {:>6} {:>8} {:>10} {:>16} {:>14} {:>8} {:>16} {:>14} {:>14}",
         "family",
         "N",
         "frames",
@@ -357,12 +369,13 @@ pub fn print(rows: &[LiveRow]) {
         "N sockets ns",
         "merged ns",
         "ratio",
+        "no-prefilter ns",
         "kern deliv/s",
         "merged deliv/s"
     );
     for r in rows {
         println!(
-            "{:<8} {:>6} {:>8} {:>10.0} {:>16.0} {:>14.0} {:>7.1}x {:>14.0} {:>14.0}",
+            "{:<8} {:>6} {:>8} {:>10.0} {:>16.0} {:>14.0} {:>7.1}x {:>16.0} {:>14.0} {:>14.0}",
             r.family,
             r.n,
             r.frames,
@@ -370,6 +383,7 @@ pub fn print(rows: &[LiveRow]) {
             r.kernel_sockets_ns_per_frame,
             r.merged_ns_per_frame,
             r.ratio,
+            r.merged_no_prefilter_ns_per_frame,
             r.kernel_deliveries_per_sec,
             r.merged_deliveries_per_sec
         );

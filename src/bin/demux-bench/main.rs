@@ -118,7 +118,7 @@ fn run_live(args: &Args) -> Result<ExitCode, String> {
     if args.rate == 0 {
         return Err("--rate must be positive".into());
     }
-    let reps = if args.quick { 1 } else { 3 };
+    let reps = if args.quick { 1 } else { 5 };
     let rows = match live::run(family, &ns, frames, args.rate, args.seed, reps) {
         Ok(r) => r,
         Err(e) if e.contains("kernel socket got") => {
