@@ -1,10 +1,13 @@
 //! Live capture against the kernel itself (root; a private network
 //! namespace with a veth pair; skipped with a printed reason otherwise).
 //!
-//! `bpf-demux capture` runs on `vb` with 415 tenants (the 61 public
+//! `bpf-demux capture` runs on `vb` with up to 415 tenants (the 61 public
 //! expressions, 300 generated mixed tenants, 54 kernel edge programs), next
 //! to one kernel AF_PACKET socket per tenant with that tenant's filter
-//! attached. Every corpus frame that fits the veth is sent from `va`. For
+//! attached: with all 415 (which leave a kernel prefilter nothing to
+//! reject: none is attached), with `--workers 2`, and with a set a
+//! prefilter works on (selective public expressions and 300 generated
+//! tenants, generated traffic added) and the prefilter on the socket. Every corpus frame that fits the veth is sent from `va`. For
 //! every tenant, the frames and their bytes in its pcap equal what its
 //! kernel socket received (tags stripped on both sides:
 //! `--no-vlan-reinsert`). Also: a slow consumer, and `--workers 2`.
@@ -23,16 +26,52 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn tenants() -> Vec<NamedProgram> {
-    let mut v = spec::load_valid(&repo().join("tests/data/public.filters")).unwrap();
+/// The tenants: the public expressions, 300 generated mixed tenants and
+/// the kernel edge programs (415). Together they accept every corpus frame
+/// (and some edge programs accept at their first instruction), which
+/// leaves a kernel prefilter nothing to reject. With `prefilter`, the set
+/// is one a prefilter can work on: the public expressions that accept less
+/// than a fifth of the frames on their own (by the reference interpreter)
+/// and 300 generated tenants of every family (`workload`), whose traffic is
+/// sent too.
+fn tenants(prefilter: bool) -> Vec<NamedProgram> {
+    let public = spec::load_valid(&repo().join("tests/data/public.filters")).unwrap();
+    if prefilter {
+        let frames = frames_to_send(true);
+        let mut v: Vec<NamedProgram> = public
+            .into_iter()
+            .filter(|p| {
+                let hits = frames
+                    .iter()
+                    .filter(|f| {
+                        let meta = bpf_demux::cbpf::FrameMeta::offline(f, f.len() as u32);
+                        bpf_demux::cbpf::run(&p.program, f, &meta) != 0
+                    })
+                    .count();
+                hits * 5 < frames.len()
+            })
+            .collect();
+        v.extend(bpf_demux::workload::Family::Mixed.tenants(300));
+        return v;
+    }
+    let mut v = public;
     v.extend(spec::load_valid(&repo().join("tests/data/tenants-mixed-300.filters")).unwrap());
     v.extend(spec::load_valid(&repo().join("tests/data/kernel-edge.toml")).unwrap());
     v
 }
 
-/// Frames to send: every corpus frame captured whole that fits the veth.
-fn frames_to_send() -> Vec<Vec<u8>> {
+/// Frames to send: every corpus frame captured whole that fits the veth
+/// (and, with `generated`, 3000 frames of the built-in traffic mix).
+fn frames_to_send(generated: bool) -> Vec<Vec<u8>> {
     let mut v = Vec::new();
+    if generated {
+        v.extend(
+            bpf_demux::workload::traffic(3000, 300, 5)
+                .into_iter()
+                .map(|f| f.data)
+                .filter(|d| d.len() >= 14),
+        );
+    }
     for p in corpus_pcaps() {
         for (data, orig) in frames_of(&p) {
             if data.len() == orig as usize && (14..=65000).contains(&data.len()) {
@@ -65,20 +104,23 @@ fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
 fn capture_vs_kernel(
     tag: &str,
     workers: usize,
+    prefilter: bool,
+    flag: &str,
 ) -> (
     BTreeMap<String, Vec<Vec<u8>>>,
     BTreeMap<String, Vec<Vec<u8>>>,
     usize,
 ) {
     let ns = NetNs::new(tag);
-    let set = tenants();
+    let set = tenants(prefilter);
     let dir = std::env::temp_dir().join(format!("bpf-demux-live-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let filters = dir.join("tenants.filters");
     write_plain_set(&filters, &set);
     let out_dir = dir.join("out");
-    let frames = frames_to_send();
+    let frames = frames_to_send(prefilter);
+    let sent = frames.len();
     let nspath = ns.path();
     let progs: Vec<(String, Program)> = set
         .iter()
@@ -135,6 +177,7 @@ fn capture_vs_kernel(
             "--no-vlan-reinsert",
             "--workers",
             &workers.to_string(),
+            flag,
             "--filters",
         ])
         .arg(&filters)
@@ -156,6 +199,25 @@ fn capture_vs_kernel(
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "capture failed: {stderr}");
     assert!(stderr.contains("kernel: received"), "{stderr}");
+    // The prefilter is attached (or not) as asked.
+    let read: usize = stderr
+        .split("frames read ")
+        .nth(1)
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no frame count in: {stderr}"));
+    if prefilter {
+        assert!(stderr.contains("kernel prefilter of"), "{stderr}");
+        // Frames no tenant accepts stayed in the kernel.
+        assert!(
+            read < sent,
+            "the prefilter passed all {read} of {sent} frames"
+        );
+    } else {
+        // Every frame reaches the ring (the 415 leave nothing to reject).
+        assert!(stderr.contains("no kernel prefilter"), "{stderr}");
+        assert!(read >= sent, "{read} frames read of {sent} sent");
+    }
     let mut ours = BTreeMap::new();
     for p in &set {
         let f: PathBuf = out_dir.join(format!("{}.pcap", p.name));
@@ -183,7 +245,7 @@ fn capture_delivers_what_kernel_sockets_deliver() {
         skip("capture_delivers_what_kernel_sockets_deliver", &why);
         return;
     }
-    let (kernel, ours, n) = capture_vs_kernel("cap1", 1);
+    let (kernel, ours, n) = capture_vs_kernel("cap1", 1, false, "--queue=4096");
     assert!(n >= 300);
     let mut delivered = 0;
     for (name, k) in &kernel {
@@ -202,12 +264,39 @@ fn capture_delivers_what_kernel_sockets_deliver() {
 }
 
 #[test]
+fn prefiltered_capture_delivers_what_kernel_sockets_deliver() {
+    if let Some(why) = netns_unavailable() {
+        skip(
+            "prefiltered_capture_delivers_what_kernel_sockets_deliver",
+            &why,
+        );
+        return;
+    }
+    let (kernel, ours, n) = capture_vs_kernel("pf1", 1, true, "--queue=8192");
+    assert!(n >= 300);
+    let mut delivered = 0;
+    for (name, k) in &kernel {
+        let o = &ours[name];
+        assert_eq!(
+            o.len(),
+            k.len(),
+            "{name}: capture wrote {} frames, its kernel socket got {}",
+            o.len(),
+            k.len()
+        );
+        assert!(o == k, "{name}: frame bytes differ");
+        delivered += k.len();
+    }
+    assert!(delivered > 1_000, "too few deliveries: {delivered}");
+}
+
+#[test]
 fn fanout_with_two_workers_delivers_the_same_sets() {
     if let Some(why) = netns_unavailable() {
         skip("fanout_with_two_workers_delivers_the_same_sets", &why);
         return;
     }
-    let (kernel, ours, _) = capture_vs_kernel("fan2", 2);
+    let (kernel, ours, _) = capture_vs_kernel("fan2", 2, false, "--no-kernel-prefilter");
     for (name, k) in &kernel {
         let mut o = ours[name].clone();
         let mut k = k.clone();
