@@ -14,46 +14,11 @@ mod common;
 
 use bpf_demux::cbpf::{self, FrameMeta, Program};
 use bpf_demux::exec::PREFILTER_ACCEPT;
-use bpf_demux::spec::{self, NamedProgram};
+use bpf_demux::spec::NamedProgram;
 use bpf_demux::workload::{self, Family};
 use bpf_demux::FilterSet;
-use common::gen;
-use common::*;
+use common::gen::{self, base_frames};
 use proptest::prelude::*;
-use std::sync::OnceLock;
-
-fn base_frames() -> Vec<Vec<u8>> {
-    static FRAMES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
-    FRAMES
-        .get_or_init(|| {
-            let mut v: Vec<Vec<u8>> = Vec::new();
-            for pcap in corpus_pcaps() {
-                for (data, _) in frames_of(&pcap).into_iter().take(12) {
-                    if data.len() <= 2000 {
-                        v.push(data);
-                    }
-                }
-            }
-            v.extend(
-                crafted_frames([2, 0, 0, 0, 0, 0xb])
-                    .into_iter()
-                    .filter(|f| f.len() <= 2000),
-            );
-            v
-        })
-        .clone()
-}
-
-fn tenant_programs() -> Vec<NamedProgram> {
-    static T: OnceLock<Vec<NamedProgram>> = OnceLock::new();
-    T.get_or_init(|| {
-        let mut v = spec::load_valid(&repo().join("tests/data/public.filters")).unwrap();
-        v.extend(spec::load_valid(&repo().join("tests/data/tenants-mixed-300.filters")).unwrap());
-        v.extend(spec::load_valid(&repo().join("tests/data/kernel-edge.toml")).unwrap());
-        v
-    })
-    .clone()
-}
 
 /// The frame as a socket filter sees it: every byte present.
 fn kernel_meta(frame: &[u8], meta: &FrameMeta) -> FrameMeta {
@@ -215,15 +180,8 @@ fn the_running_kernel_accepts_the_prefilters() {
     }
 }
 
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3_000)
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(), max_shrink_iters: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: gen::cases(3_000), max_shrink_iters: 2000, ..ProptestConfig::default() })]
 
     /// Random kernel-valid programs (every opcode, scratch memory, X
     /// arithmetic, IND/MSH loads, negative offsets, ancillary loads) and
@@ -234,17 +192,7 @@ proptest! {
         tenants in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
         frames in prop::collection::vec(gen::frame(base_frames()), 1..8),
     ) {
-        let all = tenant_programs();
-        let mut named: Vec<NamedProgram> = randoms
-            .into_iter()
-            .enumerate()
-            .map(|(i, program)| NamedProgram { name: format!("r{i}"), program, snaplen: None })
-            .collect();
-        for (j, t) in tenants.iter().enumerate() {
-            let mut p = all[t.index(all.len())].clone();
-            p.name = format!("t{j}-{}", p.name);
-            named.push(p);
-        }
+        let named = gen::named_set(randoms, &tenants);
         check_superset(&named, &frames);
     }
 }

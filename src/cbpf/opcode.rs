@@ -101,7 +101,8 @@ impl Size {
             Size::B => 1,
         }
     }
-    const fn bits(self) -> u16 {
+    /// The size bits of a load (`BPF_W`, `BPF_H`, `BPF_B`).
+    pub const fn bits(self) -> u16 {
         match self {
             Size::W => code::W,
             Size::H => code::H,
@@ -144,7 +145,8 @@ impl AluOp {
         AluOp::Lsh,
         AluOp::Rsh,
     ];
-    const fn bits(self) -> u16 {
+    /// The operation bits of an ALU instruction (`BPF_ADD`, ...).
+    pub const fn bits(self) -> u16 {
         match self {
             AluOp::Add => code::ADD,
             AluOp::Sub => code::SUB,
@@ -202,7 +204,8 @@ pub enum JmpOp {
 
 impl JmpOp {
     pub const ALL: [JmpOp; 4] = [JmpOp::Eq, JmpOp::Gt, JmpOp::Ge, JmpOp::Set];
-    const fn bits(self) -> u16 {
+    /// The operation bits of a jump (`BPF_JEQ`, ...).
+    pub const fn bits(self) -> u16 {
         match self {
             JmpOp::Eq => code::JEQ,
             JmpOp::Gt => code::JGT,

@@ -31,8 +31,8 @@
 
 use super::Automaton;
 use crate::cbpf::layout::{layout, thread_jumps, Item, Label};
-use crate::cbpf::opcode::{code, AluOp, JmpOp, Size};
-use crate::cbpf::program::MAX_INSNS;
+use crate::cbpf::opcode::{code, AluOp, Size};
+use crate::cbpf::program::{MAX_INSNS, SKF_AD_OFF};
 use crate::cbpf::{Insn, Program};
 use crate::ir::{Lit, Term, TermId};
 use crate::merge::{Group, NodeId};
@@ -40,9 +40,6 @@ use crate::merge::{Group, NodeId};
 /// What the prefilter returns for a frame some tenant may accept: all of
 /// it (the kernel clamps to the frame's length).
 pub const ACCEPT: u32 = u32::MAX;
-
-/// `SKF_AD_OFF`: ancillary loads are absolute loads at this offset plus n.
-const SKF_AD_OFF: u32 = (-0x1000i32) as u32;
 
 /// Scratch cells used for intermediate values (depth of a term).
 const SCRATCH: usize = 16;
@@ -415,12 +412,7 @@ impl<'a> Gen<'a> {
                 self.stmt(code::ST, 0);
                 self.term(a, f, proven, 1)?;
                 self.stmt(code::LDX | code::MEM, 0);
-                let jop = match op {
-                    JmpOp::Eq => code::JEQ,
-                    JmpOp::Gt => code::JGT,
-                    JmpOp::Ge => code::JGE,
-                    JmpOp::Set => code::JSET,
-                };
+                let jop = op.bits();
                 let (yes, no) = if truth { (t, f) } else { (f, t) };
                 self.jmp_x(jop, yes, no);
             }
@@ -462,11 +454,7 @@ impl<'a> Gen<'a> {
             Term::Anc(anc) => self.stmt(code::LD | code::W | code::ABS, SKF_AD_OFF + anc.offset()),
             Term::Load(size, off) => {
                 let bytes = size.bytes();
-                let sz = match size {
-                    Size::W => code::W,
-                    Size::H => code::H,
-                    Size::B => code::B,
-                };
+                let sz = size.bits();
                 if let Term::Const(k) = *self.a.terms.get(off.index()) {
                     if k >= 0x8000_0000 - 4 {
                         // Negative areas (or the wrap past them).
@@ -508,7 +496,7 @@ impl<'a> Gen<'a> {
                 self.stmt(code::ALU | code::NEG, 0);
             }
             Term::Alu(op, a, b) => {
-                let op_code = alu_code(op);
+                let op_code = op.bits();
                 if let Term::Const(k) = *self.a.terms.get(b.index()) {
                     self.term_inner(a, fail, proven, depth)?;
                     match op {
@@ -582,21 +570,6 @@ impl Gen<'_> {
         };
         // Past 32 bits the value wraps: no bound.
         (m <= u32::MAX as u64).then_some(m)
-    }
-}
-
-fn alu_code(op: AluOp) -> u16 {
-    match op {
-        AluOp::Add => code::ADD,
-        AluOp::Sub => code::SUB,
-        AluOp::Mul => code::MUL,
-        AluOp::Div => code::DIV,
-        AluOp::Mod => code::MOD,
-        AluOp::And => code::AND,
-        AluOp::Or => code::OR,
-        AluOp::Xor => code::XOR,
-        AluOp::Lsh => code::LSH,
-        AluOp::Rsh => code::RSH,
     }
 }
 

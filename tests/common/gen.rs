@@ -1,11 +1,14 @@
 //! Proptest strategies: valid classic programs covering every opcode, and
 //! frames biased toward real headers.
 
+use super::{corpus_pcaps, crafted_frames, frames_of, repo};
 use bpf_demux::cbpf::meta::pkttype;
 use bpf_demux::cbpf::opcode::{code, AluOp, JmpOp, Op, Size, Src};
 use bpf_demux::cbpf::program::{Anc, SKF_AD_OFF, SKF_LL_OFF, SKF_NET_OFF};
 use bpf_demux::cbpf::{FrameMeta, Insn, Program};
+use bpf_demux::spec::{self, NamedProgram};
 use proptest::prelude::*;
+use std::sync::OnceLock;
 
 /// Constants a real filter uses, and the edges.
 fn interesting_k() -> impl Strategy<Value = u32> {
@@ -239,4 +242,70 @@ pub fn frame(base: Vec<Vec<u8>>) -> impl Strategy<Value = (Vec<u8>, FrameMeta)> 
                 (f, meta)
             },
         )
+}
+
+/// Frames for the property tests: the first 12 of every corpus pcap and the
+/// hand-made ones, at most 2000 bytes each.
+pub fn base_frames() -> Vec<Vec<u8>> {
+    static FRAMES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    FRAMES
+        .get_or_init(|| {
+            let mut v: Vec<Vec<u8>> = Vec::new();
+            for pcap in corpus_pcaps() {
+                for (data, _) in frames_of(&pcap).into_iter().take(12) {
+                    if data.len() <= 2000 {
+                        v.push(data);
+                    }
+                }
+            }
+            v.extend(
+                crafted_frames([2, 0, 0, 0, 0, 0xb])
+                    .into_iter()
+                    .filter(|f| f.len() <= 2000),
+            );
+            v
+        })
+        .clone()
+}
+
+/// Real tenant filters: the public expressions, 300 generated mixed
+/// tenants, the kernel edge programs.
+pub fn tenant_programs() -> Vec<NamedProgram> {
+    static T: OnceLock<Vec<NamedProgram>> = OnceLock::new();
+    T.get_or_init(|| {
+        let mut v = spec::load_valid(&repo().join("tests/data/public.filters")).unwrap();
+        v.extend(spec::load_valid(&repo().join("tests/data/tenants-mixed-300.filters")).unwrap());
+        v.extend(spec::load_valid(&repo().join("tests/data/kernel-edge.toml")).unwrap());
+        v
+    })
+    .clone()
+}
+
+/// Random programs named `r0`, `r1`, ... and the picked tenant filters
+/// (named `t<j>-<name>`), as one set.
+pub fn named_set(randoms: Vec<Program>, tenants: &[prop::sample::Index]) -> Vec<NamedProgram> {
+    let all = tenant_programs();
+    let mut named: Vec<NamedProgram> = randoms
+        .into_iter()
+        .enumerate()
+        .map(|(i, program)| NamedProgram {
+            name: format!("r{i}"),
+            program,
+            snaplen: None,
+        })
+        .collect();
+    for (j, t) in tenants.iter().enumerate() {
+        let mut p = all[t.index(all.len())].clone();
+        p.name = format!("t{j}-{}", p.name);
+        named.push(p);
+    }
+    named
+}
+
+/// Proptest cases: `PROPTEST_CASES` from the environment, else `default`.
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
