@@ -6,11 +6,11 @@
 //! endpoint's copy is dropped and counted, and nobody waits (unless the
 //! sender was made blocking, for offline splitting).
 
+use super::queue::{Queue, QueueStats};
 use crate::merge::FilterId;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One frame as captured, shared by all its endpoints.
 #[derive(Debug)]
@@ -42,14 +42,6 @@ impl Delivery {
 }
 
 /// Counters of one endpoint.
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub frames: AtomicU64,
-    pub bytes: AtomicU64,
-    pub drops: AtomicU64,
-}
-
-/// A snapshot of [`Counters`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TenantStats {
     /// Frames queued to the endpoint.
@@ -60,12 +52,12 @@ pub struct TenantStats {
     pub drops: u64,
 }
 
-impl Counters {
-    pub fn snapshot(&self) -> TenantStats {
+impl From<QueueStats> for TenantStats {
+    fn from(q: QueueStats) -> TenantStats {
         TenantStats {
-            frames: self.frames.load(Ordering::Relaxed),
-            bytes: self.bytes.load(Ordering::Relaxed),
-            drops: self.drops.load(Ordering::Relaxed),
+            frames: q.frames,
+            bytes: q.bytes,
+            drops: q.drops,
         }
     }
 }
@@ -74,34 +66,35 @@ impl Counters {
 pub struct Endpoint {
     pub filter: FilterId,
     pub name: String,
-    rx: Receiver<Delivery>,
-    counters: Arc<Counters>,
+    queue: Arc<Queue<Delivery>>,
 }
 
 impl Endpoint {
     /// Waits for the next frame; `None` once capture has stopped and the
     /// queue is empty.
     pub fn recv(&self) -> Option<Delivery> {
-        self.rx.recv().ok()
+        self.queue.pop_until(None).ok()
     }
     /// Waits up to `timeout`. `Err(true)` when capture has stopped.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Delivery, bool> {
-        self.rx
-            .recv_timeout(timeout)
-            .map_err(|e| e == RecvTimeoutError::Disconnected)
+        self.queue.pop_until(Some(Instant::now() + timeout))
     }
     /// The next frame if one is queued. `Err(true)` when capture has stopped.
     pub fn try_recv(&self) -> Result<Delivery, bool> {
-        self.rx
-            .try_recv()
-            .map_err(|e| e == TryRecvError::Disconnected)
+        self.queue.try_pop()
     }
     /// Frames until capture stops.
     pub fn iter(&self) -> impl Iterator<Item = Delivery> + '_ {
-        self.rx.iter()
+        std::iter::from_fn(|| self.recv())
     }
     pub fn stats(&self) -> TenantStats {
-        self.counters.snapshot()
+        self.queue.stats().into()
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        self.queue.close_receiver();
     }
 }
 
@@ -183,19 +176,23 @@ impl Ready {
     }
 }
 
-/// Closes the ready set when the last clone of a [`Senders`] goes.
-struct CloseOnDrop(Arc<Ready>);
+/// Ends every stream (and closes the ready set) when the last clone of a
+/// [`Senders`] goes.
+struct CloseOnDrop(Vec<Arc<Queue<Delivery>>>, Arc<Ready>);
 
 impl Drop for CloseOnDrop {
     fn drop(&mut self) {
-        self.0.close();
+        for q in &self.0 {
+            q.close_senders();
+        }
+        self.1.close();
     }
 }
 
 /// The sending side of every tenant, indexed by `FilterId`.
 #[derive(Clone)]
 pub struct Senders {
-    slots: Vec<Option<(SyncSender<Delivery>, Arc<Counters>, Option<u32>)>>,
+    slots: Vec<Option<(Arc<Queue<Delivery>>, Option<u32>)>>,
     blocking: bool,
     ready: Arc<Ready>,
     _alive: Arc<CloseOnDrop>,
@@ -217,20 +214,19 @@ impl Senders {
             queue,
         } in tenants
         {
-            let (tx, rx) = mpsc::sync_channel(queue.max(1));
-            let counters = Arc::new(Counters::default());
+            let q = Arc::new(Queue::new(queue));
             if slots.len() <= id.index() {
                 slots.resize(id.index() + 1, None);
             }
-            slots[id.index()] = Some((tx, counters.clone(), cap));
+            slots[id.index()] = Some((q.clone(), cap));
             eps.push(Endpoint {
                 filter: id,
                 name,
-                rx,
-                counters,
+                queue: q,
             });
         }
         let queued = (0..slots.len()).map(|_| AtomicBool::new(false)).collect();
+        let queues = slots.iter().flatten().map(|s| s.0.clone()).collect();
         let ready = Arc::new(Ready {
             queued,
             ..Ready::default()
@@ -239,7 +235,7 @@ impl Senders {
             Senders {
                 slots,
                 blocking,
-                _alive: Arc::new(CloseOnDrop(ready.clone())),
+                _alive: Arc::new(CloseOnDrop(queues, ready.clone())),
                 ready,
             },
             eps,
@@ -256,7 +252,7 @@ impl Senders {
         self.slots
             .get(id.index())
             .and_then(|s| s.as_ref())
-            .and_then(|s| s.2)
+            .and_then(|s| s.1)
     }
 
     /// Wakes consumers waiting on [`Ready`] (after a batch of sends).
@@ -267,27 +263,15 @@ impl Senders {
     /// Queues `d` for tenant `id`; counts a drop when the queue is full
     /// (or the endpoint is gone).
     pub fn send(&self, id: FilterId, d: Delivery) {
-        let Some(Some((tx, c, _))) = self.slots.get(id.index()) else {
+        let Some(Some((q, _))) = self.slots.get(id.index()) else {
             return;
         };
         let len = d.caplen as u64;
-        let ok = if self.blocking {
-            tx.send(d).is_ok()
-        } else {
-            match tx.try_send(d) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
-            }
-        };
-        if ok {
-            c.frames.fetch_add(1, Ordering::Relaxed);
-            c.bytes.fetch_add(len, Ordering::Relaxed);
+        if q.push(d, len, self.blocking) {
             self.ready.mark(id);
             if self.blocking {
                 self.ready.notify();
             }
-        } else {
-            c.drops.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

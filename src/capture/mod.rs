@@ -15,6 +15,7 @@ pub mod dispatch;
 pub mod endpoint;
 pub mod live;
 pub mod netns;
+pub mod queue;
 pub mod sys;
 
 pub use dispatch::{Dispatcher, Stamp};

@@ -1,0 +1,230 @@
+//! One tenant's bounded queue: a `Mutex<VecDeque>` with its counters
+//! under the same lock, and condition variables for the waiting side.
+//!
+//! Why not `std::sync::mpsc::sync_channel`: a capture thread delivering to
+//! thousands of tenants touches each tenant's queue rarely, so every send
+//! is a cache miss per line the queue keeps its state in. The channel
+//! spreads its state over several cache-padded lines (head, tail, slot
+//! stamps, waker) and preallocates every slot up front; here a send locks,
+//! pushes and counts within one allocation's first lines, and the buffer
+//! grows with the backlog (up to the bound) instead of being allocated
+//! whole per tenant.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Counters of one queue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Items queued.
+    pub frames: u64,
+    /// Sum of the sizes given with queued items.
+    pub bytes: u64,
+    /// Items refused: queue full (non-blocking sender) or receiver gone.
+    pub drops: u64,
+}
+
+#[derive(Debug)]
+struct State<T> {
+    items: VecDeque<T>,
+    stats: QueueStats,
+    senders_gone: bool,
+    receiver_gone: bool,
+    recv_waiting: bool,
+    send_waiting: bool,
+}
+
+/// A bounded multi-producer, single-consumer queue.
+#[derive(Debug)]
+pub struct Queue<T> {
+    state: Mutex<State<T>>,
+    not_empty: Condvar,
+    not_full: Condvar,
+    bound: usize,
+}
+
+impl<T> Queue<T> {
+    pub fn new(bound: usize) -> Queue<T> {
+        Queue {
+            state: Mutex::new(State {
+                items: VecDeque::new(),
+                stats: QueueStats::default(),
+                senders_gone: false,
+                receiver_gone: false,
+                recv_waiting: false,
+                send_waiting: false,
+            }),
+            not_empty: Condvar::new(),
+            not_full: Condvar::new(),
+            bound: bound.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // A panic elsewhere while holding the lock leaves consistent state
+        // (every update is a single push, pop or counter change).
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `item` (counting `size` bytes). When the queue is full, a
+    /// non-`blocking` call drops it (counted) and returns false; a
+    /// `blocking` one waits for room. Returns false when the receiver is
+    /// gone.
+    pub fn push(&self, item: T, size: u64, blocking: bool) -> bool {
+        let mut s = self.lock();
+        while !s.receiver_gone && s.items.len() >= self.bound {
+            if !blocking {
+                s.stats.drops += 1;
+                return false;
+            }
+            s.send_waiting = true;
+            s = self.not_full.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+        if s.receiver_gone {
+            s.stats.drops += 1;
+            return false;
+        }
+        s.items.push_back(item);
+        s.stats.frames += 1;
+        s.stats.bytes += size;
+        let wake = s.recv_waiting;
+        drop(s);
+        if wake {
+            self.not_empty.notify_one();
+        }
+        true
+    }
+
+    fn took(&self, s: &mut State<T>) {
+        if s.send_waiting {
+            s.send_waiting = false;
+            self.not_full.notify_all();
+        }
+    }
+
+    /// The next item if one is queued; `Err(true)` when it is empty and
+    /// every sender is gone, `Err(false)` when it is just empty.
+    pub fn try_pop(&self) -> Result<T, bool> {
+        let mut s = self.lock();
+        match s.items.pop_front() {
+            Some(item) => {
+                self.took(&mut s);
+                Ok(item)
+            }
+            None => Err(s.senders_gone),
+        }
+    }
+
+    /// Waits for the next item until `deadline` (`None`: no limit).
+    /// `Err(true)`: empty and every sender gone; `Err(false)`: timed out.
+    pub fn pop_until(&self, deadline: Option<Instant>) -> Result<T, bool> {
+        let mut s = self.lock();
+        loop {
+            if let Some(item) = s.items.pop_front() {
+                self.took(&mut s);
+                return Ok(item);
+            }
+            if s.senders_gone {
+                return Err(true);
+            }
+            s.recv_waiting = true;
+            s = match deadline {
+                None => self.not_empty.wait(s).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left == Duration::ZERO {
+                        s.recv_waiting = false;
+                        return Err(false);
+                    }
+                    self.not_empty
+                        .wait_timeout(s, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+            s.recv_waiting = false;
+        }
+    }
+
+    /// No more items will come: wakes a waiting receiver.
+    pub fn close_senders(&self) {
+        self.lock().senders_gone = true;
+        self.not_empty.notify_all();
+    }
+
+    /// Nobody will read: later pushes are dropped, blocked ones return.
+    pub fn close_receiver(&self) {
+        let mut s = self.lock();
+        s.receiver_gone = true;
+        s.items.clear();
+        drop(s);
+        self.not_full.notify_all();
+    }
+
+    pub fn stats(&self) -> QueueStats {
+        self.lock().stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn bounded_non_blocking_push_drops_and_counts() {
+        let q = Queue::new(2);
+        assert!(q.push(1, 10, false));
+        assert!(q.push(2, 10, false));
+        assert!(!q.push(3, 10, false));
+        assert_eq!(
+            q.stats(),
+            QueueStats {
+                frames: 2,
+                bytes: 20,
+                drops: 1
+            }
+        );
+        assert_eq!(q.try_pop(), Ok(1));
+        assert_eq!(q.try_pop(), Ok(2));
+        assert_eq!(q.try_pop(), Err(false));
+        q.close_senders();
+        assert_eq!(q.try_pop(), Err(true));
+    }
+
+    #[test]
+    fn blocking_push_waits_for_room_and_receiver_wakes() {
+        let q = Arc::new(Queue::new(1));
+        let p = q.clone();
+        let producer = std::thread::spawn(move || {
+            for i in 0..100 {
+                assert!(p.push(i, 1, true));
+            }
+            p.close_senders();
+        });
+        let mut got = Vec::new();
+        while let Ok(i) = q.pop_until(None) {
+            got.push(i);
+        }
+        producer.join().unwrap();
+        assert_eq!(got, (0..100).collect::<Vec<_>>());
+        assert_eq!(q.stats().drops, 0);
+    }
+
+    #[test]
+    fn timeout_and_gone_receiver() {
+        let q: Queue<u8> = Queue::new(1);
+        let t = Instant::now();
+        assert_eq!(
+            q.pop_until(Some(Instant::now() + Duration::from_millis(30))),
+            Err(false)
+        );
+        assert!(t.elapsed() >= Duration::from_millis(30));
+        assert!(q.push(1, 1, true));
+        q.close_receiver();
+        // Full, but nobody reads: a blocking push returns instead of waiting.
+        assert!(!q.push(2, 1, true));
+        assert_eq!(q.stats().drops, 1);
+    }
+}
