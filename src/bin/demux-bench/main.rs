@@ -45,7 +45,8 @@ struct Args {
     /// Use the frames of these pcap/pcapng files instead of generated traffic.
     #[arg(long, num_args = 1..)]
     pcap: Vec<PathBuf>,
-    /// Generated frames per run (ignored with --pcap).
+    /// Generated frames per run (ignored with --pcap; --live sends at least
+    /// 40 000).
     #[arg(long, default_value_t = 2048)]
     frames: usize,
     /// Seed of the generated traffic.
@@ -69,6 +70,11 @@ struct Args {
     /// Frames per second sent in --live.
     #[arg(long, default_value_t = 20_000)]
     rate: u64,
+    /// Repetitions of each --live phase (the median is reported; the
+    /// sending cost subtracted moves by a few hundred ns per frame between
+    /// runs, so more repetitions and more --frames steady the figures).
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
 }
 
 /// A named group of filters to measure at several N.
@@ -118,7 +124,10 @@ fn run_live(args: &Args) -> Result<ExitCode, String> {
     if args.rate == 0 {
         return Err("--rate must be positive".into());
     }
-    let reps = if args.quick { 1 } else { 5 };
+    if args.reps == 0 {
+        return Err("--reps must be positive".into());
+    }
+    let reps = if args.quick { 1 } else { args.reps };
     let rows = match live::run(family, &ns, frames, args.rate, args.seed, reps) {
         Ok(r) => r,
         Err(e) if e.contains("kernel socket got") => {
