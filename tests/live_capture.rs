@@ -373,3 +373,65 @@ fn a_slow_tenant_drops_and_nobody_waits() {
     assert_eq!(slow.frames, 8, "the slow tenant's queue holds 8");
     assert_eq!(slow.drops as usize, total - 8);
 }
+
+/// `max_frames` (`bpf-demux capture --count`) stops after that many frames
+/// accepted by some tenant: exactly that many are delivered, the capture
+/// ends by itself, and with the prefilter on, frames no tenant accepts
+/// (here: everything but IPv4) never reach the ring.
+#[test]
+fn count_stops_after_that_many_matched_frames() {
+    if let Some(why) = netns_unavailable() {
+        skip("count_stops_after_that_many_matched_frames", &why);
+        return;
+    }
+    let ns = NetNs::new("count");
+    let ipv4 = |name: &str| NamedProgram {
+        name: name.into(),
+        program: Program::validate(
+            &parse_asm("ldh [12]\njneq #0x800, drop\nret #-1\ndrop: ret #0").unwrap(),
+        )
+        .unwrap(),
+        snaplen: None,
+    };
+    let mut set = FilterSet::new([ipv4("a"), ipv4("b")]).unwrap();
+    let (senders, endpoints) = Senders::new(set.tenant_specs(4096), false);
+    let nspath = ns.path();
+    let auto = set.publish();
+    let frames = crafted_frames(ns.vb_mac);
+    let meta_of = |f: &Vec<u8>| bpf_demux::cbpf::FrameMeta::offline(f, f.len() as u32);
+    let ipv4_sent = frames
+        .iter()
+        .filter(|f| bpf_demux::cbpf::run(&ipv4("x").program, f, &meta_of(f)) != 0)
+        .count()
+        * 10;
+    assert!(ipv4_sent > 7 && ipv4_sent < frames.len() * 10);
+    let (stopped, totals, got) = std::thread::spawn(move || {
+        enter_netns(&nspath).unwrap();
+        let mut cfg = LiveConfig::new("vb");
+        cfg.max_frames = Some(7);
+        let live = LiveCapture::start(auto, senders, &cfg).unwrap();
+        assert!(live.prefilter_len().is_some());
+        let mut tx = PacketSocket::open().unwrap();
+        tx.bind(if_index("va").unwrap()).unwrap();
+        for _ in 0..10 {
+            for f in &frames {
+                tx.send(f).unwrap();
+            }
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !live.is_stopped() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let stopped = live.is_stopped();
+        let totals = live.join().unwrap();
+        let got: Vec<usize> = endpoints.iter().map(|e| e.iter().count()).collect();
+        (stopped, totals, got)
+    })
+    .join()
+    .unwrap();
+    assert!(stopped, "the capture did not stop by itself");
+    assert_eq!(totals.matched, 7);
+    assert_eq!(got, vec![7, 7], "each tenant gets the 7 frames");
+    // Every frame that reached the ring was one a tenant accepts.
+    assert_eq!(totals.frames, 7, "non-IPv4 frames reached the ring");
+}

@@ -60,23 +60,23 @@ impl Dispatcher {
         }
     }
 
-    /// The first half of [`offer`](Self::offer): matches `frame` and says
-    /// whether some tenant accepted it (counted in `seen` and `matched`).
+    /// The first half of [`offer`](Self::offer): matches `frame` (counted
+    /// in `seen`) and says whether some tenant accepted it.
     pub fn classify(&mut self, frame: &[u8], meta: &FrameMeta) -> bool {
         self.seen += 1;
         self.automaton
             .matches_into(&mut self.cache, frame, meta, &mut self.out);
-        let hit = !self.out.is_empty();
-        self.matched += hit as u64;
-        hit
+        !self.out.is_empty()
     }
 
     /// The second half of [`offer`](Self::offer): delivers the frame just
-    /// classified to every tenant that accepted it.
+    /// classified to every tenant that accepted it (counted in `matched`;
+    /// a caller may classify and then decline, as `--count` does).
     pub fn deliver(&mut self, frame: &[u8], meta: &FrameMeta, stamp: Stamp) {
         if self.out.is_empty() {
             return;
         }
+        self.matched += 1;
         let vlan = meta.vlan_present.then_some((meta.vlan_tci, meta.vlan_tpid));
         let insert = self.reinsert_vlan && vlan.is_some() && frame.len() >= 12;
         let mut data = Vec::with_capacity(frame.len() + 4 * insert as usize);
