@@ -12,7 +12,12 @@ use std::process::ExitCode;
 /// Siblings are all evaluated; a filter appears wherever one of its
 /// accepting paths ends.
 ///
+/// With --prefilter: the kernel prefilter `bpf-demux capture` attaches to
+/// its socket for this set, as a `tcpdump -d` listing (it passes every
+/// frame some tenant may accept, whole, and rejects the rest where it can).
+///
 /// Example: bpf-demux explain tenants.toml
+/// Example: bpf-demux explain --prefilter tenants.toml
 #[derive(clap::Args)]
 pub struct Args {
     /// Filter-set file (TOML or plain).
@@ -20,10 +25,27 @@ pub struct Args {
     /// Print only the stats line.
     #[arg(long)]
     stats: bool,
+    /// Print the kernel prefilter (tcpdump -d listing) instead of the tree.
+    #[arg(long, conflicts_with = "stats")]
+    prefilter: bool,
 }
 
 pub fn run(a: Args) -> Result<ExitCode, String> {
-    let set = FilterSet::from_file(&a.filters).map_err(|e| e.to_string())?;
+    let mut set = FilterSet::from_file(&a.filters).map_err(|e| e.to_string())?;
+    if a.prefilter {
+        let Some(p) = set.publish().kernel_prefilter() else {
+            eprintln!(
+                "bpf-demux: no kernel prefilter for this set: a tenant accepts every frame \
+                 or a filter runs in the fallback interpreter (every frame reaches the ring)"
+            );
+            return Ok(ExitCode::SUCCESS);
+        };
+        eprintln!("bpf-demux: kernel prefilter of {} instructions", p.len());
+        return crate::with_stdout(|out| {
+            out.write_all(bpf_demux::cbpf::text::write_listing(p.insns()).as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        });
+    }
     crate::with_stdout(|out| {
         let text = set.explain();
         if a.stats {
