@@ -37,6 +37,16 @@ fn assert_refused(out: &Output, what: &str, needles: &[&str]) {
     }
 }
 
+/// `bpf-demux match -f FILTERS PCAP...`.
+fn match_pcaps(filters: &Path, pcaps: &[&Path]) -> Output {
+    bin()
+        .args(["match", "-f"])
+        .arg(filters)
+        .args(pcaps)
+        .output()
+        .unwrap()
+}
+
 fn check(file: &Path) -> Output {
     bin().arg("check").arg(file).output().unwrap()
 }
@@ -108,12 +118,7 @@ fn every_validator_rule_is_reported_with_its_pc() {
         assert_refused(&out, name, &n);
         // `match` refuses the set before reading any pcap, naming file and line.
         let pcap = repo().join("../shared/corpus/pcaps/pppoe.pcap");
-        let out = bin()
-            .args(["match", "-f"])
-            .arg(&f)
-            .arg(&pcap)
-            .output()
-            .unwrap();
+        let out = match_pcaps(&f, &[&pcap]);
         let mut n = needles.to_vec();
         n.extend([":3: filter `", name]);
         assert_refused(&out, name, &n);
@@ -250,12 +255,7 @@ fn malformed_pcaps_keep_what_was_matched_and_name_the_frame() {
         off += 16 + caplen;
     }
     let cut = tmp("cut.pcap", &good[..off + 20]);
-    let out = bin()
-        .args(["match", "-f"])
-        .arg(&filters)
-        .arg(&cut)
-        .output()
-        .unwrap();
+    let out = match_pcaps(&filters, &[&cut]);
     assert_refused(
         &out,
         "truncated pcap",
@@ -272,12 +272,7 @@ fn malformed_pcaps_keep_what_was_matched_and_name_the_frame() {
     let mut raw = good.clone();
     raw[20..24].copy_from_slice(&101u32.to_le_bytes());
     let f = tmp("rawip.pcap", &raw);
-    let out = bin()
-        .args(["match", "-f"])
-        .arg(&filters)
-        .arg(&f)
-        .output()
-        .unwrap();
+    let out = match_pcaps(&filters, &[&f]);
     assert_refused(
         &out,
         "link type",
@@ -290,33 +285,20 @@ fn malformed_pcaps_keep_what_was_matched_and_name_the_frame() {
         ("hdr.pcap", &good[..10]),
     ] {
         let f = tmp(name, body);
-        let out = bin()
-            .args(["match", "-f"])
-            .arg(&filters)
-            .arg(&f)
-            .output()
-            .unwrap();
+        let out = match_pcaps(&filters, &[&f]);
         assert_refused(&out, name, &[name]);
     }
     // The second file is bad: the first file's lines are all there.
     let f = tmp("text2.pcap", b"garbage garbage garbage garbage");
-    let out = bin()
-        .args(["match", "-f"])
-        .arg(&filters)
-        .arg(repo().join("../shared/corpus/pcaps/pppoes.pcap"))
-        .arg(&f)
-        .output()
-        .unwrap();
+    let out = match_pcaps(
+        &filters,
+        &[&repo().join("../shared/corpus/pcaps/pppoes.pcap"), &f],
+    );
     assert_refused(&out, "second file", &["text2.pcap"]);
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 2);
     // A header-only pcap is a valid empty capture.
     let f = tmp("hdronly.pcap", &good[..24]);
-    let out = bin()
-        .args(["match", "-f"])
-        .arg(&filters)
-        .arg(&f)
-        .output()
-        .unwrap();
+    let out = match_pcaps(&filters, &[&f]);
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
 }

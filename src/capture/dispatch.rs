@@ -1,6 +1,6 @@
 //! One frame, one pass, every tenant served.
 
-use super::endpoint::{Captured, Delivery, Senders};
+use super::endpoint::{Captured, Senders};
 use crate::cbpf::FrameMeta;
 use crate::exec::{Automaton, Cache, MatchSet};
 use std::sync::Arc;
@@ -103,21 +103,12 @@ impl Dispatcher {
             let seen_len = (ret as usize).min(frame.len());
             // libpcap on Linux: the tag goes back in when at least the
             // two MAC addresses were captured.
-            let mut len = if insert && seen_len >= 12 {
+            let len = if insert && seen_len >= 12 {
                 seen_len + 4
             } else {
                 seen_len
             };
-            if let Some(cap) = self.senders.cap(id) {
-                len = len.min(cap as usize);
-            }
-            self.senders.send(
-                id,
-                Delivery {
-                    frame: shared.clone(),
-                    caplen: len as u32,
-                },
-            );
+            self.senders.send(id, &shared, len);
         }
     }
 }

@@ -247,27 +247,24 @@ impl Senders {
         self.ready.clone()
     }
 
-    /// The snaplen cap of a tenant.
-    pub fn cap(&self, id: FilterId) -> Option<u32> {
-        self.slots
-            .get(id.index())
-            .and_then(|s| s.as_ref())
-            .and_then(|s| s.1)
-    }
-
     /// Wakes consumers waiting on [`Ready`] (after a batch of sends).
     pub fn flush(&self) {
         self.ready.notify();
     }
 
-    /// Queues `d` for tenant `id`; counts a drop when the queue is full
-    /// (or the endpoint is gone).
-    pub fn send(&self, id: FilterId, d: Delivery) {
-        let Some(Some((q, _))) = self.slots.get(id.index()) else {
+    /// Queues `frame` for tenant `id`, `len` bytes of it capped by the
+    /// tenant's snaplen; counts a drop when the queue is full (or the
+    /// endpoint is gone).
+    pub fn send(&self, id: FilterId, frame: &Arc<Captured>, len: usize) {
+        let Some(Some((q, cap))) = self.slots.get(id.index()) else {
             return;
         };
-        let len = d.caplen as u64;
-        if q.push(d, len, self.blocking) {
+        let caplen = cap.map_or(len, |c| len.min(c as usize)) as u32;
+        let d = Delivery {
+            frame: frame.clone(),
+            caplen,
+        };
+        if q.push(d, caplen as u64, self.blocking) {
             self.ready.mark(id);
             if self.blocking {
                 self.ready.notify();

@@ -58,11 +58,17 @@ pub struct CaptureTotals {
     pub kernel_drops: u64,
 }
 
+/// One worker's counts (its dispatcher's), published after each block.
+#[derive(Debug, Default)]
+struct Progress {
+    seen: AtomicU64,
+    matched: AtomicU64,
+}
+
 /// A running capture.
 pub struct LiveCapture {
     stop: Arc<AtomicBool>,
-    seen: Arc<AtomicU64>,
-    matched: Arc<AtomicU64>,
+    progress: Arc<[Progress]>,
     prefilter: Option<usize>,
     workers: Vec<JoinHandle<io::Result<CaptureTotals>>>,
 }
@@ -93,23 +99,28 @@ impl LiveCapture {
             rings.push(Ring::open(ifindex, &ring_cfg, filter)?);
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let seen = Arc::new(AtomicU64::new(0));
-        let matched = Arc::new(AtomicU64::new(0));
+        let progress: Arc<[Progress]> = (0..workers).map(|_| Progress::default()).collect();
+        // Frames admitted under `max_frames`, across workers (touched only
+        // when there is a limit).
+        let admitted = Arc::new(AtomicU64::new(0));
         let mut handles = Vec::new();
         for (w, mut ring) in rings.into_iter().enumerate() {
             let mut d = Dispatcher::new(automaton.clone(), senders.clone(), cfg.reinsert_vlan);
-            let (stop, seen, matched, max) =
-                (stop.clone(), seen.clone(), matched.clone(), cfg.max_frames);
+            let (stop, progress, admitted, max) = (
+                stop.clone(),
+                progress.clone(),
+                admitted.clone(),
+                cfg.max_frames,
+            );
             let h = std::thread::Builder::new()
                 .name(format!("bpf-demux-rx{w}"))
                 .spawn(move || {
                     let mut totals = CaptureTotals::default();
                     while !stop.load(Ordering::Relaxed) {
                         let n = ring.next_block(Duration::from_millis(50), |f| {
-                            if max.is_some_and(|m| matched.load(Ordering::Relaxed) >= m) {
+                            if max.is_some_and(|m| admitted.load(Ordering::Relaxed) >= m) {
                                 return;
                             }
-                            seen.fetch_add(1, Ordering::Relaxed);
                             let meta = FrameMeta {
                                 wire_len: f.wire_len,
                                 net_off: f.net_off as u32,
@@ -124,13 +135,14 @@ impl LiveCapture {
                             if !d.classify(f.data, &meta) {
                                 return;
                             }
-                            let before = matched.fetch_add(1, Ordering::Relaxed);
-                            if max.is_some_and(|m| before >= m) {
-                                stop.store(true, Ordering::Relaxed);
-                                return;
-                            }
-                            if max.is_some_and(|m| before + 1 == m) {
-                                stop.store(true, Ordering::Relaxed);
+                            if let Some(m) = max {
+                                let before = admitted.fetch_add(1, Ordering::Relaxed);
+                                if before + 1 >= m {
+                                    stop.store(true, Ordering::Relaxed);
+                                }
+                                if before >= m {
+                                    return;
+                                }
                             }
                             let stamp = Stamp {
                                 ts_sec: f.ts_sec as u64,
@@ -141,6 +153,8 @@ impl LiveCapture {
                         if n > 0 {
                             // Consumers on the ready set wake once per block.
                             d.flush();
+                            progress[w].seen.store(d.seen, Ordering::Relaxed);
+                            progress[w].matched.store(d.matched, Ordering::Relaxed);
                         }
                     }
                     let (p, dr) = ring.stats()?;
@@ -154,8 +168,7 @@ impl LiveCapture {
         }
         Ok(LiveCapture {
             stop,
-            seen,
-            matched,
+            progress,
             prefilter: prefilter.map(|p| p.len()),
             workers: handles,
         })
@@ -168,13 +181,20 @@ impl LiveCapture {
     pub fn is_stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
-    /// Frames read so far.
+    /// Frames read so far (as of each worker's last block).
     pub fn frames_seen(&self) -> u64 {
-        self.seen.load(Ordering::Relaxed)
+        self.progress
+            .iter()
+            .map(|p| p.seen.load(Ordering::Relaxed))
+            .sum()
     }
-    /// Frames accepted by at least one tenant so far.
+    /// Frames delivered to at least one tenant so far (as of each
+    /// worker's last block).
     pub fn frames_matched(&self) -> u64 {
-        self.matched.load(Ordering::Relaxed)
+        self.progress
+            .iter()
+            .map(|p| p.matched.load(Ordering::Relaxed))
+            .sum()
     }
     /// Instructions of the kernel prefilter on the ring sockets (`None`:
     /// none attached, every frame is copied to the ring).

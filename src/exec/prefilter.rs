@@ -187,45 +187,36 @@ impl<'a> Gen<'a> {
     fn group(&mut self, g: &Group, fail: Label, proven: u32, depth: u32) -> Result<(), Overflow> {
         let mark = (self.items.len(), self.insns);
         let mut proven = proven;
-        let r = match g {
+        // The test or search, then the children it leads to (label, node).
+        let entered = match g {
             Group::Test { lit, child } => {
                 let t = self.label();
-                match self.lit(lit, t, fail, &mut proven) {
-                    Ok(()) => {
-                        self.place(t);
-                        return self.node(*child, fail, proven, depth + 1);
-                    }
-                    Err(e) => Err(e),
-                }
+                self.lit(lit, t, fail, &mut proven)
+                    .map(|()| vec![(t, *child)])
             }
             Group::Eq { term, table } => {
                 let ivs =
                     self.intervals(table.entries().into_iter().map(|(k, c)| (k, k, c)), false);
                 self.table(*term, ivs, fail, &mut proven)
-                    .map(|children| (children, proven))
             }
             Group::Range { term, table } => {
                 let ivs = self.intervals(table.entries.iter().copied(), true);
                 self.table(*term, ivs, fail, &mut proven)
-                    .map(|children| (children, proven))
             }
         };
-        match r {
-            Ok((children, proven)) => {
-                // Each child's code, entered only from its leaf.
-                for (label, child) in children {
-                    self.place(label);
-                    self.node(child, fail, proven, depth + 1)?;
-                }
-                Ok(())
-            }
-            Err(Unsupported) => {
-                self.items.truncate(mark.0);
-                self.insns = mark.1;
-                self.accept();
-                Ok(())
-            }
+        let Ok(children) = entered else {
+            // Unsupported: whatever the group would test, accept.
+            self.items.truncate(mark.0);
+            self.insns = mark.1;
+            self.accept();
+            return Ok(());
+        };
+        // Each child's code, entered only from its test or leaf.
+        for (label, child) in children {
+            self.place(label);
+            self.node(child, fail, proven, depth + 1)?;
         }
+        Ok(())
     }
 
     /// Does `n` accept, taking `!=` tests as true (within `depth` of

@@ -37,28 +37,12 @@ fn knowable_anc() -> impl Strategy<Value = Anc> {
     ])
 }
 
+/// What one generated instruction is: an opcode, or an ancillary load
+/// (an absolute load in the `SKF_AD_OFF` area).
 #[derive(Clone, Debug)]
 enum Kind {
-    LdAbs(Size),
+    Op(Op),
     LdAnc(Size, Anc),
-    LdInd(Size),
-    LdLen,
-    LdImm,
-    LdMem,
-    LdxLen,
-    LdxMsh,
-    LdxImm,
-    LdxMem,
-    St,
-    Stx,
-    Alu(AluOp, Src),
-    Neg,
-    Ja,
-    Jmp(JmpOp, Src),
-    RetK,
-    RetA,
-    Tax,
-    Txa,
 }
 
 fn size() -> impl Strategy<Value = Size> {
@@ -74,27 +58,28 @@ fn kind() -> impl Strategy<Value = Kind> {
         prop::sample::select(JmpOp::ALL.to_vec()),
         prop::sample::select(vec![Src::K, Src::X]),
     );
+    let op = |o: Op| Just(Kind::Op(o));
     prop_oneof![
-        6 => size().prop_map(Kind::LdAbs),
+        6 => size().prop_map(|s| Kind::Op(Op::LdAbs(s))),
         2 => (size(), knowable_anc()).prop_map(|(s, a)| Kind::LdAnc(s, a)),
-        3 => size().prop_map(Kind::LdInd),
-        1 => Just(Kind::LdLen),
-        1 => Just(Kind::LdImm),
-        1 => Just(Kind::LdMem),
-        1 => Just(Kind::LdxLen),
-        2 => Just(Kind::LdxMsh),
-        1 => Just(Kind::LdxImm),
-        1 => Just(Kind::LdxMem),
-        1 => Just(Kind::St),
-        1 => Just(Kind::Stx),
-        4 => alu.prop_map(|(o, s)| Kind::Alu(o, s)),
-        1 => Just(Kind::Neg),
-        1 => Just(Kind::Ja),
-        8 => jmp.prop_map(|(o, s)| Kind::Jmp(o, s)),
-        1 => Just(Kind::RetK),
-        1 => Just(Kind::RetA),
-        1 => Just(Kind::Tax),
-        1 => Just(Kind::Txa),
+        3 => size().prop_map(|s| Kind::Op(Op::LdInd(s))),
+        1 => op(Op::LdLen),
+        1 => op(Op::LdImm),
+        1 => op(Op::LdMem),
+        1 => op(Op::LdxLen),
+        2 => op(Op::LdxMsh),
+        1 => op(Op::LdxImm),
+        1 => op(Op::LdxMem),
+        1 => op(Op::St),
+        1 => op(Op::Stx),
+        4 => alu.prop_map(|(o, s)| Kind::Op(Op::Alu(o, s))),
+        1 => op(Op::Neg),
+        1 => op(Op::Ja),
+        8 => jmp.prop_map(|(o, s)| Kind::Op(Op::Jmp(o, s))),
+        1 => op(Op::RetK),
+        1 => op(Op::RetA),
+        1 => op(Op::Tax),
+        1 => op(Op::Txa),
     ]
 }
 
@@ -136,53 +121,44 @@ pub fn program() -> impl Strategy<Value = Program> {
                     }
                 };
                 let i = match kind {
-                    Kind::LdAbs(s) => Insn::stmt(
-                        Op::LdAbs(s).code(),
-                        if k >= SKF_AD_OFF { k % 100 } else { k },
-                    ),
                     Kind::LdAnc(s, a) => Insn::stmt(Op::LdAbs(s).code(), SKF_AD_OFF + a.offset()),
-                    Kind::LdInd(s) => Insn::stmt(Op::LdInd(s).code(), k),
-                    Kind::LdLen => Insn::stmt(Op::LdLen.code(), 0),
-                    Kind::LdImm => Insn::stmt(Op::LdImm.code(), k),
-                    Kind::LdMem => match mem(r) {
-                        Some(c) => Insn::stmt(Op::LdMem.code(), c),
-                        None => Insn::stmt(Op::LdImm.code(), k),
+                    Kind::Op(op) => match op {
+                        Op::LdAbs(_) => {
+                            Insn::stmt(op.code(), if k >= SKF_AD_OFF { k % 100 } else { k })
+                        }
+                        Op::LdMem => match mem(r) {
+                            Some(c) => Insn::stmt(op.code(), c),
+                            None => Insn::stmt(Op::LdImm.code(), k),
+                        },
+                        Op::LdxMem => match mem(r) {
+                            Some(c) => Insn::stmt(op.code(), c),
+                            None => Insn::stmt(Op::LdxImm.code(), k),
+                        },
+                        Op::St | Op::Stx => Insn::stmt(op.code(), r % 16),
+                        Op::Alu(o, Src::K) => {
+                            let k = match o {
+                                AluOp::Div | AluOp::Mod => k.max(1),
+                                AluOp::Lsh | AluOp::Rsh => k % 32,
+                                _ => k,
+                            };
+                            Insn::stmt(op.code(), k)
+                        }
+                        Op::Ja => Insn::stmt(op.code(), if room == 0 { 0 } else { r % (room + 1) }),
+                        Op::Jmp(..) => {
+                            let m = room.min(255) + 1;
+                            Insn::new(op.code(), (jt as u32 % m) as u8, (jf as u32 % m) as u8, k)
+                        }
+                        Op::LdInd(_) | Op::LdImm | Op::LdxMsh | Op::LdxImm | Op::RetK => {
+                            Insn::stmt(op.code(), k)
+                        }
+                        Op::LdLen
+                        | Op::LdxLen
+                        | Op::Alu(_, Src::X)
+                        | Op::Neg
+                        | Op::RetA
+                        | Op::Tax
+                        | Op::Txa => Insn::stmt(op.code(), 0),
                     },
-                    Kind::LdxLen => Insn::stmt(Op::LdxLen.code(), 0),
-                    Kind::LdxMsh => Insn::stmt(Op::LdxMsh.code(), k),
-                    Kind::LdxImm => Insn::stmt(Op::LdxImm.code(), k),
-                    Kind::LdxMem => match mem(r) {
-                        Some(c) => Insn::stmt(Op::LdxMem.code(), c),
-                        None => Insn::stmt(Op::LdxImm.code(), k),
-                    },
-                    Kind::St => Insn::stmt(Op::St.code(), r % 16),
-                    Kind::Stx => Insn::stmt(Op::Stx.code(), r % 16),
-                    Kind::Alu(o, Src::K) => {
-                        let k = match o {
-                            AluOp::Div | AluOp::Mod => k.max(1),
-                            AluOp::Lsh | AluOp::Rsh => k % 32,
-                            _ => k,
-                        };
-                        Insn::stmt(Op::Alu(o, Src::K).code(), k)
-                    }
-                    Kind::Alu(o, Src::X) => Insn::stmt(Op::Alu(o, Src::X).code(), 0),
-                    Kind::Neg => Insn::stmt(Op::Neg.code(), 0),
-                    Kind::Ja => {
-                        Insn::stmt(Op::Ja.code(), if room == 0 { 0 } else { r % (room + 1) })
-                    }
-                    Kind::Jmp(o, s) => {
-                        let m = room.min(255) + 1;
-                        Insn::new(
-                            Op::Jmp(o, s).code(),
-                            (jt as u32 % m) as u8,
-                            (jf as u32 % m) as u8,
-                            k,
-                        )
-                    }
-                    Kind::RetK => Insn::stmt(Op::RetK.code(), k),
-                    Kind::RetA => Insn::stmt(Op::RetA.code(), 0),
-                    Kind::Tax => Insn::stmt(Op::Tax.code(), 0),
-                    Kind::Txa => Insn::stmt(Op::Txa.code(), 0),
                 };
                 p.push(i);
             }

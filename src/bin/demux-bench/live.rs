@@ -22,7 +22,9 @@ use bpf_demux::spec::NamedProgram;
 use bpf_demux::workload::{self, Family};
 use bpf_demux::FilterSet;
 use std::collections::hash_map::DefaultHasher;
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -42,56 +44,47 @@ pub struct LiveRow {
     pub deliveries: u64,
 }
 
+/// The /proc folders of the ksoftirqd threads.
+fn ksoftirqd_dirs() -> Vec<PathBuf> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            std::fs::read_to_string(p.join("comm")).is_ok_and(|c| c.starts_with("ksoftirqd/"))
+        })
+        .collect()
+}
+
+/// A task's CPU time in ns (first field of its schedstat).
+fn schedstat_ns(task: &Path) -> u128 {
+    std::fs::read_to_string(task.join("schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// CPU time of this process plus every ksoftirqd thread, in ns.
 fn cpu_ns() -> u128 {
-    let mut total = process_cpu_time().as_nanos();
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for e in dir.flatten() {
-            let p = e.path();
-            let is_softirqd =
-                std::fs::read_to_string(p.join("comm")).is_ok_and(|c| c.starts_with("ksoftirqd/"));
-            if is_softirqd {
-                if let Ok(s) = std::fs::read_to_string(p.join("schedstat")) {
-                    total += s
-                        .split_whitespace()
-                        .next()
-                        .and_then(|v| v.parse::<u128>().ok())
-                        .unwrap_or(0);
-                }
-            }
-        }
-    }
-    total
+    process_cpu_time().as_nanos()
+        + ksoftirqd_dirs()
+            .iter()
+            .map(|d| schedstat_ns(d))
+            .sum::<u128>()
 }
 
 /// CPU time (ns) of each thread of this process and of ksoftirqd, by name
 /// (debug breakdown).
-fn threads_cpu() -> std::collections::BTreeMap<String, u128> {
-    let mut m = std::collections::BTreeMap::new();
-    let mut add = |dir: std::path::PathBuf| {
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if let Ok(s) = std::fs::read_to_string(dir.join("schedstat")) {
-            let v = s
-                .split_whitespace()
-                .next()
-                .and_then(|v| v.parse::<u128>().ok())
-                .unwrap_or(0);
-            *m.entry(comm.trim().to_string()).or_insert(0) += v;
-        }
-    };
-    if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
-        for e in dir.flatten() {
-            add(e.path());
-        }
-    }
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for e in dir.flatten() {
-            if std::fs::read_to_string(e.path().join("comm"))
-                .is_ok_and(|c| c.starts_with("ksoftirqd/"))
-            {
-                add(e.path());
-            }
-        }
+fn threads_cpu() -> BTreeMap<String, u128> {
+    let mut tasks: Vec<PathBuf> = std::fs::read_dir("/proc/self/task")
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    tasks.extend(ksoftirqd_dirs());
+    let mut m = BTreeMap::new();
+    for t in tasks {
+        let comm = std::fs::read_to_string(t.join("comm")).unwrap_or_default();
+        *m.entry(comm.trim().to_string()).or_insert(0) += schedstat_ns(&t);
     }
     m
 }
@@ -164,26 +157,10 @@ fn phase_merged(
     let mut set = FilterSet::new(progs.iter().cloned()).map_err(|e| e.to_string())?;
     let automaton = set.publish();
     // Endpoint queues hold every delivery of the window: they are read
-    // after it, as the kernel sockets' queues are. Each is sized from the
-    // tenant's matches on the frames as sent (twice, plus slack).
-    let mut expect = vec![0usize; progs.len()];
-    let mut hits = bpf_demux::MatchSet::new();
-    let mut cache = bpf_demux::Cache::new();
-    for f in frames {
-        let meta = bpf_demux::cbpf::FrameMeta::offline(f, f.len() as u32);
-        automaton.matches_into(&mut cache, f, &meta, &mut hits);
-        for (id, _) in hits.iter() {
-            expect[id.index()] += 1;
-        }
-    }
-    let specs = set
-        .tenant_specs(0)
-        .into_iter()
-        .map(|mut t| {
-            t.queue = 2 * expect.get(t.id.index()).copied().unwrap_or(0) + 64;
-            t
-        })
-        .collect::<Vec<_>>();
+    // after it, as the kernel sockets' queues are. A queue's memory grows
+    // with its backlog, so the bound is simply every frame sent (plus
+    // whatever else the veth carries).
+    let specs = set.tenant_specs(frames.len() + 1024);
     let (senders, endpoints) = Senders::new(specs, false);
     let mut cfg = LiveConfig::new("vb");
     cfg.reinsert_vlan = false;

@@ -152,18 +152,7 @@ impl PacketSocket {
 
     /// Binds to interface `ifindex`, all protocols.
     pub fn bind(&mut self, ifindex: u32) -> io::Result<()> {
-        let mut sll: libc::sockaddr_ll = zeroed_sll();
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = ETH_P_ALL.to_be();
-        sll.sll_ifindex = ifindex as i32;
-        // SAFETY: `sll` is a valid sockaddr_ll and the length matches it.
-        check(unsafe {
-            libc::bind(
-                self.fd.as_raw_fd(),
-                &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        })?;
+        bind_all_protocols(self.fd.as_raw_fd(), ifindex)?;
         self.ifindex = ifindex;
         Ok(())
     }
@@ -218,7 +207,24 @@ impl PacketSocket {
     }
 }
 
-pub(crate) fn zeroed_sll() -> libc::sockaddr_ll {
+/// Binds packet socket `fd` to interface `ifindex`, all protocols.
+pub(crate) fn bind_all_protocols(fd: RawFd, ifindex: u32) -> io::Result<()> {
+    let mut sll: libc::sockaddr_ll = zeroed_sll();
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = ETH_P_ALL.to_be();
+    sll.sll_ifindex = ifindex as i32;
+    // SAFETY: `sll` is a valid sockaddr_ll and the length matches it.
+    check(unsafe {
+        libc::bind(
+            fd,
+            &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
+
+fn zeroed_sll() -> libc::sockaddr_ll {
     // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
     unsafe { std::mem::zeroed() }
 }

@@ -5,7 +5,7 @@
 //! seen as the kernel's socket filter would see them: outer VLAN tag
 //! stripped (reported in the header), `tp_len` the wire length without it.
 
-use super::{attach, check, setsockopt, zeroed_sll, ETH_P_ALL};
+use super::{attach, bind_all_protocols, check, setsockopt};
 use crate::cbpf::Insn;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -148,18 +148,7 @@ impl Ring {
         if let Some(insns) = filter {
             attach(ring.fd.as_raw_fd(), insns)?;
         }
-        let mut sll = zeroed_sll();
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = ETH_P_ALL.to_be();
-        sll.sll_ifindex = ifindex as i32;
-        // SAFETY: `sll` is a valid sockaddr_ll and the length matches it.
-        check(unsafe {
-            libc::bind(
-                ring.fd.as_raw_fd(),
-                &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        })?;
+        bind_all_protocols(ring.fd.as_raw_fd(), ifindex)?;
         if let Some(group) = cfg.fanout_group {
             let arg: libc::c_int =
                 (group as libc::c_int) | ((libc::PACKET_FANOUT_HASH as libc::c_int) << 16);
