@@ -5,7 +5,7 @@ use bpf_demux::pcapfile::PcapReader;
 use std::path::PathBuf;
 
 pub fn corpus_frames() -> Vec<(Vec<u8>, FrameMeta)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/pcaps");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus/pcaps");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())

@@ -117,7 +117,7 @@ fn every_validator_rule_is_reported_with_its_pc() {
         n.push(name);
         assert_refused(&out, name, &n);
         // `match` refuses the set before reading any pcap, naming file and line.
-        let pcap = repo().join("../shared/corpus/pcaps/pppoe.pcap");
+        let pcap = repo().join("tests/data/corpus/pcaps/pppoe.pcap");
         let out = match_pcaps(&f, &[&pcap]);
         let mut n = needles.to_vec();
         n.extend([":3: filter `", name]);
@@ -247,7 +247,7 @@ fn malformed_program_text_in_every_form_is_located() {
 #[test]
 fn malformed_pcaps_keep_what_was_matched_and_name_the_frame() {
     let filters = repo().join("tests/data/public.filters");
-    let good = std::fs::read(repo().join("../shared/corpus/pcaps/gateway_or_not.pcap")).unwrap();
+    let good = std::fs::read(repo().join("tests/data/corpus/pcaps/gateway_or_not.pcap")).unwrap();
     // Cut inside the 4th record.
     let mut off = 24;
     for _ in 0..3 {
@@ -292,7 +292,7 @@ fn malformed_pcaps_keep_what_was_matched_and_name_the_frame() {
     let f = tmp("text2.pcap", b"garbage garbage garbage garbage");
     let out = match_pcaps(
         &filters,
-        &[&repo().join("../shared/corpus/pcaps/pppoes.pcap"), &f],
+        &[&repo().join("tests/data/corpus/pcaps/pppoes.pcap"), &f],
     );
     assert_refused(&out, "second file", &["text2.pcap"]);
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 2);

@@ -78,7 +78,7 @@ fn check_accepts_every_public_program_the_kernel_accepts() {
 
 #[test]
 fn json_format_carries_the_same_matches() {
-    let pcap = repo().join("../shared/corpus/pcaps/gateway_or_not.pcap");
+    let pcap = repo().join("tests/data/corpus/pcaps/gateway_or_not.pcap");
     let filters = repo().join("tests/data/public.filters");
     let tsv = bin()
         .args(["match", "-f"])

@@ -1,9 +1,9 @@
 //! The expression compiler against libpcap: for every expression of
-//! `shared/corpus/filters/public.txt` in the supported subset and a set
+//! `tests/data/corpus/public.txt` in the supported subset and a set
 //! generated across the grammar, every corpus frame gets the same accept
 //! length from bpf-demux's program as from libpcap's (`tcpdump -ddd -y
-//! EN10MB`), both run by the reference interpreter. Skipped, saying so,
-//! without tcpdump. Expressions libpcap refuses must be refused too.
+//! EN10MB`), both run by the reference interpreter. The tests that need
+//! tcpdump are `#[ignore]`d; `--include-ignored` runs them. Expressions libpcap refuses must be refused too.
 
 mod common;
 
@@ -367,16 +367,11 @@ fn generated() -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs tcpdump (libpcap)"]
 fn compiled_programs_accept_what_libpcap_accepts() {
-    if libpcap("ip").is_none() {
-        skip(
-            "compiled_programs_accept_what_libpcap_accepts",
-            "tcpdump (libpcap) is not installed",
-        );
-        return;
-    }
+    require_tcpdump();
     let public =
-        std::fs::read_to_string(repo().join("../shared/corpus/filters/public.txt")).unwrap();
+        std::fs::read_to_string(repo().join("tests/data/corpus/public.txt")).unwrap();
     let mut exprs: Vec<String> = public
         .lines()
         .filter(|l| !UNSUPPORTED.iter().any(|u| l.contains(u)))
@@ -555,7 +550,9 @@ fn set_files_take_expressions() {
 /// `bpf_filter()` (tests/oracle/libpcap_match.c, which runs the loop);
 /// ours is the unrolled program in the reference interpreter.
 #[test]
+#[ignore = "needs tcpdump, cc and libpcap-dev"]
 fn protochain_answers_equal_libpcaps_loop() {
+    require_tcpdump();
     let tmp = std::env::temp_dir().join(format!("bpf-demux-protochain-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
     let oracle = tmp.join("libpcap_match");
@@ -565,13 +562,10 @@ fn protochain_answers_equal_libpcaps_loop() {
         .arg(repo().join("tests/oracle/libpcap_match.c"))
         .arg("-lpcap")
         .output();
-    if !matches!(&built, Ok(o) if o.status.success()) || libpcap("ip").is_none() {
-        skip(
-            "protochain_answers_equal_libpcaps_loop",
-            "needs cc, libpcap-dev and tcpdump",
-        );
-        return;
-    }
+    require(
+        (!matches!(&built, Ok(o) if o.status.success()))
+            .then(|| format!("cannot build libpcap_match.c with cc -lpcap: {built:?}")),
+    );
     let exprs = [
         "ip6 protochain 6",
         "ip6 protochain 44",
@@ -655,14 +649,10 @@ fn protochain_answers_equal_libpcaps_loop() {
 /// frames as the kernel hands them to a socket filter (outer tag stripped
 /// into metadata) and as recorded (tags in the frame, none in metadata).
 #[test]
+#[ignore = "needs root and tcpdump (`tcpdump -d -i lo`)"]
 fn live_compilation_accepts_what_libpcap_live_accepts() {
-    if netns_unavailable().is_some() {
-        skip(
-            "live_compilation_accepts_what_libpcap_live_accepts",
-            "needs root for `tcpdump -d -i lo`",
-        );
-        return;
-    }
+    require_netns();
+    require_tcpdump();
     let live = |e: &str| -> Option<Program> {
         let out = Command::new("tcpdump")
             .args(["-ddd", "-i", "lo", "--", e])
@@ -673,13 +663,7 @@ fn live_compilation_accepts_what_libpcap_live_accepts() {
         }
         Program::validate(&text::parse_ddd(&String::from_utf8(out.stdout).unwrap()).unwrap()).ok()
     };
-    if live("ip").is_none() {
-        skip(
-            "live_compilation_accepts_what_libpcap_live_accepts",
-            "tcpdump cannot open lo",
-        );
-        return;
-    }
+    require(live("ip").is_none().then(|| "tcpdump cannot open lo".to_string()));
     let mut frames = Vec::new();
     for p in corpus_pcaps() {
         for (d, o) in frames_of(&p) {

@@ -17,11 +17,9 @@ use common::*;
 use std::time::Duration;
 
 #[test]
+#[ignore = "needs root and a network namespace"]
 fn kernel_delivers_what_the_interpreter_computes() {
-    if let Some(why) = netns_unavailable() {
-        skip("kernel_delivers_what_the_interpreter_computes", &why);
-        return;
-    }
+    require_netns();
     let mut progs: Vec<(String, Program)> = Vec::new();
     for file in ["tests/data/kernel-edge.toml", "tests/data/public.filters"] {
         for p in spec::load_valid(&repo().join(file)).unwrap() {

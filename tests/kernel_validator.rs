@@ -292,3 +292,39 @@ fn thousands_of_generated_programs_agree_with_the_kernel() {
         "accepted {accepted}, refused {refused}"
     );
 }
+
+/// Every 16-bit `code` value, with operands that make every opcode the
+/// kernel knows valid (`st M[1]` first, so `ld M[1]` is initialized; k = 1,
+/// so division, shifts, scratch indices and `ja` to the final `ret` are all
+/// in range; jt = jf = 0): only the opcode decides. Linux indexes its table
+/// with the whole `u16`, so a valid low byte under high bits is refused.
+#[test]
+fn every_sixteen_bit_code_is_judged_as_the_kernel_judges_it() {
+    let mut disagreements = Vec::new();
+    let mut accepted = 0;
+    for code in 0..=u16::MAX {
+        let p = [
+            ins(0x02, 0, 0, 1),
+            ins(code, 0, 0, 1),
+            ins(0x06, 0, 0, 0),
+            ins(0x06, 0, 0, 0),
+        ];
+        let ours = Program::validate(&p);
+        let kernel = kernel_accepts(&p);
+        if let Err(e) = &kernel {
+            assert_eq!(e.raw_os_error(), Some(libc_einval()), "{code:#06x}: {e}");
+        }
+        accepted += kernel.is_ok() as usize;
+        if ours.is_ok() != kernel.is_ok() {
+            disagreements.push(format!("{code:#06x}: ours {ours:?}, kernel {kernel:?}"));
+        }
+    }
+    assert!(
+        disagreements.is_empty(),
+        "{} of 65536 codes judged unlike the kernel, first:\n{}",
+        disagreements.len(),
+        disagreements[..disagreements.len().min(8)].join("\n")
+    );
+    // The kernel's table has 49 entries (net/core/filter.c, codes[]).
+    assert_eq!(accepted, 49, "the kernel accepted {accepted} codes");
+}

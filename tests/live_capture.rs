@@ -1,5 +1,5 @@
 //! Live capture against the kernel itself (root; a private network
-//! namespace with a veth pair; skipped with a printed reason otherwise).
+//! namespace with a veth pair; `#[ignore]`d, run with `--include-ignored`).
 //!
 //! `bpf-demux capture` runs on `vb` with up to 415 tenants (the 61 public
 //! expressions, 300 generated mixed tenants, 54 kernel edge programs), next
@@ -262,11 +262,9 @@ fn assert_same_frames(
 }
 
 #[test]
+#[ignore = "needs root and a network namespace"]
 fn capture_delivers_what_kernel_sockets_deliver() {
-    if let Some(why) = netns_unavailable() {
-        skip("capture_delivers_what_kernel_sockets_deliver", &why);
-        return;
-    }
+    require_netns();
     let (kernel, ours, n) = capture_vs_kernel("cap1", 1, false, "--queue=4096");
     assert!(n >= 300);
     let delivered = assert_same_frames(&kernel, &ours);
@@ -274,14 +272,9 @@ fn capture_delivers_what_kernel_sockets_deliver() {
 }
 
 #[test]
+#[ignore = "needs root and a network namespace"]
 fn prefiltered_capture_delivers_what_kernel_sockets_deliver() {
-    if let Some(why) = netns_unavailable() {
-        skip(
-            "prefiltered_capture_delivers_what_kernel_sockets_deliver",
-            &why,
-        );
-        return;
-    }
+    require_netns();
     let (kernel, ours, n) = capture_vs_kernel("pf1", 1, true, "--queue=8192");
     assert!(n >= 300);
     let delivered = assert_same_frames(&kernel, &ours);
@@ -289,11 +282,9 @@ fn prefiltered_capture_delivers_what_kernel_sockets_deliver() {
 }
 
 #[test]
+#[ignore = "needs root and a network namespace"]
 fn fanout_with_two_workers_delivers_the_same_sets() {
-    if let Some(why) = netns_unavailable() {
-        skip("fanout_with_two_workers_delivers_the_same_sets", &why);
-        return;
-    }
+    require_netns();
     let (kernel, ours, _) = capture_vs_kernel("fan2", 2, false, "--no-kernel-prefilter");
     for (name, k) in &kernel {
         let mut o = ours[name].clone();
@@ -305,11 +296,9 @@ fn fanout_with_two_workers_delivers_the_same_sets() {
 }
 
 #[test]
+#[ignore = "needs root and a network namespace"]
 fn a_slow_tenant_drops_and_nobody_waits() {
-    if let Some(why) = netns_unavailable() {
-        skip("a_slow_tenant_drops_and_nobody_waits", &why);
-        return;
-    }
+    require_netns();
     let ns = NetNs::new("slow");
     let accept_all = |name: &str| NamedProgram {
         name: name.into(),
@@ -379,11 +368,9 @@ fn a_slow_tenant_drops_and_nobody_waits() {
 /// ends by itself, and with the prefilter on, frames no tenant accepts
 /// (here: everything but IPv4) never reach the ring.
 #[test]
+#[ignore = "needs root and a network namespace"]
 fn count_stops_after_that_many_matched_frames() {
-    if let Some(why) = netns_unavailable() {
-        skip("count_stops_after_that_many_matched_frames", &why);
-        return;
-    }
+    require_netns();
     let ns = NetNs::new("count");
     let ipv4 = |name: &str| NamedProgram {
         name: name.into(),

@@ -111,7 +111,7 @@ fn pcapng_and_nanosecond_pcap_match_like_the_original() {
         "bigtcp-ipv4.pcap",
         "isup.pcap",
     ] {
-        let orig = repo().join("../shared/corpus/pcaps").join(name);
+        let orig = repo().join("tests/data/corpus/pcaps").join(name);
         let frames = frames_of(&orig);
         let ng = dir.join(format!("{name}.pcapng"));
         let nano = dir.join(format!("{name}.nano.pcap"));

@@ -171,14 +171,9 @@ fn capture_refuses_bad_input_and_leaves_nothing_behind() {
 }
 
 #[test]
+#[ignore = "needs root (to drop to an unprivileged user with setpriv)"]
 fn capture_without_permission_says_so() {
-    if netns_unavailable().is_some() {
-        skip(
-            "capture_without_permission_says_so",
-            "needs root to drop to an unprivileged user",
-        );
-        return;
-    }
+    require_netns();
     let dir = tmpdir("capperm");
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     let filters = dir.join("set.filters");
@@ -201,20 +196,12 @@ fn capture_without_permission_says_so() {
         .arg("--out-dir")
         .arg(dir.join("o"))
         .output();
-    let Ok(out) = out else {
-        skip(
-            "capture_without_permission_says_so",
-            "setpriv is not installed",
-        );
-        return;
-    };
-    if String::from_utf8_lossy(&out.stderr).contains("setpriv:") {
-        skip(
-            "capture_without_permission_says_so",
-            "setpriv could not drop privileges here",
-        );
-        return;
-    }
+    let out = out.expect("setpriv (util-linux) must be installed");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("setpriv:"),
+        "setpriv could not drop privileges here: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_refused(
         &out,
         "no permission",

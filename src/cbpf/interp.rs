@@ -1,7 +1,7 @@
 //! The reference interpreter: a validated program run as the Linux kernel
 //! runs it, returning the raw 32-bit return value.
 //!
-//! Every rule is in `shared/docs/cbpf-semantics.md`: unsigned wrapping
+//! Every rule is in `docs/cbpf-semantics.md`: unsigned wrapping
 //! arithmetic, shifts by X masked to 5 bits, division by X = 0 returns 0
 //! from the whole filter, a load not wholly inside the captured bytes
 //! returns 0 from the whole filter, IND offsets are signed 32-bit sums that

@@ -273,6 +273,12 @@ impl Op {
     /// Decodes `code`; `None` for every code the kernel refuses.
     pub fn decode(c: u16) -> Option<Op> {
         use code::*;
+        // Linux indexes its opcode table with the whole u16 (`code >=
+        // ARRAY_SIZE(codes)` is EINVAL), so no high bit may be set, whatever
+        // the low byte says.
+        if c > 0xff {
+            return None;
+        }
         let size = |s: u16| match s {
             W => Some(Size::W),
             H => Some(Size::H),
@@ -390,6 +396,11 @@ mod tests {
         assert_eq!(ours, kernel);
         assert!(Op::decode(0x0e).is_none(), "RET X is refused");
         assert!(Op::decode(0x100 | 0x06).is_none(), "high bits are refused");
+        for low in kernel.iter() {
+            for high in [0x100u16, 0x2000, 0xee00] {
+                assert!(Op::decode(high | low).is_none(), "{:#06x}", high | low);
+            }
+        }
     }
 
     #[test]

@@ -19,7 +19,6 @@ pub fn readers(data: &[u8]) {
     ] {
         if let Ok(insns) = form.parse(data) {
             assert!(!insns.is_empty(), "{form:?} accepted an empty program");
-            let _ = Program::validate(&insns);
             assert_eq!(
                 text::parse_ddd(&text::write_ddd_line(&insns)).unwrap(),
                 insns
@@ -43,17 +42,32 @@ pub fn readers(data: &[u8]) {
     }
 }
 
-/// Arbitrary programs and a frame: the merged answer equals the
-/// interpreter's. Layout: `[n][len of each program in records]..[records]..[frame]`.
-pub fn merged(data: &[u8]) {
+/// Programs of one `merged` input: at most 6, each at most 64 instructions.
+pub const MERGED_MAX_PROGRAMS: usize = 6;
+pub const MERGED_MAX_LEN: usize = 64;
+
+/// Arbitrary programs and a frame: the merged answer, from the working set
+/// and from the published automaton, equals each program's own answer in
+/// the reference interpreter. Layout: `[n][one length byte per
+/// program]..[8-byte raw records]..[frame]`; a length byte `b` means `b %
+/// 12 + 1` instructions, or `(b & 0x3f) + 1` when its top bit is set (so
+/// random bytes mostly make short programs, and real filters fit). Returns
+/// the number of programs compared (0: the input held none).
+pub fn merged(data: &[u8]) -> usize {
     if data.len() < 4 {
-        return;
+        return 0;
     }
-    let nprogs = (data[0] % 6 + 1) as usize;
+    let nprogs = (data[0] as usize % MERGED_MAX_PROGRAMS) + 1;
     let lens: Vec<usize> = data[1..]
         .iter()
         .take(nprogs)
-        .map(|b| (*b % 12 + 1) as usize)
+        .map(|&b| {
+            if b & 0x80 == 0 {
+                (b % 12 + 1) as usize
+            } else {
+                (b & 0x3f) as usize + 1
+            }
+        })
         .collect();
     let mut rest = &data[1 + lens.len()..];
     let mut named = Vec::new();
@@ -77,17 +91,11 @@ pub fn merged(data: &[u8]) {
         }
     }
     if named.is_empty() {
-        return;
+        return 0;
     }
     let frame = rest;
     let meta = FrameMeta::offline(frame, frame.len() as u32 + (data[0] as u32 >> 6));
-    let set = FilterSet::new(named.iter().cloned()).unwrap();
-    let mut got: Vec<(String, u32)> = set
-        .matches(frame, &meta)
-        .iter()
-        .map(|(id, v)| (set.name(id).to_owned(), v))
-        .collect();
-    got.sort();
+    let mut set = FilterSet::new(named.iter().cloned()).unwrap();
     let mut want: Vec<(String, u32)> = named
         .iter()
         .filter_map(|p| {
@@ -96,5 +104,41 @@ pub fn merged(data: &[u8]) {
         })
         .collect();
     want.sort();
-    assert_eq!(got, want);
+    let named_sorted = |m: bpf_demux::MatchSet, set: &FilterSet| {
+        let mut v: Vec<(String, u32)> = m
+            .iter()
+            .map(|(id, v)| (set.name(id).to_owned(), v))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(named_sorted(set.matches(frame, &meta), &set), want, "working set");
+    let automaton = set.publish();
+    assert_eq!(named_sorted(automaton.matches(frame, &meta), &set), want, "published automaton");
+    named.len()
+}
+
+/// The `merged` input that holds `progs` and `frame`, and whose frame
+/// length on the wire is `frame.len() + extra` (`extra` < 4).
+pub fn merged_input(progs: &[&[bpf_demux::cbpf::Insn]], frame: &[u8], extra: u8) -> Vec<u8> {
+    assert!((1..=MERGED_MAX_PROGRAMS).contains(&progs.len()) && extra < 4);
+    // The first byte says both: `% 6` the count, `>> 6` the extra length.
+    let first = (0..64u8)
+        .map(|r| (extra << 6) | r)
+        .find(|b| *b as usize % MERGED_MAX_PROGRAMS == progs.len() - 1)
+        .unwrap();
+    let mut v = vec![first];
+    for p in progs {
+        assert!((1..=MERGED_MAX_LEN).contains(&p.len()));
+        v.push(if p.len() <= 12 {
+            (p.len() - 1) as u8
+        } else {
+            0x80 | (p.len() - 1) as u8
+        });
+    }
+    for p in progs {
+        v.extend(text::write_raw(p));
+    }
+    v.extend_from_slice(frame);
+    v
 }

@@ -3,11 +3,11 @@
 #![allow(dead_code)]
 
 pub mod gen;
+pub mod selective;
 
 use bpf_demux::cbpf::meta::{pkttype, ARPHRD_ETHER, ETH_HLEN};
 use bpf_demux::cbpf::FrameMeta;
 use bpf_demux::pcapfile::PcapReader;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -15,13 +15,13 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `../shared/corpus/pcaps`, sorted; panics with a clear message if absent.
+/// `tests/data/corpus/pcaps`, sorted.
 pub fn corpus_pcaps() -> Vec<PathBuf> {
-    let dir = repo().join("../shared/corpus/pcaps");
+    let dir = repo().join("tests/data/corpus/pcaps");
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| {
             panic!(
-                "{}: {e} (the shared corpus must sit beside the repo)",
+                "{}: {e} (the corpus is part of the repository)",
                 dir.display()
             )
         })
@@ -42,10 +42,28 @@ pub fn frames_of(path: &Path) -> Vec<(Vec<u8>, u32)> {
     out
 }
 
-/// Says on the real stderr (not captured by the test harness) why a test
-/// did not run.
-pub fn skip(test: &str, why: &str) {
-    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+/// Tests that need root, a network namespace or an outside tool are
+/// `#[ignore = "why"]`: a plain `cargo test` reports them as ignored, and
+/// `cargo test -- --include-ignored` (as `.ci/run` does, as root) runs them.
+/// Once asked to run, a missing precondition is a failure, never a pass.
+pub fn require(what: Option<String>) {
+    if let Some(why) = what {
+        panic!("this test cannot run here: {why}");
+    }
+}
+
+/// Panics unless network-namespace tests can run (see [`require`]).
+pub fn require_netns() {
+    require(netns_unavailable());
+}
+
+/// Panics unless `tcpdump` (libpcap's compiler) is on the PATH.
+pub fn require_tcpdump() {
+    let ok = Command::new("tcpdump")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    require((!ok).then(|| "needs tcpdump (libpcap's compiler) on the PATH".to_string()));
 }
 
 /// Why kernel tests cannot run here, if they cannot.

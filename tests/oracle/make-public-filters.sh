@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# Compiles every expression of shared/corpus/filters/public.txt with tcpdump
+# Compiles every expression of tests/data/corpus/public.txt with tcpdump
 # (libpcap) into the plain filter-set form, named L<line>.
 #   public.filters            - the programs the kernel accepts
 #   public-protochain.filters - lines 41-43: libpcap's protochain loop,
 #                               which jumps backward (the kernel refuses it)
-# Usage: tests/oracle/make-public-filters.sh [shared dir]
+# Usage: tests/oracle/make-public-filters.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-shared=${1:-$here/../../../shared}
 out=$here/../data
 : >"$out/public.filters"
 : >"$out/public-protochain.filters"
@@ -19,5 +18,5 @@ while IFS= read -r expr; do
     *protochain*) printf 'L%d\t%s\n' "$n" "$prog" >>"$out/public-protochain.filters" ;;
     *) printf 'L%d\t%s\n' "$n" "$prog" >>"$out/public.filters" ;;
   esac
-done <"$shared/corpus/filters/public.txt"
+done <"$here/../data/corpus/public.txt"
 echo "wrote $(wc -l <"$out/public.filters") + $(wc -l <"$out/public-protochain.filters") filters"
