@@ -30,7 +30,7 @@ fn main() {
     let iface = args.next().unwrap_or_else(|| "lo".into());
     let secs: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
 
-    let mut set = FilterSet::new([
+    let set = FilterSet::new([
         tenant("arp", "ldh [12]\njneq #0x806, drop\nret #-1\ndrop: ret #0", None),
         tenant(
             "https",
@@ -44,7 +44,7 @@ fn main() {
     .expect("three distinct tenants");
 
     let (senders, endpoints) = Senders::new(set.tenant_specs(1024), false);
-    let capture = match LiveCapture::start(set.publish(), senders, &LiveConfig::new(&iface)) {
+    let capture = match LiveCapture::start(set, senders, &LiveConfig::new(&iface)) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("multi_tenant_sniffer: cannot capture on {iface}: {e} (run as root)");

@@ -305,18 +305,17 @@ fn a_slow_tenant_drops_and_nobody_waits() {
         program: Program::validate(&parse_asm("ret #-1").unwrap()).unwrap(),
         snaplen: Some(64),
     };
-    let mut set =
+    let set =
         FilterSet::new([accept_all("fast1"), accept_all("slow"), accept_all("fast2")]).unwrap();
     let mut tenants = set.tenant_specs(4096);
     tenants[1].queue = 8; // "slow" never reads
     let (senders, endpoints) = Senders::new(tenants, false);
     let nspath = ns.path();
-    let auto = set.publish();
     let frames = crafted_frames(ns.vb_mac);
     let total = frames.len() * 10;
     let result = std::thread::spawn(move || {
         enter_netns(&nspath).unwrap();
-        let live = LiveCapture::start(auto, senders, &LiveConfig::new("vb")).unwrap();
+        let live = LiveCapture::start(set, senders, &LiveConfig::new("vb")).unwrap();
         let mut eps = endpoints.into_iter();
         let (f1, slow, f2) = (
             eps.next().unwrap(),
@@ -380,10 +379,9 @@ fn count_stops_after_that_many_matched_frames() {
         .unwrap(),
         snaplen: None,
     };
-    let mut set = FilterSet::new([ipv4("a"), ipv4("b")]).unwrap();
+    let set = FilterSet::new([ipv4("a"), ipv4("b")]).unwrap();
     let (senders, endpoints) = Senders::new(set.tenant_specs(4096), false);
     let nspath = ns.path();
-    let auto = set.publish();
     let frames = crafted_frames(ns.vb_mac);
     let meta_of = |f: &Vec<u8>| bpf_demux::cbpf::FrameMeta::offline(f, f.len() as u32);
     let ipv4_sent = frames
@@ -396,7 +394,7 @@ fn count_stops_after_that_many_matched_frames() {
         enter_netns(&nspath).unwrap();
         let mut cfg = LiveConfig::new("vb");
         cfg.max_frames = Some(7);
-        let live = LiveCapture::start(auto, senders, &cfg).unwrap();
+        let live = LiveCapture::start(set, senders, &cfg).unwrap();
         assert!(live.prefilter_len().is_some());
         let mut tx = PacketSocket::open().unwrap();
         tx.bind(if_index("va").unwrap()).unwrap();

@@ -5,11 +5,18 @@ use crate::cbpf::FrameMeta;
 use crate::exec::{Automaton, Cache, MatchSet};
 use std::sync::Arc;
 
+/// What a frame is matched against and where it goes: a published
+/// automaton and the tenants' channels for its filters. A live capture
+/// swaps the whole routing at once when tenants change.
+pub struct Routing {
+    pub automaton: Arc<Automaton>,
+    pub senders: Senders,
+}
+
 /// Matches frames against a published automaton and delivers them.
 /// One per worker thread (it owns the per-thread scratch).
 pub struct Dispatcher {
-    automaton: Arc<Automaton>,
-    senders: Senders,
+    routing: Arc<Routing>,
     cache: Cache,
     out: MatchSet,
     /// Put a stripped outer VLAN tag back into the delivered bytes.
@@ -28,9 +35,12 @@ pub struct Stamp {
 
 impl Dispatcher {
     pub fn new(automaton: Arc<Automaton>, senders: Senders, reinsert_vlan: bool) -> Dispatcher {
+        Dispatcher::with_routing(Arc::new(Routing { automaton, senders }), reinsert_vlan)
+    }
+
+    pub fn with_routing(routing: Arc<Routing>, reinsert_vlan: bool) -> Dispatcher {
         Dispatcher {
-            automaton,
-            senders,
+            routing,
             cache: Cache::new(),
             out: MatchSet::new(),
             reinsert_vlan,
@@ -42,12 +52,15 @@ impl Dispatcher {
     /// Wakes endpoint consumers waiting on the ready set; call after a
     /// batch of frames (the live workers call it once per ring block).
     pub fn flush(&self) {
-        self.senders.flush();
+        self.routing.senders.flush();
     }
 
-    /// Swaps in a newly published automaton (tenant added or removed).
-    pub fn set_automaton(&mut self, a: Arc<Automaton>) {
-        self.automaton = a;
+    /// Swaps in a new routing (tenants added, removed or replaced); call
+    /// between frames.
+    pub fn set_routing(&mut self, r: Arc<Routing>) {
+        if !Arc::ptr_eq(&r, &self.routing) {
+            self.routing = r;
+        }
     }
 
     /// Matches `frame` (the bytes the filter sees; `meta.wire_len` its
@@ -64,7 +77,8 @@ impl Dispatcher {
     /// in `seen`) and says whether some tenant accepted it.
     pub fn classify(&mut self, frame: &[u8], meta: &FrameMeta) -> bool {
         self.seen += 1;
-        self.automaton
+        self.routing
+            .automaton
             .matches_into(&mut self.cache, frame, meta, &mut self.out);
         !self.out.is_empty()
     }
@@ -108,7 +122,7 @@ impl Dispatcher {
             } else {
                 seen_len
             };
-            self.senders.send(id, &shared, len);
+            self.routing.senders.send(id, &shared, len);
         }
     }
 }

@@ -62,9 +62,20 @@ impl From<QueueStats> for TenantStats {
     }
 }
 
+/// A tenant's channel for the life of a capture: stays the same when its
+/// filter is replaced (new program or snaplen, hence a new `FilterId`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantId(pub u32);
+
+impl TenantId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
 /// The receiving side of one tenant's channel.
 pub struct Endpoint {
-    pub filter: FilterId,
+    pub tenant: TenantId,
     pub name: String,
     queue: Arc<Queue<Delivery>>,
 }
@@ -75,20 +86,31 @@ impl Endpoint {
     pub fn recv(&self) -> Option<Delivery> {
         self.queue.pop_until(None).ok()
     }
-    /// Waits up to `timeout`. `Err(true)` when capture has stopped.
+    /// Waits up to `timeout`. `Err(true)` when the stream has ended (capture
+    /// stopped or the tenant was removed) and everything was read.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Delivery, bool> {
         self.queue.pop_until(Some(Instant::now() + timeout))
     }
-    /// The next frame if one is queued. `Err(true)` when capture has stopped.
+    /// The next frame if one is queued. `Err(true)` when the stream has ended.
     pub fn try_recv(&self) -> Result<Delivery, bool> {
         self.queue.try_pop()
     }
-    /// Frames until capture stops.
+    /// Frames until the stream ends.
     pub fn iter(&self) -> impl Iterator<Item = Delivery> + '_ {
         std::iter::from_fn(|| self.recv())
     }
     pub fn stats(&self) -> TenantStats {
         self.queue.stats().into()
+    }
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("tenant", &self.tenant)
+            .field("name", &self.name)
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
@@ -109,17 +131,34 @@ pub struct TenantSpec {
     pub queue: usize,
 }
 
+/// The sending end of one tenant's queue, shared by every routing that
+/// still delivers to it; the tenant's stream ends when the last one goes
+/// (the capture stopped, or the tenant was removed and no worker holds a
+/// routing that names it any more).
+pub(crate) struct Slot {
+    tenant: TenantId,
+    queue: Arc<Queue<Delivery>>,
+    /// Set while the tenant is in the ready set (see [`Ready`]).
+    queued: AtomicBool,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.queue.close_senders();
+    }
+}
+
 /// Which endpoints have frames waiting, for a consumer that reads many
 /// endpoints from one thread (a pcap writer, a bench): it waits on this
 /// instead of sweeping every endpoint.
 ///
-/// Invariant: `queued[i]` is set iff id `i` is in `pending` or a consumer
-/// has taken it and not yet cleared the flag; a consumer clears the flag
-/// before draining, so a frame sent after the drain queues the id again.
-#[derive(Debug, Default)]
+/// Invariant: a slot's `queued` flag is set iff the slot is in `pending`
+/// or a consumer has taken it and not yet cleared the flag; a consumer
+/// clears the flag before draining, so a frame sent after the drain queues
+/// the tenant again.
+#[derive(Default)]
 pub struct Ready {
-    pending: Mutex<Vec<FilterId>>,
-    queued: Vec<AtomicBool>,
+    pending: Mutex<Vec<Arc<Slot>>>,
     dirty: AtomicBool,
     /// Set (under the `pending` lock) once every sender is gone.
     closed: AtomicBool,
@@ -127,15 +166,13 @@ pub struct Ready {
 }
 
 impl Ready {
-    fn mark(&self, id: FilterId) {
-        if let Some(f) = self.queued.get(id.index()) {
-            if !f.swap(true, Ordering::AcqRel) {
-                self.pending
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(id);
-                self.dirty.store(true, Ordering::Release);
-            }
+    fn mark(&self, slot: &Arc<Slot>) {
+        if !slot.queued.swap(true, Ordering::AcqRel) {
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(slot.clone());
+            self.dirty.store(true, Ordering::Release);
         }
     }
     /// Wakes a waiting consumer if anything was queued since the last call.
@@ -156,9 +193,9 @@ impl Ready {
         self.cond.notify_all();
     }
     /// Waits up to `timeout` for endpoints with frames (returning at once
-    /// when the senders are gone); returns their ids (each flag cleared:
-    /// drain each endpoint until empty).
-    pub fn wait(&self, timeout: Duration) -> Vec<FilterId> {
+    /// when the senders are gone); returns their tenants (each flag
+    /// cleared: drain each endpoint until empty).
+    pub fn wait(&self, timeout: Duration) -> Vec<TenantId> {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         if p.is_empty() && !self.closed.load(Ordering::Acquire) {
             p = self
@@ -167,79 +204,98 @@ impl Ready {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        let ids = std::mem::take(&mut *p);
+        let slots = std::mem::take(&mut *p);
         drop(p);
-        for id in &ids {
-            self.queued[id.index()].store(false, Ordering::Release);
-        }
-        ids
+        slots
+            .iter()
+            .map(|s| {
+                s.queued.store(false, Ordering::Release);
+                s.tenant
+            })
+            .collect()
     }
 }
 
-/// Ends every stream (and closes the ready set) when the last clone of a
-/// [`Senders`] goes.
-struct CloseOnDrop(Vec<Arc<Queue<Delivery>>>, Arc<Ready>);
+/// Closes the ready set when the last clone of any [`Senders`] of one
+/// capture goes (after their slots, declared before it, have closed).
+struct CloseOnDrop(Arc<Ready>);
 
 impl Drop for CloseOnDrop {
     fn drop(&mut self) {
-        for q in &self.0 {
-            q.close_senders();
-        }
-        self.1.close();
+        self.0.close();
     }
 }
 
-/// The sending side of every tenant, indexed by `FilterId`.
+/// The sending side of every tenant, indexed by `FilterId`: each entry the
+/// tenant's slot and its snaplen cap.
 #[derive(Clone)]
 pub struct Senders {
-    slots: Vec<Option<(Arc<Queue<Delivery>>, Option<u32>)>>,
+    slots: Vec<Option<(Arc<Slot>, Option<u32>)>>,
     blocking: bool,
     ready: Arc<Ready>,
+    next_tenant: u32,
     _alive: Arc<CloseOnDrop>,
 }
 
 impl Senders {
-    /// Makes one channel per tenant. `blocking`: a full queue makes the
-    /// sender wait (offline use) instead of dropping.
+    /// Makes one channel per tenant, `TenantId`s in order from 0.
+    /// `blocking`: a full queue makes the sender wait (offline use) instead
+    /// of dropping.
     pub fn new(
         tenants: impl IntoIterator<Item = TenantSpec>,
         blocking: bool,
     ) -> (Senders, Vec<Endpoint>) {
-        let mut slots = Vec::new();
-        let mut eps = Vec::new();
-        for TenantSpec {
-            id,
-            name,
-            snaplen: cap,
-            queue,
-        } in tenants
-        {
-            let q = Arc::new(Queue::new(queue));
-            if slots.len() <= id.index() {
-                slots.resize(id.index() + 1, None);
-            }
-            slots[id.index()] = Some((q.clone(), cap));
-            eps.push(Endpoint {
-                filter: id,
-                name,
-                queue: q,
-            });
-        }
-        let queued = (0..slots.len()).map(|_| AtomicBool::new(false)).collect();
-        let queues = slots.iter().flatten().map(|s| s.0.clone()).collect();
-        let ready = Arc::new(Ready {
-            queued,
-            ..Ready::default()
+        let ready = Arc::new(Ready::default());
+        let mut s = Senders {
+            slots: Vec::new(),
+            blocking,
+            _alive: Arc::new(CloseOnDrop(ready.clone())),
+            ready,
+            next_tenant: 0,
+        };
+        let eps = tenants.into_iter().map(|t| s.open(t)).collect();
+        (s, eps)
+    }
+
+    /// A new channel for `t`: its endpoint, the slot routed for `t.id`.
+    pub(crate) fn open(&mut self, t: TenantSpec) -> Endpoint {
+        let tenant = TenantId(self.next_tenant);
+        self.next_tenant += 1;
+        let queue = Arc::new(Queue::new(t.queue));
+        let slot = Arc::new(Slot {
+            tenant,
+            queue: queue.clone(),
+            queued: AtomicBool::new(false),
         });
-        (
-            Senders {
-                slots,
-                blocking,
-                _alive: Arc::new(CloseOnDrop(queues, ready.clone())),
-                ready,
-            },
-            eps,
-        )
+        self.route(t.id, slot, t.snaplen);
+        Endpoint {
+            tenant,
+            name: t.name,
+            queue,
+        }
+    }
+
+    /// The slot and cap routed for `id`, if any.
+    pub(crate) fn slot(&self, id: FilterId) -> Option<(Arc<Slot>, Option<u32>)> {
+        self.slots.get(id.index()).cloned().flatten()
+    }
+
+    /// Routes filter `id` to `slot` with `cap`.
+    pub(crate) fn route(&mut self, id: FilterId, slot: Arc<Slot>, cap: Option<u32>) {
+        if self.slots.len() <= id.index() {
+            self.slots.resize(id.index() + 1, None);
+        }
+        self.slots[id.index()] = Some((slot, cap));
+    }
+
+    /// Stops routing filter `id` (its slot lives on in older copies).
+    pub(crate) fn unroute(&mut self, id: FilterId) {
+        if let Some(s) = self.slots.get_mut(id.index()) {
+            *s = None;
+        }
+        while self.slots.last().is_some_and(|s| s.is_none()) {
+            self.slots.pop();
+        }
     }
 
     /// The ready set consumers of many endpoints wait on.
@@ -252,11 +308,11 @@ impl Senders {
         self.ready.notify();
     }
 
-    /// Queues `frame` for tenant `id`, `len` bytes of it capped by the
-    /// tenant's snaplen; counts a drop when the queue is full (or the
+    /// Queues `frame` for filter `id`'s tenant, `len` bytes of it capped by
+    /// the tenant's snaplen; counts a drop when the queue is full (or the
     /// endpoint is gone).
     pub fn send(&self, id: FilterId, frame: &Arc<Captured>, len: usize) {
-        let Some(Some((q, cap))) = self.slots.get(id.index()) else {
+        let Some(Some((slot, cap))) = self.slots.get(id.index()) else {
             return;
         };
         let caplen = cap.map_or(len, |c| len.min(c as usize)) as u32;
@@ -264,8 +320,8 @@ impl Senders {
             frame: frame.clone(),
             caplen,
         };
-        if q.push(d, caplen as u64, self.blocking) {
-            self.ready.mark(id);
+        if slot.queue.push(d, caplen as u64, self.blocking) {
+            self.ready.mark(slot);
             if self.blocking {
                 self.ready.notify();
             }

@@ -1,16 +1,25 @@
 //! Live capture: TPACKET_V3 rings on one interface (one per worker, joined
 //! in a PACKET_FANOUT hash group when there are several), each frame
-//! matched once against a shared `Arc<Automaton>` and delivered to every
-//! accepting tenant's endpoint.
+//! matched once against the current routing (a published automaton and the
+//! tenants' channels) and delivered to every accepting tenant's endpoint.
+//!
+//! Tenants change while the capture runs ([`LiveCapture::update`]): the
+//! new routing is published with one pointer swap (`arc-swap`), and each
+//! worker loads it once per ring block, so the per-frame path takes no
+//! lock. `update` returns once every running worker has moved to the new
+//! routing: a tenant added gets every frame a worker reads after that, a
+//! removed tenant none.
 
-use super::dispatch::{Dispatcher, Stamp};
-use super::endpoint::Senders;
-use super::sys::{self, ring::Ring, ring::RingConfig};
+use super::dispatch::{Dispatcher, Routing, Stamp};
+use super::endpoint::{Senders, TenantSpec};
+use super::sys::{self, ring::Ring, ring::RingConfig, FilterHandle};
+use super::update::{self, Applied, Change, PrefilterState, UpdateError};
 use crate::cbpf::FrameMeta;
-use crate::exec::Automaton;
+use crate::FilterSet;
+use arc_swap::ArcSwap;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -26,8 +35,9 @@ pub struct LiveConfig {
     /// tcpdump's `-c` counts frames its filter accepted).
     pub max_frames: Option<u64>,
     /// Attach the automaton's kernel prefilter
-    /// ([`Automaton::kernel_prefilter`]) to the ring sockets, so frames no
-    /// tenant can accept are dropped in the kernel before the ring copy.
+    /// ([`crate::Automaton::kernel_prefilter`]) to the ring sockets, so
+    /// frames no tenant can accept are dropped in the kernel before the
+    /// ring copy; recompiled and swapped on every update.
     pub kernel_prefilter: bool,
 }
 
@@ -58,30 +68,56 @@ pub struct CaptureTotals {
     pub kernel_drops: u64,
 }
 
-/// One worker's counts (its dispatcher's), published after each block.
+/// One worker's counts (its dispatcher's), published after each block,
+/// and the routing epoch it has moved to.
 #[derive(Debug, Default)]
 struct Progress {
     seen: AtomicU64,
     matched: AtomicU64,
+    epoch: AtomicU64,
+    running: AtomicBool,
+}
+
+/// The routing the workers load, with its epoch (one more per update).
+struct Current {
+    routing: Arc<Routing>,
+    epoch: u64,
+}
+
+/// What an update changes, under one lock: the tenants' set, the master
+/// copy of their channels, the ring sockets' filters.
+struct Control {
+    set: FilterSet,
+    senders: Senders,
+    rings: Vec<FilterHandle>,
+    kernel_prefilter: bool,
+    prefilter: PrefilterState,
+    epoch: u64,
 }
 
 /// A running capture.
 pub struct LiveCapture {
     stop: Arc<AtomicBool>,
     progress: Arc<[Progress]>,
-    prefilter: Option<usize>,
+    current: Arc<ArcSwap<Current>>,
+    control: Mutex<Control>,
+    /// Updates whose prefilter the kernel refused (the capture went on
+    /// without one).
+    prefilter_refusals: AtomicU64,
     workers: Vec<JoinHandle<io::Result<CaptureTotals>>>,
 }
+
+/// How long a worker waits for a block before it looks at the routing and
+/// the stop flag again (an update returns within about this long).
+const POLL: Duration = Duration::from_millis(20);
 
 impl LiveCapture {
     /// Opens every ring (errors such as an unknown interface or missing
     /// permission come back here, before any thread starts), then starts
-    /// the workers.
-    pub fn start(
-        automaton: Arc<Automaton>,
-        senders: Senders,
-        cfg: &LiveConfig,
-    ) -> io::Result<LiveCapture> {
+    /// the workers on `set`'s tenants, delivered through `senders` (made by
+    /// [`Senders::new`] from `set.tenant_specs(..)`). The capture owns the
+    /// set from here on; [`update`](Self::update) changes it.
+    pub fn start(mut set: FilterSet, senders: Senders, cfg: &LiveConfig) -> io::Result<LiveCapture> {
         let ifindex = sys::if_index(&cfg.interface)
             .map_err(|e| io::Error::new(e.kind(), format!("interface `{}`: {e}", cfg.interface)))?;
         let workers = cfg.workers.max(1);
@@ -89,6 +125,7 @@ impl LiveCapture {
         if workers > 1 {
             ring_cfg.fanout_group = Some((std::process::id() & 0xffff) as u16);
         }
+        let automaton = set.publish();
         let prefilter = cfg
             .kernel_prefilter
             .then(|| automaton.kernel_prefilter())
@@ -98,26 +135,46 @@ impl LiveCapture {
         for _ in 0..workers {
             rings.push(Ring::open(ifindex, &ring_cfg, filter)?);
         }
+        let handles: Vec<FilterHandle> = rings.iter().map(Ring::filter_handle).collect();
         let stop = Arc::new(AtomicBool::new(false));
-        let progress: Arc<[Progress]> = (0..workers).map(|_| Progress::default()).collect();
+        let progress: Arc<[Progress]> = (0..workers)
+            .map(|_| Progress {
+                running: AtomicBool::new(true),
+                ..Progress::default()
+            })
+            .collect();
+        let current = Arc::new(ArcSwap::from_pointee(Current {
+            routing: Arc::new(Routing {
+                automaton,
+                senders: senders.clone(),
+            }),
+            epoch: 0,
+        }));
         // Frames admitted under `max_frames`, across workers (touched only
         // when there is a limit).
         let admitted = Arc::new(AtomicU64::new(0));
-        let mut handles = Vec::new();
+        let mut workers_h = Vec::new();
         for (w, mut ring) in rings.into_iter().enumerate() {
-            let mut d = Dispatcher::new(automaton.clone(), senders.clone(), cfg.reinsert_vlan);
-            let (stop, progress, admitted, max) = (
+            let mut d = Dispatcher::with_routing(current.load().routing.clone(), cfg.reinsert_vlan);
+            let (stop, progress, admitted, max, current) = (
                 stop.clone(),
                 progress.clone(),
                 admitted.clone(),
                 cfg.max_frames,
+                current.clone(),
             );
             let h = std::thread::Builder::new()
                 .name(format!("bpf-demux-rx{w}"))
                 .spawn(move || {
+                    let _running = Running(&progress[w]);
                     let mut totals = CaptureTotals::default();
                     while !stop.load(Ordering::Relaxed) {
-                        let n = ring.next_block(Duration::from_millis(50), |f| {
+                        // The routing for the whole next block.
+                        let cur = current.load();
+                        d.set_routing(cur.routing.clone());
+                        progress[w].epoch.store(cur.epoch, Ordering::Release);
+                        drop(cur);
+                        let n = ring.next_block(POLL, |f| {
                             if max.is_some_and(|m| admitted.load(Ordering::Relaxed) >= m) {
                                 return;
                             }
@@ -164,14 +221,105 @@ impl LiveCapture {
                     totals.kernel_drops = dr;
                     Ok(totals)
                 })?;
-            handles.push(h);
+            workers_h.push(h);
         }
+        let prefilter = match (cfg.kernel_prefilter, prefilter) {
+            (false, _) => PrefilterState::Off,
+            (true, Some(p)) => PrefilterState::Attached(p.len()),
+            (true, None) => PrefilterState::NoneForSet,
+        };
         Ok(LiveCapture {
             stop,
             progress,
-            prefilter: prefilter.map(|p| p.len()),
-            workers: handles,
+            current,
+            control: Mutex::new(Control {
+                set,
+                senders,
+                rings: handles,
+                kernel_prefilter: cfg.kernel_prefilter,
+                prefilter,
+                epoch: 0,
+            }),
+            prefilter_refusals: AtomicU64::new(0),
+            workers: workers_h,
         })
+    }
+
+    /// Applies `changes` as one batch: all of them or, on an error, none.
+    /// The kernel prefilter is recompiled and swapped onto the ring
+    /// sockets first; then the new routing is published, and this returns
+    /// once every running worker has moved to it. Removed tenants' streams
+    /// end (their endpoints drain what was queued, then report the end);
+    /// replaced tenants keep their endpoint.
+    pub fn update(&self, changes: Vec<Change>) -> Result<Applied, UpdateError> {
+        if self.is_stopped() {
+            return Err(UpdateError::Stopped);
+        }
+        let mut c = self.control.lock().unwrap_or_else(|e| e.into_inner());
+        update::check(&c.set, &changes)?;
+        let mut senders = c.senders.clone();
+        let mut applied = Applied {
+            endpoints: Vec::new(),
+            added: 0,
+            removed: 0,
+            replaced: 0,
+            prefilter: PrefilterState::Off,
+        };
+        let checked = "checked by update::check";
+        for change in changes {
+            match change {
+                Change::Remove(name) => {
+                    let id = c.set.id(&name).expect(checked);
+                    c.set.remove(id);
+                    senders.unroute(id);
+                    applied.removed += 1;
+                }
+                Change::Replace(f) => {
+                    let old = c.set.id(&f.name).expect(checked);
+                    let (slot, _) = senders.slot(old).expect("every tenant has a slot");
+                    c.set.remove(old);
+                    senders.unroute(old);
+                    let cap = f.snaplen;
+                    let id = c.set.add(f).expect(checked);
+                    senders.route(id, slot, cap);
+                    applied.replaced += 1;
+                }
+                Change::Add { filter, queue } => {
+                    let (name, snaplen) = (filter.name.clone(), filter.snaplen);
+                    let id = c.set.add(filter).expect(checked);
+                    applied.endpoints.push(senders.open(TenantSpec {
+                        id,
+                        name,
+                        snaplen,
+                        queue,
+                    }));
+                    applied.added += 1;
+                }
+            }
+        }
+        let automaton = c.set.publish();
+        if c.kernel_prefilter {
+            c.prefilter = update::swap_prefilter(&c.rings, &automaton);
+            if matches!(c.prefilter, PrefilterState::Refused(_)) {
+                self.prefilter_refusals.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        applied.prefilter = c.prefilter.clone();
+        c.epoch += 1;
+        let epoch = c.epoch;
+        c.senders = senders.clone();
+        self.current.store(Arc::new(Current {
+            routing: Arc::new(Routing { automaton, senders }),
+            epoch,
+        }));
+        drop(c);
+        // Every running worker loads the routing before its next block.
+        while self.progress.iter().any(|p| {
+            p.running.load(Ordering::Acquire) && p.epoch.load(Ordering::Acquire) < epoch
+        }) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(applied)
     }
 
     /// Asks the workers to stop (they finish the block in hand).
@@ -199,7 +347,28 @@ impl LiveCapture {
     /// Instructions of the kernel prefilter on the ring sockets (`None`:
     /// none attached, every frame is copied to the ring).
     pub fn prefilter_len(&self) -> Option<usize> {
-        self.prefilter
+        self.prefilter().len()
+    }
+    /// The kernel prefilter on the ring sockets now.
+    pub fn prefilter(&self) -> PrefilterState {
+        self.control
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .prefilter
+            .clone()
+    }
+    /// Updates after which the kernel refused the new prefilter (and the
+    /// capture went on with none).
+    pub fn prefilter_refusals(&self) -> u64 {
+        self.prefilter_refusals.load(Ordering::Relaxed)
+    }
+    /// The tenants now: (name, snaplen cap), in id order.
+    pub fn tenants(&self) -> Vec<(String, Option<u32>)> {
+        let c = self.control.lock().unwrap_or_else(|e| e.into_inner());
+        c.set
+            .ids()
+            .map(|id| (c.set.name(id).to_owned(), c.set.snaplen(id)))
+            .collect()
     }
 
     /// Stops, waits for every worker, and sums their totals. Endpoints
@@ -217,5 +386,15 @@ impl LiveCapture {
             t.kernel_drops += w.kernel_drops;
         }
         Ok(t)
+    }
+}
+
+/// Clears a worker's `running` flag however it ends (an error included),
+/// so an update never waits for a worker that is gone.
+struct Running<'a>(&'a Progress);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.running.store(false, Ordering::Release);
     }
 }

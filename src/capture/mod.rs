@@ -17,7 +17,11 @@ pub mod live;
 pub mod netns;
 pub mod queue;
 pub mod sys;
+pub mod update;
 
-pub use dispatch::{Dispatcher, Stamp};
-pub use endpoint::{Captured, Delivery, Endpoint, Ready, Senders, TenantSpec, TenantStats};
+pub use dispatch::{Dispatcher, Routing, Stamp};
+pub use endpoint::{
+    Captured, Delivery, Endpoint, Ready, Senders, TenantId, TenantSpec, TenantStats,
+};
 pub use live::{CaptureTotals, LiveCapture, LiveConfig};
+pub use update::{Applied, Change, PrefilterState, UpdateError};

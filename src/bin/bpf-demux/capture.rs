@@ -74,8 +74,8 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     if a.block_kib == 0 || a.block_kib % 4 != 0 || a.blocks == 0 {
         return Err("--block-kib must be a positive multiple of 4 and --blocks positive".into());
     }
-    let mut set = FilterSet::from_file(&a.filters).map_err(|e| e.to_string())?;
-    let automaton = set.publish();
+    let set = FilterSet::from_file(&a.filters).map_err(|e| e.to_string())?;
+    let n_tenants = set.len();
     let tenants = set.tenant_specs(a.queue);
     let caps: Vec<Option<u32>> = tenants.iter().map(|t| t.snaplen).collect();
     let (senders, endpoints) = Senders::new(tenants, false);
@@ -92,7 +92,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     cfg.ring.promisc = a.promisc;
     cfg.ring.block_size = a.block_kib * 1024;
     cfg.ring.block_count = a.blocks;
-    let live = match LiveCapture::start(automaton, senders, &cfg) {
+    let live = match LiveCapture::start(set, senders, &cfg) {
         Ok(l) => l,
         Err(e) => {
             sink.abandon();
@@ -116,8 +116,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     };
     eprintln!(
         "bpf-demux: capturing on {} for {} tenants, {prefilter} (Ctrl-C to stop)",
-        a.interface,
-        set.len()
+        a.interface, n_tenants
     );
     while !live.is_stopped() {
         std::thread::sleep(Duration::from_millis(20));

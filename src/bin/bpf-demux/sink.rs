@@ -2,9 +2,8 @@
 //! `DIR/.<name>.pcap.part` and renamed to `DIR/<name>.pcap` only when the
 //! capture ended cleanly, so nothing half-written looks complete.
 
-use bpf_demux::capture::{Endpoint, Ready, TenantStats};
+use bpf_demux::capture::{Endpoint, Ready, TenantId, TenantStats};
 use bpf_demux::pcapfile::PcapWriter;
-use bpf_demux::FilterId;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufWriter;
@@ -25,7 +24,7 @@ struct Out {
 
 pub struct Sink {
     outs: Vec<Out>,
-    by_id: HashMap<FilterId, usize>,
+    by_id: HashMap<TenantId, usize>,
     ready: Arc<Ready>,
 }
 
@@ -68,7 +67,7 @@ impl Sink {
         let by_id = outs
             .iter()
             .enumerate()
-            .map(|(i, o)| (o.ep.filter, i))
+            .map(|(i, o)| (o.ep.tenant, i))
             .collect();
         Ok(Sink { outs, by_id, ready })
     }

@@ -154,8 +154,7 @@ fn phase_merged(
     va: u32,
     prefilter: bool,
 ) -> Result<(f64, Deliveries, Duration), String> {
-    let mut set = FilterSet::new(progs.iter().cloned()).map_err(|e| e.to_string())?;
-    let automaton = set.publish();
+    let set = FilterSet::new(progs.iter().cloned()).map_err(|e| e.to_string())?;
     // Endpoint queues hold every delivery of the window: they are read
     // after it, as the kernel sockets' queues are. A queue's memory grows
     // with its backlog, so the bound is simply every frame sent (plus
@@ -165,7 +164,7 @@ fn phase_merged(
     let mut cfg = LiveConfig::new("vb");
     cfg.reinsert_vlan = false;
     cfg.kernel_prefilter = prefilter;
-    let live = LiveCapture::start(automaton, senders, &cfg).map_err(|e| format!("capture: {e}"))?;
+    let live = LiveCapture::start(set, senders, &cfg).map_err(|e| format!("capture: {e}"))?;
     let mut tx = PacketSocket::open().map_err(|e| e.to_string())?;
     tx.bind(va).map_err(|e| e.to_string())?;
     let c0 = cpu_ns();

@@ -51,6 +51,31 @@ fn attach(fd: RawFd, insns: &[Insn]) -> io::Result<()> {
     setsockopt(fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)
 }
 
+/// The filter of a socket another thread reads from: swapped whole by the
+/// kernel (under RCU) on every attach, so a frame meets either the old
+/// filter or the new one.
+#[derive(Clone)]
+pub struct FilterHandle(pub(crate) std::sync::Arc<OwnedFd>);
+
+impl FilterHandle {
+    /// `SO_ATTACH_FILTER`: replaces the socket's filter with `insns`.
+    /// While it swaps, the kernel charges both programs to the socket's
+    /// `optmem_max`, so a large swap can fail with ENOMEM where attaching
+    /// the same program alone would not.
+    pub fn attach(&self, insns: &[Insn]) -> io::Result<()> {
+        attach(self.0.as_raw_fd(), insns)
+    }
+    /// `SO_DETACH_FILTER`: no filter, every frame passes. Not having one
+    /// is not an error.
+    pub fn detach(&self) -> io::Result<()> {
+        let v: libc::c_int = 0;
+        match setsockopt(self.0.as_raw_fd(), libc::SOL_SOCKET, libc::SO_DETACH_FILTER, &v) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+            r => r,
+        }
+    }
+}
+
 /// `setsockopt(fd, level, opt, v)` with `v`'s size.
 pub(crate) fn setsockopt<T>(
     fd: RawFd,

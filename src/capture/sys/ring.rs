@@ -5,10 +5,11 @@
 //! seen as the kernel's socket filter would see them: outer VLAN tag
 //! stripped (reported in the header), `tp_len` the wire length without it.
 
-use super::{attach, bind_all_protocols, check, setsockopt};
+use super::{attach, bind_all_protocols, check, setsockopt, FilterHandle};
 use crate::cbpf::Insn;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -63,7 +64,7 @@ pub struct RingFrame<'a> {
 
 /// A TPACKET_V3 ring socket bound to one interface.
 pub struct Ring {
-    fd: OwnedFd,
+    fd: Arc<OwnedFd>,
     map: *mut u8,
     map_len: usize,
     block_size: usize,
@@ -138,7 +139,7 @@ impl Ring {
             map
         };
         let ring = Ring {
-            fd,
+            fd: Arc::new(fd),
             map: map as *mut u8,
             map_len,
             block_size: cfg.block_size as usize,
@@ -174,6 +175,12 @@ impl Ring {
             )?;
         }
         Ok(ring)
+    }
+
+    /// A handle that swaps this ring socket's filter from another thread
+    /// (it keeps the descriptor open while it lives).
+    pub fn filter_handle(&self) -> FilterHandle {
+        FilterHandle(self.fd.clone())
     }
 
     fn block_status(&self, i: usize) -> &AtomicU32 {

@@ -1,0 +1,179 @@
+//! Tenant changes for a running capture: what a change is, how a batch is
+//! checked before anything is touched, and how the kernel prefilter is
+//! swapped on the ring sockets.
+//!
+//! A batch is applied in order to the capture's `FilterSet` and to a copy
+//! of its channels; the new automaton's prefilter goes onto every ring
+//! socket first (a frame the new set accepts is never dropped after the
+//! swap), then the workers switch to the new routing between ring blocks.
+
+use super::endpoint::Endpoint;
+use super::sys::FilterHandle;
+use crate::exec::Automaton;
+use crate::set::SetError;
+use crate::spec::{self, NamedProgram};
+use crate::FilterSet;
+use std::collections::HashSet;
+
+/// One tenant change.
+#[derive(Clone, Debug)]
+pub enum Change {
+    /// A new tenant (name, program, snaplen) with a queue of `queue` frames.
+    Add { filter: NamedProgram, queue: usize },
+    /// The tenant of this name stops; its stream ends once the workers have
+    /// let go of it.
+    Remove(String),
+    /// The tenant of the filter's name gets the new program and snaplen and
+    /// keeps its endpoint and queue.
+    Replace(NamedProgram),
+}
+
+impl Change {
+    fn name(&self) -> &str {
+        match self {
+            Change::Add { filter, .. } | Change::Replace(filter) => &filter.name,
+            Change::Remove(n) => n,
+        }
+    }
+}
+
+/// Why a batch was refused (nothing of it was applied).
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error("change {index}: tenant `{name}` already exists")]
+    Exists { index: usize, name: String },
+    #[error("change {index}: no tenant `{name}`")]
+    Unknown { index: usize, name: String },
+    #[error("change {index}: {err}")]
+    Filter { index: usize, err: SetError },
+    #[error("change {index}: a queue of 0 frames")]
+    EmptyQueue { index: usize },
+    #[error("the capture has stopped")]
+    Stopped,
+}
+
+/// What an applied batch did.
+#[derive(Debug)]
+pub struct Applied {
+    /// The endpoints of the added tenants, in the batch's order.
+    pub endpoints: Vec<Endpoint>,
+    pub added: usize,
+    pub removed: usize,
+    pub replaced: usize,
+    /// The ring sockets' prefilter after the batch.
+    pub prefilter: PrefilterState,
+}
+
+/// The kernel prefilter on the ring sockets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PrefilterState {
+    /// Switched off by the configuration.
+    Off,
+    /// This many instructions on every ring socket.
+    Attached(usize),
+    /// None: the set has none (a tenant accepts everything, or a filter
+    /// runs in the fallback interpreter), so every frame reaches the ring.
+    NoneForSet,
+    /// None, because the kernel refused to attach the set's (the error):
+    /// every frame reaches the ring, and the capture goes on.
+    Refused(String),
+}
+
+impl PrefilterState {
+    /// Instructions attached, if any.
+    pub fn len(&self) -> Option<usize> {
+        match self {
+            PrefilterState::Attached(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+/// Checks `changes` against the tenants of `set`, in order, without
+/// changing anything.
+pub(crate) fn check(set: &FilterSet, changes: &[Change]) -> Result<(), UpdateError> {
+    let mut names: HashSet<String> = set.ids().map(|id| set.name(id).to_owned()).collect();
+    for (index, c) in changes.iter().enumerate() {
+        let name = c.name().to_owned();
+        match c {
+            Change::Remove(_) => {
+                if !names.remove(&name) {
+                    return Err(UpdateError::Unknown { index, name });
+                }
+            }
+            Change::Add { filter, queue } => {
+                check_filter(index, filter)?;
+                if *queue == 0 {
+                    return Err(UpdateError::EmptyQueue { index });
+                }
+                if !names.insert(name.clone()) {
+                    return Err(UpdateError::Exists { index, name });
+                }
+            }
+            Change::Replace(filter) => {
+                check_filter(index, filter)?;
+                if !names.contains(&name) {
+                    return Err(UpdateError::Unknown { index, name });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The rules `FilterSet::add` applies, checked ahead.
+fn check_filter(index: usize, f: &NamedProgram) -> Result<(), UpdateError> {
+    if !spec::valid_name(&f.name) {
+        return Err(UpdateError::Filter {
+            index,
+            err: SetError::BadName(f.name.clone()),
+        });
+    }
+    f.program
+        .check_userland()
+        .map_err(|err| UpdateError::Filter {
+            index,
+            err: SetError::Unknowable {
+                name: f.name.clone(),
+                err,
+            },
+        })
+}
+
+/// Puts `automaton`'s prefilter on every ring socket. An ENOMEM (the
+/// kernel charges the old and the new program to `optmem_max` while it
+/// swaps) is retried through no filter: detach, then attach the new one
+/// alone; if the kernel still refuses, the sockets stay without a filter
+/// (every frame passes, nothing the set accepts is lost) and the state
+/// says why.
+pub(crate) fn swap_prefilter(rings: &[FilterHandle], automaton: &Automaton) -> PrefilterState {
+    let Some(p) = automaton.kernel_prefilter() else {
+        for h in rings {
+            // Without a filter every frame passes: the safe side.
+            let _ = h.detach();
+        }
+        return PrefilterState::NoneForSet;
+    };
+    let mut refused = None;
+    for h in rings {
+        let r = match h.attach(p.insns()) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOMEM) => {
+                h.detach().and_then(|()| h.attach(p.insns()))
+            }
+            r => r,
+        };
+        if let Err(e) = r {
+            let _ = h.detach();
+            refused = Some(format!("attaching {} instructions: {e}", p.len()));
+        }
+    }
+    match refused {
+        Some(why) => {
+            for h in rings {
+                let _ = h.detach();
+            }
+            PrefilterState::Refused(why)
+        }
+        None => PrefilterState::Attached(p.len()),
+    }
+}
