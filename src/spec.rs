@@ -88,6 +88,17 @@ pub enum SpecErrorKind {
     Invalid(ValidateError),
     #[error("not installable: {0}")]
     Unknowable(UnknowableLoad),
+    #[error("`live` applies to `expr` filters only (a program runs as written)")]
+    LiveNotExpr,
+}
+
+/// What expressions in a set are compiled for: a pcap file (tags in the
+/// frame) or a live socket (`bpf-demux capture`: the kernel strips the
+/// outer VLAN tag into metadata), as tcpdump compiles for what it opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Offline,
+    Live,
 }
 
 impl fmt::Display for SpecError {
@@ -134,8 +145,14 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 /// Reads a filter-set file (form chosen by content: TOML when the first
-/// significant line starts with `[`, plain otherwise).
+/// significant line starts with `[`, plain otherwise), compiling
+/// expressions for pcap files.
 pub fn load(path: &Path) -> Result<Vec<FilterSpec>, SpecError> {
+    load_for(path, Target::Offline)
+}
+
+/// [`load`], compiling expressions for `target`.
+pub fn load_for(path: &Path, target: Target) -> Result<Vec<FilterSpec>, SpecError> {
     let bytes = std::fs::read(path).map_err(|e| SpecError {
         file: path.to_owned(),
         line: 0,
@@ -153,20 +170,25 @@ pub fn load(path: &Path) -> Result<Vec<FilterSpec>, SpecError> {
             kind: SpecErrorKind::Text("file is not UTF-8 text".into()),
         }
     })?;
-    parse(path, &text)
+    parse_for(path, &text, target)
 }
 
 /// Parses set-file text; `path` names it in errors.
 pub fn parse(path: &Path, text: &str) -> Result<Vec<FilterSpec>, SpecError> {
+    parse_for(path, text, Target::Offline)
+}
+
+/// [`parse`], compiling expressions for `target`.
+pub fn parse_for(path: &Path, text: &str, target: Target) -> Result<Vec<FilterSpec>, SpecError> {
     let is_toml = text
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'))
         .is_some_and(|l| l.starts_with('['));
     let specs = if is_toml {
-        parse_toml(path, text)?
+        parse_toml(path, text, target)?
     } else {
-        parse_plain(path, text)?
+        parse_plain(path, text, target)?
     };
     if specs.is_empty() {
         return Err(SpecError {
@@ -195,7 +217,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<FilterSpec>, SpecError> {
     Ok(specs)
 }
 
-fn parse_plain(path: &Path, text: &str) -> Result<Vec<FilterSpec>, SpecError> {
+fn parse_plain(path: &Path, text: &str, target: Target) -> Result<Vec<FilterSpec>, SpecError> {
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
@@ -220,7 +242,11 @@ fn parse_plain(path: &Path, text: &str) -> Result<Vec<FilterSpec>, SpecError> {
         let col0 = l.find('\t').unwrap() + 2;
         let insns = if let Some(e) = prog.strip_prefix("expr:") {
             let lead = e.len() - e.trim_start().len();
-            crate::expr::compile(e.trim(), crate::expr::DEFAULT_SNAPLEN).map_err(|x| {
+            let opts = crate::expr::Options {
+                snaplen: crate::expr::DEFAULT_SNAPLEN,
+                live: target == Target::Live,
+            };
+            crate::expr::compile_with(e.trim(), &opts).map_err(|x| {
                 err(
                     col0 + 5 + lead + x.col - 1,
                     Some(name),
@@ -242,7 +268,7 @@ fn parse_plain(path: &Path, text: &str) -> Result<Vec<FilterSpec>, SpecError> {
     Ok(out)
 }
 
-fn parse_toml(path: &Path, text: &str) -> Result<Vec<FilterSpec>, SpecError> {
+fn parse_toml(path: &Path, text: &str, target: Target) -> Result<Vec<FilterSpec>, SpecError> {
     let pos = |offset: usize| text::line_col(text.as_bytes(), offset);
     let file: TomlFile = toml::from_str(text).map_err(|e| {
         let (line, col) = e.span().map(|s| pos(s.start)).unwrap_or((1, 1));
@@ -285,6 +311,9 @@ fn parse_toml(path: &Path, text: &str) -> Result<Vec<FilterSpec>, SpecError> {
                 return Err(err(l, c, SpecErrorKind::ProgramKeys));
             }
         };
+        if f.live && form != 2 {
+            return Err(err(nline, ncol, SpecErrorKind::LiveNotExpr));
+        }
         let (vline, vcol) = pos(src.span().start);
         // The value's text starts after its opening quote(s); for a
         // multi-line string that starts with a newline, on the next line.
@@ -302,7 +331,7 @@ fn parse_toml(path: &Path, text: &str) -> Result<Vec<FilterSpec>, SpecError> {
         if form == 2 {
             let opts = crate::expr::Options {
                 snaplen: f.snaplen.unwrap_or(crate::expr::DEFAULT_SNAPLEN),
-                live: f.live,
+                live: f.live || target == Target::Live,
             };
             let insns = crate::expr::compile_with(src.get_ref(), &opts)
                 .map_err(|e| err(l0, c0 + e.col - 1, SpecErrorKind::Expr(e.msg)))?;
@@ -357,5 +386,10 @@ impl FilterSpec {
 
 /// Loads and validates a whole set; the first error stops it.
 pub fn load_valid(path: &Path) -> Result<Vec<NamedProgram>, SpecError> {
-    load(path)?.iter().map(|s| s.validate(path)).collect()
+    load_valid_for(path, Target::Offline)
+}
+
+/// [`load_valid`], compiling expressions for `target`.
+pub fn load_valid_for(path: &Path, target: Target) -> Result<Vec<NamedProgram>, SpecError> {
+    load_for(path, target)?.iter().map(|s| s.validate(path)).collect()
 }

@@ -213,3 +213,105 @@ fn capture_without_permission_says_so() {
     assert!(left.is_empty(), "files left behind: {left:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs `bpf-demux ARGS` under `ulimit LIMIT` (a `sh` builtin).
+fn under_ulimit(limit: &str, args: &[&str]) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit {limit} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_bpf-demux"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A plain set of the first `n` host tenants.
+fn host_tenants(dir: &std::path::Path, n: usize) -> PathBuf {
+    let all = std::fs::read_to_string(repo().join("tests/data/tenants-hosts-1000.filters")).unwrap();
+    let set = dir.join(format!("hosts{n}.filters"));
+    let lines: Vec<&str> = all.lines().filter(|l| !l.starts_with('#')).take(n).collect();
+    assert_eq!(lines.len(), n);
+    std::fs::write(&set, lines.join("\n") + "\n").unwrap();
+    set
+}
+
+/// One file per tenant: the soft open-files limit is raised to the hard
+/// one; when even that is short, nothing is written and the message names
+/// the limit and the count.
+#[test]
+fn split_raises_the_open_files_limit_or_refuses_before_writing() {
+    let dir = tmpdir("nofile");
+    let set = host_tenants(&dir, 200);
+    let pcap = repo().join("tests/data/corpus/pcaps/afs.pcap");
+    let (s, p) = (set.to_str().unwrap(), pcap.to_str().unwrap());
+    let out = dir.join("low");
+    let o = under_ulimit("-n 64", &["split", "-f", s, "--out-dir", out.to_str().unwrap(), p]);
+    assert_refused(&o, "hard limit 64", &["200 tenants", "limit is 64"]);
+    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(), "files written");
+    let out = dir.join("soft");
+    let o = under_ulimit("-Sn 64", &["split", "-f", s, "--out-dir", out.to_str().unwrap(), p]);
+    assert!(o.status.success(), "soft limit 64: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 200);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A missing or bad input leaves the output folder as it was.
+#[test]
+fn split_on_a_bad_input_keeps_the_files_already_there() {
+    let dir = tmpdir("clobber");
+    let set = dir.join("t.filters");
+    std::fs::write(&set, "icmp\texpr: icmp\n").unwrap();
+    let out = dir.join("out");
+    let good = repo().join("tests/data/corpus/pcaps/gateway_or_not.pcap");
+    let o = bin()
+        .args(["split", "-f"])
+        .arg(&set)
+        .arg("--out-dir")
+        .arg(&out)
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let before = std::fs::read(out.join("icmp.pcap")).unwrap();
+    // 6 ICMP echo frames: 24 bytes of header and more.
+    assert!(before.len() > 24 + 6 * 16);
+    let mut garbled = std::fs::read(&good).unwrap();
+    garbled.truncate(24 + 16 + 30);
+    garbled.extend_from_slice(&[0xff; 40]);
+    let bad = dir.join("bad.pcap");
+    std::fs::write(&bad, garbled).unwrap();
+    for (what, inputs) in [
+        ("a missing input", vec![good.clone(), dir.join("missing.pcap")]),
+        ("a garbled input", vec![good.clone(), bad.clone()]),
+    ] {
+        let o = bin()
+            .args(["split", "-f"])
+            .arg(&set)
+            .arg("--out-dir")
+            .arg(&out)
+            .args(&inputs)
+            .output()
+            .unwrap();
+        assert_refused(&o, what, &[]);
+        assert_eq!(std::fs::read(out.join("icmp.pcap")).unwrap(), before, "{what}");
+        let names: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 1, "{what}: {names:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `live` compiles an expression for a live socket; on a program it is an
+/// error naming the filter.
+#[test]
+fn live_on_a_program_is_refused_naming_the_filter() {
+    let dir = tmpdir("live");
+    let set = dir.join("t.toml");
+    std::fs::write(
+        &set,
+        "[[filter]]\nname = \"raw\"\ncbpf = \"1,6 0 0 1\"\nlive = true\n",
+    )
+    .unwrap();
+    let o = bin().arg("check").arg(&set).output().unwrap();
+    assert_refused(&o, "live cbpf", &["t.toml:2", "raw", "`live` applies to `expr`"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -34,6 +34,10 @@ pub struct LiveConfig {
     /// Stop after this many frames accepted by at least one tenant (as
     /// tcpdump's `-c` counts frames its filter accepted).
     pub max_frames: Option<u64>,
+    /// Which frames to read, as tcpdump's `-Q`. On loopback the outgoing
+    /// copy of every frame is skipped whatever this says (it is seen again
+    /// incoming), as libpcap does.
+    pub direction: Direction,
     /// Attach the automaton's kernel prefilter
     /// ([`crate::Automaton::kernel_prefilter`]) to the ring sockets, so
     /// frames no tenant can accept are dropped in the kernel before the
@@ -49,7 +53,35 @@ impl LiveConfig {
             workers: 1,
             reinsert_vlan: true,
             max_frames: None,
+            direction: Direction::InOut,
             kernel_prefilter: true,
+        }
+    }
+}
+
+/// Frames by direction (tcpdump's `-Q in|out|inout`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Received frames only.
+    In,
+    /// Sent frames only.
+    Out,
+    /// Both.
+    InOut,
+}
+
+/// `ARPHRD_LOOPBACK`.
+const ARPHRD_LOOPBACK: u16 = 772;
+
+impl Direction {
+    /// True when a frame of `pkttype` on a link of `hatype` is read.
+    fn reads(self, pkttype: u8, hatype: u16) -> bool {
+        let outgoing = pkttype == crate::cbpf::meta::pkttype::OUTGOING;
+        match self {
+            _ if outgoing && hatype == ARPHRD_LOOPBACK => false,
+            Direction::In => !outgoing,
+            Direction::Out => outgoing,
+            Direction::InOut => true,
         }
     }
 }
@@ -156,6 +188,7 @@ impl LiveCapture {
         let mut workers_h = Vec::new();
         for (w, mut ring) in rings.into_iter().enumerate() {
             let mut d = Dispatcher::with_routing(current.load().routing.clone(), cfg.reinsert_vlan);
+            let direction = cfg.direction;
             let (stop, progress, admitted, max, current) = (
                 stop.clone(),
                 progress.clone(),
@@ -175,6 +208,9 @@ impl LiveCapture {
                         progress[w].epoch.store(cur.epoch, Ordering::Release);
                         drop(cur);
                         let n = ring.next_block(POLL, |f| {
+                            if !direction.reads(f.pkttype, f.hatype) {
+                                return;
+                            }
                             if max.is_some_and(|m| admitted.load(Ordering::Relaxed) >= m) {
                                 return;
                             }
@@ -361,6 +397,14 @@ impl LiveCapture {
     /// capture went on with none).
     pub fn prefilter_refusals(&self) -> u64 {
         self.prefilter_refusals.load(Ordering::Relaxed)
+    }
+    /// Workers still reading (one that failed, for instance because its
+    /// interface went away, is not).
+    pub fn workers_running(&self) -> usize {
+        self.progress
+            .iter()
+            .filter(|p| p.running.load(Ordering::Acquire))
+            .count()
     }
     /// The tenants now: (name, snaplen cap), in id order.
     pub fn tenants(&self) -> Vec<(String, Option<u32>)> {

@@ -23,5 +23,5 @@ pub use dispatch::{Dispatcher, Routing, Stamp};
 pub use endpoint::{
     Captured, Delivery, Endpoint, Ready, Senders, TenantId, TenantSpec, TenantStats,
 };
-pub use live::{CaptureTotals, LiveCapture, LiveConfig};
+pub use live::{CaptureTotals, Direction, LiveCapture, LiveConfig};
 pub use update::{Applied, Change, PrefilterState, UpdateError};

@@ -1,12 +1,15 @@
 //! `bpf-demux capture`: live multi-tenant capture into one pcap per tenant.
 
-use crate::sink::{self, Sink};
+use crate::sink::{self, Command, Sink};
 use bpf_demux::capture::sys;
-use bpf_demux::capture::{LiveCapture, LiveConfig, Senders};
+use bpf_demux::capture::{Change, Direction, LiveCapture, LiveConfig, Senders};
+use bpf_demux::spec::{self, NamedProgram, Target};
 use bpf_demux::FilterSet;
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 /// Capture from one interface (one AF_PACKET TPACKET_V3 socket, or one per
@@ -17,12 +20,22 @@ use std::time::{Duration, Instant};
 /// frame length, tenant's snaplen). A kernel prefilter compiled from the
 /// merged filter is attached to the capture socket, so frames no tenant can
 /// accept are dropped in the kernel (--no-kernel-prefilter copies every
-/// frame to the ring instead). Stops after --count matched frames, after
-/// --duration seconds, or on Ctrl-C / SIGTERM; files are complete in every
-/// case. Prints per-tenant frames, bytes and drops, and the kernel's
+/// frame to the ring instead). Expressions in the set are compiled for the
+/// live socket, as tcpdump compiles for the interface it opens.
+///
+/// Stops after --count matched frames, after --duration seconds, or on
+/// SIGINT / SIGTERM (or another ending signal such as SIGQUIT); files are
+/// complete in every case, and written frames reach them within a second.
+/// SIGHUP re-reads --filters and applies the difference while capturing: a
+/// new name starts a new file, a vanished name's file is finished at once,
+/// a changed program or snaplen goes on in the same file; a file that does
+/// not load changes nothing. SIGUSR1 prints the statistics and goes on.
+/// If the interface goes away, the files are finished and the exit status
+/// is 1. Prints per-tenant frames, bytes and drops, and the kernel's
 /// counters, at exit. Needs root or CAP_NET_RAW.
 ///
 /// Example: bpf-demux capture -i eth0 --filters tenants.toml --out-dir /var/tmp/caps --duration 60
+///          kill -HUP $(pidof bpf-demux)   # after editing tenants.toml
 #[derive(clap::Args)]
 pub struct Args {
     /// Interface to capture on.
@@ -62,6 +75,11 @@ pub struct Args {
     /// kernel prefilter on the capture socket).
     #[arg(long)]
     no_kernel_prefilter: bool,
+    /// Frames by direction, as tcpdump's -Q: `in` (received), `out`
+    /// (sent) or `inout`. On loopback every frame is seen once (the
+    /// outgoing copy is skipped), as libpcap does.
+    #[arg(long, short = 'Q', value_parser = ["in", "out", "inout"], default_value = "inout")]
+    direction: String,
 }
 
 pub fn run(a: Args) -> Result<ExitCode, String> {
@@ -74,24 +92,35 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     if a.block_kib == 0 || a.block_kib % 4 != 0 || a.blocks == 0 {
         return Err("--block-kib must be a positive multiple of 4 and --blocks positive".into());
     }
-    let set = FilterSet::from_file(&a.filters).map_err(|e| e.to_string())?;
+    let progs = spec::load_valid_for(&a.filters, Target::Live).map_err(|e| e.to_string())?;
+    sink::check_open_files(progs.len(), 0)?;
+    let mut current: BTreeMap<String, NamedProgram> =
+        progs.iter().map(|p| (p.name.clone(), p.clone())).collect();
+    let set = FilterSet::new(progs).map_err(|e| e.to_string())?;
     let n_tenants = set.len();
     let tenants = set.tenant_specs(a.queue);
     let caps: Vec<Option<u32>> = tenants.iter().map(|t| t.snaplen).collect();
     let (senders, endpoints) = Senders::new(tenants, false);
-    let sink = Sink::create(
+    let mut sink = Sink::create(
         &a.out_dir,
         endpoints.into_iter().zip(caps).collect(),
         senders.ready(),
     )?;
+    let commands = sink.commands();
     let mut cfg = LiveConfig::new(&a.interface);
     cfg.workers = a.workers;
     cfg.reinsert_vlan = !a.no_vlan_reinsert;
     cfg.max_frames = a.count;
     cfg.kernel_prefilter = !a.no_kernel_prefilter;
+    cfg.direction = match a.direction.as_str() {
+        "in" => Direction::In,
+        "out" => Direction::Out,
+        _ => Direction::InOut,
+    };
     cfg.ring.promisc = a.promisc;
     cfg.ring.block_size = a.block_kib * 1024;
     cfg.ring.block_count = a.blocks;
+    let ifindex = sys::if_index(&a.interface).ok();
     let live = match LiveCapture::start(set, senders, &cfg) {
         Ok(l) => l,
         Err(e) => {
@@ -104,20 +133,23 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
             return Err(format!("cannot capture: {e}{hint}"));
         }
     };
-    sys::catch_termination().map_err(|e| format!("installing signal handlers: {e}"))?;
+    sys::catch_termination()
+        .and_then(|()| sys::catch_reload_and_stats())
+        .map_err(|e| format!("installing signal handlers: {e}"))?;
     let writer = std::thread::spawn(move || sink.run());
     let start = Instant::now();
     let tty = std::io::stderr().is_terminal();
-    let mut last = Instant::now();
-    let live_prefilter = live.prefilter_len();
-    let prefilter = match live_prefilter {
+    let (mut last, mut last_check) = (Instant::now(), Instant::now());
+    let prefilter = match live.prefilter_len() {
         Some(n) => format!("kernel prefilter of {n} instructions"),
         None => "no kernel prefilter".to_string(),
     };
     eprintln!(
-        "bpf-demux: capturing on {} for {} tenants, {prefilter} (Ctrl-C to stop)",
-        a.interface, n_tenants
+        "bpf-demux: capturing on {} for {n_tenants} tenants, {prefilter} (Ctrl-C to stop, SIGHUP reloads {})",
+        a.interface,
+        a.filters.display()
     );
+    let mut gone = false;
     while !live.is_stopped() {
         std::thread::sleep(Duration::from_millis(20));
         if sys::termination_requested()
@@ -126,26 +158,51 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         {
             live.stop();
         }
+        if sys::take_hangup() {
+            reload(&a.filters, &live, &mut current, &commands, a.queue);
+        }
+        if sys::take_usr1() {
+            let _ = commands.send(Command::PrintStats(progress_line(&live, start)));
+        }
+        if last_check.elapsed() >= Duration::from_millis(250) {
+            last_check = Instant::now();
+            // An interface that was removed (or replaced by another of the
+            // same name) ends the capture, as in tcpdump.
+            if sys::if_index(&a.interface).ok() != ifindex {
+                gone = true;
+                live.stop();
+            }
+        }
+        if live.workers_running() < a.workers {
+            live.stop();
+        }
         if tty && last.elapsed() >= Duration::from_secs(1) {
             last = Instant::now();
-            let _ = write!(
-                std::io::stderr(),
-                "\r{} frames read, {} matched, in {:.0} s",
-                live.frames_seen(),
-                live.frames_matched(),
-                start.elapsed().as_secs_f64()
-            );
+            let _ = write!(std::io::stderr(), "\r{}", progress_line(&live, start));
         }
     }
     if tty {
         let _ = write!(std::io::stderr(), "\r\x1b[2K");
     }
-    let totals = live.join().map_err(|e| format!("capture failed: {e}"))?;
+    let refusals = live.prefilter_refusals();
+    // The files are finished whatever the workers say.
+    let totals = live.join();
     let lines = writer
         .join()
         .map_err(|_| "writer thread panicked".to_string())??;
     sink::print_summary(&lines);
-    let passed = if live_prefilter.is_some() {
+    let totals = match totals {
+        Ok(t) => t,
+        Err(e) if gone || is_gone(&e) => {
+            eprintln!("bpf-demux: interface {} went away", a.interface);
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => {
+            eprintln!("bpf-demux: capture failed: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let passed = if cfg.kernel_prefilter {
         " (frames the prefilter passed)"
     } else {
         ""
@@ -154,5 +211,94 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         "frames read {}, matched by some tenant {}; kernel: received {}{passed}, dropped {}",
         totals.frames, totals.matched, totals.kernel_packets, totals.kernel_drops
     );
+    if refusals > 0 {
+        eprintln!("bpf-demux: the kernel refused the prefilter after {refusals} reloads (captured without one)");
+    }
+    if gone {
+        eprintln!("bpf-demux: interface {} went away", a.interface);
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The errors a ring socket reports once its interface is gone.
+fn is_gone(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENETDOWN | libc::ENODEV | libc::ENXIO))
+}
+
+fn progress_line(live: &LiveCapture, start: Instant) -> String {
+    format!(
+        "{} frames read, {} matched, in {:.0} s",
+        live.frames_seen(),
+        live.frames_matched(),
+        start.elapsed().as_secs_f64()
+    )
+}
+
+/// SIGHUP: re-reads `path` and applies the difference to the running
+/// capture; a file that does not load, or a batch the capture refuses,
+/// changes nothing.
+fn reload(
+    path: &Path,
+    live: &LiveCapture,
+    current: &mut BTreeMap<String, NamedProgram>,
+    commands: &Sender<Command>,
+    queue: usize,
+) {
+    let progs = match spec::load_valid_for(path, Target::Live) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("bpf-demux: reload failed: {e}");
+            return;
+        }
+    };
+    if let Err(e) = sink::check_open_files(progs.len(), 0) {
+        eprintln!("bpf-demux: reload failed: {}: {e}", path.display());
+        return;
+    }
+    let new: BTreeMap<String, NamedProgram> =
+        progs.into_iter().map(|p| (p.name.clone(), p)).collect();
+    let mut changes = Vec::new();
+    let mut removed = Vec::new();
+    for name in current.keys().filter(|n| !new.contains_key(*n)) {
+        changes.push(Change::Remove(name.clone()));
+        removed.push(name.clone());
+    }
+    let mut changed = 0;
+    for (name, p) in &new {
+        match current.get(name) {
+            None => changes.push(Change::Add {
+                filter: p.clone(),
+                queue,
+            }),
+            Some(old) if old.program.insns() != p.program.insns() || old.snaplen != p.snaplen => {
+                changes.push(Change::Replace(p.clone()));
+                changed += 1;
+            }
+            Some(_) => {}
+        }
+    }
+    match live.update(changes) {
+        Err(e) => eprintln!("bpf-demux: reload failed: {}: {e}", path.display()),
+        Ok(applied) => {
+            let added = applied.endpoints.len();
+            for ep in applied.endpoints {
+                let cap = new[&ep.name].snaplen;
+                let _ = commands.send(Command::Add(ep, cap));
+            }
+            for name in removed.iter() {
+                let _ = commands.send(Command::Removed(name.clone()));
+            }
+            eprintln!(
+                "bpf-demux: reloaded {}: {} tenants (+{added} -{} ~{changed})",
+                path.display(),
+                new.len(),
+                removed.len()
+            );
+            if let bpf_demux::capture::PrefilterState::Refused(why) = &applied.prefilter {
+                eprintln!("bpf-demux: warning: kernel prefilter refused ({why}); capturing without one");
+            }
+            *current = new;
+        }
+    }
 }

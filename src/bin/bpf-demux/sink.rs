@@ -1,6 +1,11 @@
 //! Endpoints drained into one pcap file per tenant. Files are written as
-//! `DIR/.<name>.pcap.part` and renamed to `DIR/<name>.pcap` only when the
-//! capture ended cleanly, so nothing half-written looks complete.
+//! `DIR/.<name>.<tenant>.pcap.part` and renamed to `DIR/<name>.pcap` when
+//! the tenant's stream ends: at the end of a clean run, or at once when a
+//! reload removes the tenant (then, if this run already finished a file of
+//! that name, `DIR/<name>.1.pcap`, `.2`, ...: nothing written is
+//! overwritten). Written frames reach the files within a second (a flush
+//! on a timer), so a capture that is killed leaves its frames in the
+//! `.part` files.
 
 use bpf_demux::capture::{Endpoint, Ready, TenantId, TenantStats};
 use bpf_demux::pcapfile::PcapWriter;
@@ -8,24 +13,52 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// libpcap's default snaplen, for tenants without a cap.
 pub const DEFAULT_SNAPLEN: u32 = 262_144;
+
+/// How often written frames are flushed to the files.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 struct Out {
     ep: Endpoint,
     writer: PcapWriter<BufWriter<File>>,
     part: PathBuf,
-    done: PathBuf,
     closed: bool,
+    /// Its tenant was removed: drain until the stream ends, then finish.
+    removed: bool,
 }
 
+/// What the capture tells a running sink.
+pub enum Command {
+    /// A tenant added by a reload, with its snaplen cap.
+    Add(Endpoint, Option<u32>),
+    /// The tenant of this name was removed: finish its file once its
+    /// stream has ended.
+    Removed(String),
+    /// Print the per-tenant counts and this line (SIGUSR1).
+    PrintStats(String),
+    /// The run failed: remove the `.part` files, finish none (files
+    /// already in the folder stay as they were).
+    Abandon,
+}
+
+/// What [`Sink::run`] returns when told to [`Command::Abandon`].
+pub const ABANDONED: &str = "abandoned";
+
 pub struct Sink {
+    dir: PathBuf,
     outs: Vec<Out>,
     by_id: HashMap<TenantId, usize>,
     ready: Arc<Ready>,
+    commands: Option<Receiver<Command>>,
+    /// Files finished so far per name (to name the next one).
+    finished: HashMap<String, usize>,
+    lines: Vec<TenantLine>,
+    last_flush: Instant,
 }
 
 /// Final per-tenant numbers.
@@ -43,36 +76,54 @@ impl Sink {
     ) -> Result<Sink, String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("{}: cannot create output folder: {e}", dir.display()))?;
-        let mut outs = Vec::new();
+        let mut sink = Sink {
+            dir: dir.to_owned(),
+            outs: Vec::new(),
+            by_id: HashMap::new(),
+            ready,
+            commands: None,
+            finished: HashMap::new(),
+            lines: Vec::new(),
+            last_flush: Instant::now(),
+        };
         for (ep, cap) in endpoints {
-            let part = dir.join(format!(".{}.pcap.part", ep.name));
-            let done = dir.join(format!("{}.pcap", ep.name));
-            let f = File::create(&part).map_err(|e| {
-                abandon(std::mem::take(&mut outs));
-                format!("{}: cannot write: {e}", part.display())
-            })?;
-            let writer = PcapWriter::new(
-                BufWriter::with_capacity(1 << 16, f),
-                cap.unwrap_or(DEFAULT_SNAPLEN),
-            )
-            .map_err(|e| format!("{}: {e}", part.display()))?;
-            outs.push(Out {
-                ep,
-                writer,
-                part,
-                done,
-                closed: false,
-            });
+            if let Err(e) = sink.open(ep, cap) {
+                sink.abandon();
+                return Err(e);
+            }
         }
-        let by_id = outs
-            .iter()
-            .enumerate()
-            .map(|(i, o)| (o.ep.tenant, i))
-            .collect();
-        Ok(Sink { outs, by_id, ready })
+        Ok(sink)
     }
 
-    /// Writes everything queued on endpoint `i`; records when it closed.
+    /// A channel for commands while the sink runs (reloads, statistics).
+    pub fn commands(&mut self) -> Sender<Command> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.commands = Some(rx);
+        tx
+    }
+
+    fn open(&mut self, ep: Endpoint, cap: Option<u32>) -> Result<(), String> {
+        let part = self
+            .dir
+            .join(format!(".{}.{}.pcap.part", ep.name, ep.tenant.0));
+        let f = File::create(&part).map_err(|e| format!("{}: cannot write: {e}", part.display()))?;
+        let writer = PcapWriter::new(
+            BufWriter::with_capacity(1 << 16, f),
+            cap.unwrap_or(DEFAULT_SNAPLEN),
+        )
+        .map_err(|e| format!("{}: {e}", part.display()))?;
+        self.by_id.insert(ep.tenant, self.outs.len());
+        self.outs.push(Out {
+            ep,
+            writer,
+            part,
+            closed: false,
+            removed: false,
+        });
+        Ok(())
+    }
+
+    /// Writes everything queued on `o`; records when its stream ended.
     fn drain_one(o: &mut Out) -> Result<usize, String> {
         let mut wrote = 0;
         loop {
@@ -91,27 +142,120 @@ impl Sink {
         }
     }
 
-    /// Drains the endpoints the ready set names; once the senders are
-    /// gone, sweeps all of them. True when every endpoint has closed.
+    /// Flushes, closes and renames `o`'s file without overwriting one
+    /// this run already finished.
+    fn finish(&mut self, mut o: Out) -> Result<(), String> {
+        o.writer
+            .flush()
+            .map_err(|e| format!("{}: {e}", o.part.display()))?;
+        drop(o.writer);
+        let n = self.finished.entry(o.ep.name.clone()).or_insert(0);
+        let done = match *n {
+            0 => self.dir.join(format!("{}.pcap", o.ep.name)),
+            k => self.dir.join(format!("{}.{k}.pcap", o.ep.name)),
+        };
+        *n += 1;
+        std::fs::rename(&o.part, &done).map_err(|e| format!("{}: {e}", done.display()))?;
+        self.lines.push(TenantLine {
+            name: o.ep.name.clone(),
+            stats: o.ep.stats(),
+        });
+        Ok(())
+    }
+
+    fn command(&mut self, c: Command) -> Result<(), String> {
+        match c {
+            Command::Add(ep, cap) => {
+                // A file that cannot be made loses that tenant only.
+                if let Err(e) = self.open(ep, cap) {
+                    eprintln!("bpf-demux: {e}");
+                }
+            }
+            Command::Removed(name) => {
+                for o in self.outs.iter_mut().filter(|o| o.ep.name == name) {
+                    o.removed = true;
+                }
+            }
+            Command::Abandon => return Err(ABANDONED.into()),
+            Command::PrintStats(line) => {
+                let now: Vec<TenantLine> = self
+                    .lines
+                    .iter()
+                    .map(|l| TenantLine {
+                        name: l.name.clone(),
+                        stats: l.stats,
+                    })
+                    .chain(self.outs.iter().map(|o| TenantLine {
+                        name: o.ep.name.clone(),
+                        stats: o.ep.stats(),
+                    }))
+                    .collect();
+                print_summary(&now);
+                eprintln!("{line}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes commands, drains the endpoints the ready set names and those
+    /// of removed tenants (finishing each whose stream ended), flushes on
+    /// the timer; once the senders are gone, sweeps all of them. True
+    /// when every stream has ended.
     fn step(&mut self) -> Result<bool, String> {
+        self.take_commands()?;
         let ids = self.ready.wait(Duration::from_millis(20));
+        // Read before taking commands again: a command sent before the
+        // senders went is then seen before their end is acted on.
+        let closed = self.ready.is_closed();
+        self.take_commands()?;
         for id in ids {
             if let Some(&i) = self.by_id.get(&id) {
                 Self::drain_one(&mut self.outs[i])?;
             }
         }
-        if !self.ready.is_closed() {
-            return Ok(false);
-        }
-        let mut all_closed = true;
         for o in &mut self.outs {
-            Self::drain_one(o)?;
-            all_closed &= o.closed;
+            if closed || o.removed {
+                Self::drain_one(o)?;
+            }
         }
-        Ok(all_closed)
+        // Finish every file whose stream ended.
+        let mut i = 0;
+        while i < self.outs.len() {
+            if self.outs[i].closed && (closed || self.outs[i].removed) {
+                let o = self.outs.swap_remove(i);
+                self.finish(o)?;
+            } else {
+                i += 1;
+            }
+        }
+        self.by_id = self
+            .outs
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.ep.tenant, i))
+            .collect();
+        if self.last_flush.elapsed() >= FLUSH_EVERY {
+            self.last_flush = Instant::now();
+            for o in &mut self.outs {
+                o.writer
+                    .flush()
+                    .map_err(|e| format!("{}: {e}", o.part.display()))?;
+            }
+        }
+        Ok(closed && self.outs.is_empty())
     }
 
-    /// Drains until every sender is gone, then flushes and renames.
+    fn take_commands(&mut self) -> Result<(), String> {
+        if let Some(rx) = self.commands.take() {
+            let r = rx.try_iter().try_for_each(|c| self.command(c));
+            self.commands = Some(rx);
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Drains until every stream has ended, finishing each file; returns
+    /// every tenant's numbers.
     pub fn run(mut self) -> Result<Vec<TenantLine>, String> {
         loop {
             match self.step() {
@@ -123,32 +267,34 @@ impl Sink {
                 }
             }
         }
-        let mut lines = Vec::new();
-        for mut o in self.outs {
-            o.writer
-                .flush()
-                .map_err(|e| format!("{}: {e}", o.part.display()))?;
-            drop(o.writer);
-            std::fs::rename(&o.part, &o.done).map_err(|e| format!("{}: {e}", o.done.display()))?;
-            lines.push(TenantLine {
-                name: o.ep.name.clone(),
-                stats: o.ep.stats(),
-            });
-        }
+        let mut lines = std::mem::take(&mut self.lines);
+        lines.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(lines)
     }
 
     /// Removes the partial files (on an error).
     pub fn abandon(self) {
-        abandon(self.outs);
+        for o in self.outs {
+            drop(o.writer);
+            let _ = std::fs::remove_file(&o.part);
+        }
     }
 }
 
-fn abandon(outs: Vec<Out>) {
-    for o in outs {
-        drop(o.writer);
-        let _ = std::fs::remove_file(&o.part);
+/// Raises the open-files limit to the hard limit and refuses, before
+/// anything is written, when one file per tenant (plus `inputs` and a few
+/// for the process itself) still does not fit.
+pub fn check_open_files(tenants: usize, inputs: usize) -> Result<(), String> {
+    let limit = bpf_demux::capture::sys::raise_open_files_limit()
+        .map_err(|e| format!("reading the open-files limit: {e}"))?;
+    let need = (tenants + inputs + 32) as u64;
+    if need > limit {
+        return Err(format!(
+            "{tenants} tenants need about {need} open files, and the limit is {limit} \
+             (raise it with `ulimit -n` or LimitNOFILE=)"
+        ));
     }
+    Ok(())
 }
 
 /// The per-tenant summary, on stderr.

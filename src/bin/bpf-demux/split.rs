@@ -11,6 +11,9 @@ use std::process::ExitCode;
 /// Split pcap files into one pcap per tenant: DIR/<name>.pcap holds every
 /// frame that tenant's filter accepts, truncated to min(return value,
 /// captured length, tenant's snaplen). Frames are matched as recorded.
+/// Every input is opened before anything is written, files are written as
+/// hidden `.part` files and renamed at the end; a bad input leaves the
+/// folder as it was.
 ///
 /// Example: bpf-demux split --filters tenants.toml --out-dir out/ trace.pcap
 #[derive(clap::Args)]
@@ -28,26 +31,27 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<ExitCode, String> {
     let mut set = FilterSet::from_file(&a.filters).map_err(|e| e.to_string())?;
+    // Every input opens before anything is written, so a missing or bad
+    // file leaves the output folder as it was.
+    let mut readers = Vec::new();
+    for path in &a.pcaps {
+        readers.push(PcapReader::open(path).map_err(|e| e.to_string())?);
+    }
+    sink::check_open_files(set.len(), a.pcaps.len())?;
     let automaton = set.publish();
     let tenants = set.tenant_specs(1024);
     let caps: Vec<Option<u32>> = tenants.iter().map(|t| t.snaplen).collect();
     let (senders, endpoints) = Senders::new(tenants, true);
-    let sink = Sink::create(
+    let mut sink = Sink::create(
         &a.out_dir,
         endpoints.into_iter().zip(caps).collect(),
         senders.ready(),
     )?;
+    let commands = sink.commands();
     let writer = std::thread::spawn(move || sink.run());
     let mut d = Dispatcher::new(automaton, senders, false);
     let mut failure = None;
-    'files: for path in &a.pcaps {
-        let mut r = match PcapReader::open(path) {
-            Ok(r) => r,
-            Err(e) => {
-                failure = Some(e.to_string());
-                break;
-            }
-        };
+    'files: for mut r in readers {
         loop {
             match r.next_record() {
                 Ok(Some(rec)) => {
@@ -69,16 +73,19 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
             }
         }
     }
+    if failure.is_some() {
+        // A bad input finishes no file: what the folder held stays.
+        let _ = commands.send(sink::Command::Abandon);
+    }
     let (seen, matched) = (d.seen, d.matched);
     drop(d);
-    let lines = writer
+    let written = writer
         .join()
-        .map_err(|_| "writer thread panicked".to_string())??;
-    sink::print_summary(&lines);
-    eprintln!("frames read {seen}, matched by some tenant {matched}");
-    match failure {
-        // Frames before the fault are written; the error still fails the run.
-        Some(msg) => Err(msg),
-        None => Ok(ExitCode::SUCCESS),
+        .map_err(|_| "writer thread panicked".to_string())?;
+    if let Some(msg) = failure {
+        return Err(format!("{msg} (no file written)"));
     }
+    sink::print_summary(&written?);
+    eprintln!("frames read {seen}, matched by some tenant {matched}");
+    Ok(ExitCode::SUCCESS)
 }

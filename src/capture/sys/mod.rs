@@ -255,15 +255,20 @@ fn zeroed_sll() -> libc::sockaddr_ll {
 }
 
 static TERMINATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static HANGUP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static USR1: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-extern "C" fn on_signal(_: libc::c_int) {
-    TERMINATE.store(true, std::sync::atomic::Ordering::SeqCst);
+extern "C" fn on_signal(sig: libc::c_int) {
+    let flag = match sig {
+        libc::SIGHUP => &HANGUP,
+        libc::SIGUSR1 => &USR1,
+        _ => &TERMINATE,
+    };
+    flag.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
-/// Makes SIGINT and SIGTERM set a flag ([`termination_requested`]) instead
-/// of killing the process, so captures can flush and close their files.
-pub fn catch_termination() -> io::Result<()> {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
+fn catch(signals: &[libc::c_int]) -> io::Result<()> {
+    for &sig in signals {
         // SAFETY: installing an async-signal-safe handler (one atomic store).
         let r = unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
         if r == libc::SIG_ERR {
@@ -273,9 +278,69 @@ pub fn catch_termination() -> io::Result<()> {
     Ok(())
 }
 
-/// True once SIGINT or SIGTERM arrived (after [`catch_termination`]).
+/// Signals that would end the process and that a capture turns into a
+/// clean end instead (files flushed, closed and renamed): SIGINT, SIGTERM,
+/// SIGQUIT, SIGALRM, SIGUSR2, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF.
+pub const ENDING_SIGNALS: [libc::c_int; 9] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGQUIT,
+    libc::SIGALRM,
+    libc::SIGUSR2,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+];
+
+/// Makes every signal of [`ENDING_SIGNALS`] set a flag
+/// ([`termination_requested`]) instead of killing the process, so captures
+/// can flush and close their files.
+pub fn catch_termination() -> io::Result<()> {
+    catch(&ENDING_SIGNALS)
+}
+
+/// Also catches SIGHUP ([`take_hangup`]: reload) and SIGUSR1
+/// ([`take_usr1`]: print statistics), as tcpdump and daemons do.
+pub fn catch_reload_and_stats() -> io::Result<()> {
+    catch(&[libc::SIGHUP, libc::SIGUSR1])
+}
+
+/// True once an ending signal arrived (after [`catch_termination`]).
 pub fn termination_requested() -> bool {
     TERMINATE.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// True if SIGHUP arrived since the last call.
+pub fn take_hangup() -> bool {
+    HANGUP.swap(false, std::sync::atomic::Ordering::SeqCst)
+}
+
+/// True if SIGUSR1 arrived since the last call.
+pub fn take_usr1() -> bool {
+    USR1.swap(false, std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Raises the soft limit on open files (`RLIMIT_NOFILE`) to the hard one,
+/// as a program that opens one file per tenant must; returns the soft
+/// limit now.
+pub fn raise_open_files_limit() -> io::Result<u64> {
+    // SAFETY: getrlimit fills the struct it is given; zero is a valid start.
+    let mut r: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a live rlimit.
+    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) })?;
+    if r.rlim_cur < r.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: r.rlim_max,
+            rlim_max: r.rlim_max,
+        };
+        // SAFETY: valid pointer to a live rlimit; raising to the hard
+        // limit needs no privilege.
+        if check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) }).is_ok() {
+            r.rlim_cur = r.rlim_max;
+        }
+    }
+    Ok(r.rlim_cur as u64)
 }
 
 /// CPU time used by this process (all threads, live and ended), user plus

@@ -183,6 +183,23 @@ impl Ring {
         FilterHandle(self.fd.clone())
     }
 
+    /// `SO_ERROR`: the socket's pending error, cleared.
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        let mut err: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `err` and `len` are live and sized as the call expects.
+        check(unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                &mut err as *mut libc::c_int as *mut libc::c_void,
+                &mut len,
+            )
+        })?;
+        Ok((err != 0).then(|| io::Error::from_raw_os_error(err)))
+    }
+
     fn block_status(&self, i: usize) -> &AtomicU32 {
         // SAFETY: block `i` lies inside the mapping; its descriptor starts
         // with `version`, `offset_to_priv`, then `block_status` (offset 8),
@@ -221,6 +238,14 @@ impl Ring {
                 return Err(e);
             }
             if self.block_status(i).load(Ordering::Acquire) & libc::TP_STATUS_USER == 0 {
+                if pfd.revents & libc::POLLERR != 0 {
+                    // A pending socket error (ENETDOWN once the interface
+                    // is gone): report it, or poll would return at once
+                    // forever.
+                    if let Some(e) = self.take_error()? {
+                        return Err(e);
+                    }
+                }
                 return Ok(0);
             }
         }
