@@ -136,6 +136,8 @@ pub struct LiveCapture {
     /// Updates whose prefilter the kernel refused (the capture went on
     /// without one).
     prefilter_refusals: AtomicU64,
+    /// Updates whose prefilter swap needed the ENOMEM retry.
+    prefilter_retries: AtomicU64,
     workers: Vec<JoinHandle<io::Result<CaptureTotals>>>,
 }
 
@@ -162,10 +164,26 @@ impl LiveCapture {
             .kernel_prefilter
             .then(|| automaton.kernel_prefilter())
             .flatten();
-        let filter = prefilter.as_ref().map(|p| p.insns());
+        let mut filter = prefilter.as_ref().map(|p| p.insns());
+        let mut refused = None;
         let mut rings = Vec::new();
         for _ in 0..workers {
-            rings.push(Ring::open(ifindex, &ring_cfg, filter)?);
+            match Ring::open(ifindex, &ring_cfg, filter) {
+                // The socket's `optmem_max` cannot hold the prefilter: go
+                // on without one (every frame reaches the ring).
+                Err(e) if filter.is_some() && e.raw_os_error() == Some(libc::ENOMEM) => {
+                    refused = Some(format!(
+                        "attaching {} instructions: {e}",
+                        filter.map_or(0, |f| f.len())
+                    ));
+                    filter = None;
+                    for r in &rings {
+                        let _ = Ring::filter_handle(r).detach();
+                    }
+                    rings.push(Ring::open(ifindex, &ring_cfg, None)?);
+                }
+                r => rings.push(r?),
+            }
         }
         let handles: Vec<FilterHandle> = rings.iter().map(Ring::filter_handle).collect();
         let stop = Arc::new(AtomicBool::new(false));
@@ -259,10 +277,12 @@ impl LiveCapture {
                 })?;
             workers_h.push(h);
         }
-        let prefilter = match (cfg.kernel_prefilter, prefilter) {
-            (false, _) => PrefilterState::Off,
-            (true, Some(p)) => PrefilterState::Attached(p.len()),
-            (true, None) => PrefilterState::NoneForSet,
+        let refusals = refused.is_some() as u64;
+        let prefilter = match (cfg.kernel_prefilter, prefilter, refused) {
+            (false, ..) => PrefilterState::Off,
+            (true, _, Some(why)) => PrefilterState::Refused(why),
+            (true, Some(p), None) => PrefilterState::Attached(p.len()),
+            (true, None, None) => PrefilterState::NoneForSet,
         };
         Ok(LiveCapture {
             stop,
@@ -276,7 +296,8 @@ impl LiveCapture {
                 prefilter,
                 epoch: 0,
             }),
-            prefilter_refusals: AtomicU64::new(0),
+            prefilter_refusals: AtomicU64::new(refusals),
+            prefilter_retries: AtomicU64::new(0),
             workers: workers_h,
         })
     }
@@ -300,6 +321,7 @@ impl LiveCapture {
             removed: 0,
             replaced: 0,
             prefilter: PrefilterState::Off,
+            prefilter_retried: false,
         };
         let checked = "checked by update::check";
         for change in changes {
@@ -335,7 +357,12 @@ impl LiveCapture {
         }
         let automaton = c.set.publish();
         if c.kernel_prefilter {
-            c.prefilter = update::swap_prefilter(&c.rings, &automaton);
+            let (state, retried) = update::swap_prefilter(&c.rings, &automaton);
+            c.prefilter = state;
+            applied.prefilter_retried = retried;
+            if retried {
+                self.prefilter_retries.fetch_add(1, Ordering::Relaxed);
+            }
             if matches!(c.prefilter, PrefilterState::Refused(_)) {
                 self.prefilter_refusals.fetch_add(1, Ordering::Relaxed);
             }
@@ -393,8 +420,8 @@ impl LiveCapture {
             .prefilter
             .clone()
     }
-    /// Updates after which the kernel refused the new prefilter (and the
-    /// capture went on with none).
+    /// Times the kernel refused the prefilter (at start or after an
+    /// update), so the capture went on with none.
     pub fn prefilter_refusals(&self) -> u64 {
         self.prefilter_refusals.load(Ordering::Relaxed)
     }
@@ -405,6 +432,11 @@ impl LiveCapture {
             .iter()
             .filter(|p| p.running.load(Ordering::Acquire))
             .count()
+    }
+    /// Updates whose prefilter could not be swapped in place (ENOMEM) and
+    /// went through no filter for an instant.
+    pub fn prefilter_retries(&self) -> u64 {
+        self.prefilter_retries.load(Ordering::Relaxed)
     }
     /// The tenants now: (name, snaplen cap), in id order.
     pub fn tenants(&self) -> Vec<(String, Option<u32>)> {

@@ -62,6 +62,10 @@ pub struct Applied {
     pub replaced: usize,
     /// The ring sockets' prefilter after the batch.
     pub prefilter: PrefilterState,
+    /// The kernel refused to swap the prefilter in place (ENOMEM: both
+    /// programs charged to `optmem_max`), so it was detached and the new
+    /// one attached alone: for that instant every frame passed.
+    pub prefilter_retried: bool,
 }
 
 /// The kernel prefilter on the ring sockets.
@@ -146,18 +150,24 @@ fn check_filter(index: usize, f: &NamedProgram) -> Result<(), UpdateError> {
 /// alone; if the kernel still refuses, the sockets stay without a filter
 /// (every frame passes, nothing the set accepts is lost) and the state
 /// says why.
-pub(crate) fn swap_prefilter(rings: &[FilterHandle], automaton: &Automaton) -> PrefilterState {
+/// Returns the state and whether the ENOMEM retry was needed.
+pub(crate) fn swap_prefilter(
+    rings: &[FilterHandle],
+    automaton: &Automaton,
+) -> (PrefilterState, bool) {
     let Some(p) = automaton.kernel_prefilter() else {
         for h in rings {
             // Without a filter every frame passes: the safe side.
             let _ = h.detach();
         }
-        return PrefilterState::NoneForSet;
+        return (PrefilterState::NoneForSet, false);
     };
     let mut refused = None;
+    let mut retried = false;
     for h in rings {
         let r = match h.attach(p.insns()) {
             Err(e) if e.raw_os_error() == Some(libc::ENOMEM) => {
+                retried = true;
                 h.detach().and_then(|()| h.attach(p.insns()))
             }
             r => r,
@@ -167,7 +177,7 @@ pub(crate) fn swap_prefilter(rings: &[FilterHandle], automaton: &Automaton) -> P
             refused = Some(format!("attaching {} instructions: {e}", p.len()));
         }
     }
-    match refused {
+    let state = match refused {
         Some(why) => {
             for h in rings {
                 let _ = h.detach();
@@ -175,5 +185,6 @@ pub(crate) fn swap_prefilter(rings: &[FilterHandle], automaton: &Automaton) -> P
             PrefilterState::Refused(why)
         }
         None => PrefilterState::Attached(p.len()),
-    }
+    };
+    (state, retried)
 }

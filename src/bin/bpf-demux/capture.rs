@@ -140,9 +140,14 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     let start = Instant::now();
     let tty = std::io::stderr().is_terminal();
     let (mut last, mut last_check) = (Instant::now(), Instant::now());
-    let prefilter = match live.prefilter_len() {
-        Some(n) => format!("kernel prefilter of {n} instructions"),
-        None => "no kernel prefilter".to_string(),
+    let prefilter = match live.prefilter() {
+        bpf_demux::capture::PrefilterState::Attached(n) => {
+            format!("kernel prefilter of {n} instructions")
+        }
+        bpf_demux::capture::PrefilterState::Refused(why) => {
+            format!("no kernel prefilter (the kernel refused it: {why}; raise net.core.optmem_max)")
+        }
+        _ => "no kernel prefilter".to_string(),
     };
     eprintln!(
         "bpf-demux: capturing on {} for {n_tenants} tenants, {prefilter} (Ctrl-C to stop, SIGHUP reloads {})",
@@ -212,7 +217,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         totals.frames, totals.matched, totals.kernel_packets, totals.kernel_drops
     );
     if refusals > 0 {
-        eprintln!("bpf-demux: the kernel refused the prefilter after {refusals} reloads (captured without one)");
+        eprintln!("bpf-demux: the kernel refused the prefilter {refusals} times (captured without one meanwhile)");
     }
     if gone {
         eprintln!("bpf-demux: interface {} went away", a.interface);
@@ -295,6 +300,9 @@ fn reload(
                 new.len(),
                 removed.len()
             );
+            if applied.prefilter_retried {
+                eprintln!("bpf-demux: warning: the kernel could not swap the prefilter in place (optmem_max); it was detached and attached again");
+            }
             if let bpf_demux::capture::PrefilterState::Refused(why) = &applied.prefilter {
                 eprintln!("bpf-demux: warning: kernel prefilter refused ({why}); capturing without one");
             }
