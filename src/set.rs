@@ -42,6 +42,9 @@ pub struct Config {
     /// Nodes the merged structure may hold; a filter that would pass it
     /// becomes a fallback.
     pub max_nodes: usize,
+    /// Removals after which the set is compacted (see
+    /// [`FilterSet::remove`]); at least a quarter of the live filters' count.
+    pub compact_after: usize,
 }
 
 impl Default for Config {
@@ -49,6 +52,7 @@ impl Default for Config {
         Config {
             limits: Limits::default(),
             max_nodes: 4_000_000,
+            compact_after: 1024,
         }
     }
 }
@@ -120,6 +124,9 @@ pub struct FilterSet {
     forms: HashMap<Arc<NormalForm>, usize>,
     working: Automaton,
     published: Option<Arc<Automaton>>,
+    /// Ids of removed filters, reused by the next adds.
+    free: Vec<FilterId>,
+    removed_since_compact: usize,
 }
 
 impl Default for FilterSet {
@@ -138,6 +145,8 @@ impl FilterSet {
             forms: HashMap::new(),
             working: Automaton::default(),
             published: None,
+            free: Vec::new(),
+            removed_since_compact: 0,
         }
     }
 
@@ -158,7 +167,11 @@ impl FilterSet {
     }
 
     /// Adds a filter: O(its paths). Fails on a duplicate or bad name, or a
-    /// program that reads what userland cannot know.
+    /// program that reads what userland cannot know. The id may be one a
+    /// removed filter had (ids stay below the most filters ever live at
+    /// once): an automaton published before the removal still names the
+    /// old filter with it, so keep such an automaton with the names it was
+    /// published with (as a live capture's routing does).
     pub fn add(&mut self, f: NamedProgram) -> Result<FilterId, SetError> {
         if !spec::valid_name(&f.name) {
             return Err(SetError::BadName(f.name));
@@ -172,7 +185,16 @@ impl FilterSet {
                 name: f.name.clone(),
                 err,
             })?;
-        let id = FilterId(self.entries.len() as u32);
+        let id = self
+            .free
+            .pop()
+            .unwrap_or(FilterId(self.entries.len() as u32));
+        self.insert(id, f);
+        Ok(id)
+    }
+
+    /// Places checked filter `f` under `id` (a free slot or the next one).
+    fn insert(&mut self, id: FilterId, f: NamedProgram) {
         let program = Arc::new(f.program);
         let normal = normalize(&program, &mut self.interner, &self.config.limits);
         for t in &self.interner.terms()[self.working.terms.len()..] {
@@ -216,23 +238,76 @@ impl FilterSet {
             }
         };
         self.by_name.insert(f.name.clone(), id);
-        self.entries.push(Some(Entry {
+        let entry = Some(Entry {
             name: f.name,
             program,
             snaplen: f.snaplen,
             placement,
             form,
-        }));
+        });
+        if id.index() == self.entries.len() {
+            self.entries.push(entry);
+        } else {
+            self.entries[id.index()] = entry;
+        }
         self.published = None;
-        Ok(id)
     }
 
     fn add_fallback(&mut self, id: FilterId, program: &Arc<Program>) {
         Arc::make_mut(&mut self.working.fallbacks).push((id, program.clone()));
     }
 
-    /// Removes a filter: O(its paths). Its id is not reused.
+    /// Removes a filter: O(its paths); its id goes back to the free list.
+    /// Terms and trie slots are not freed one by one: once the removals
+    /// since the last compaction reach `Config::compact_after` and a
+    /// quarter of the live filters, the set is rebuilt from its live filters (same ids,
+    /// same answers), so memory stays bounded under any churn at an
+    /// amortized O(1) per removal.
     pub fn remove(&mut self, id: FilterId) -> Option<NamedProgram> {
+        let removed = self.remove_entry(id)?;
+        self.free.push(id);
+        self.removed_since_compact += 1;
+        if self.removed_since_compact >= self.config.compact_after.max(self.len() / 4) {
+            self.compact();
+        }
+        Some(removed)
+    }
+
+    /// Rebuilds the set from its live filters, keeping their ids: interned
+    /// terms, trie nodes and normal forms of removed filters are dropped.
+    /// The old structure is let go before the new one is built, so (unless
+    /// a published automaton still holds it) memory never holds both.
+    pub fn compact(&mut self) {
+        let live: Vec<(FilterId, NamedProgram)> = std::mem::take(&mut self.entries)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, e)| {
+                let e = e?;
+                Some((
+                    FilterId(i as u32),
+                    NamedProgram {
+                        name: e.name,
+                        program: Arc::unwrap_or_clone(e.program),
+                        snaplen: e.snaplen,
+                    },
+                ))
+            })
+            .collect();
+        *self = FilterSet::with_config(self.config);
+        let bound = live.last().map_or(0, |(id, _)| id.index() + 1);
+        self.entries.resize_with(bound, || None);
+        for (id, f) in live {
+            self.insert(id, f);
+        }
+        // Free ids, highest first, so adds reuse the lowest.
+        self.free = (0..bound as u32)
+            .rev()
+            .map(FilterId)
+            .filter(|id| self.entries[id.index()].is_none())
+            .collect();
+    }
+
+    fn remove_entry(&mut self, id: FilterId) -> Option<NamedProgram> {
         let e = self.entries.get_mut(id.index())?.take()?;
         match &e.placement {
             Placement::Merged { leaves } => {

@@ -45,6 +45,7 @@ proptest! {
         tenants in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
         frames in prop::collection::vec(gen::frame(base_frames()), 1..8),
         removals in prop::collection::vec(any::<prop::sample::Index>(), 0..4),
+        compact in any::<bool>(),
     ) {
         let named = gen::named_set(randoms, &tenants);
         let mut set = FilterSet::new(named.iter().cloned()).unwrap();
@@ -53,12 +54,25 @@ proptest! {
         for (f, meta) in &frames {
             prop_assert_eq!(got(&set, &mut cache, &mut out, f, meta), expected(&progs, f, meta));
         }
-        // Remove a few filters; the rest must still be exact.
+        // Remove a few filters, then add them again under new names (their
+        // ids are reused); every answer must still be exact.
+        let mut again = Vec::new();
         for r in removals {
             if progs.is_empty() { break; }
             let (id, _) = progs.remove(r.index(progs.len()));
-            set.remove(id);
+            again.push(set.remove(id).unwrap());
         }
+        if compact {
+            // What many removals trigger: the set rebuilt, ids kept.
+            set.compact();
+        }
+        for (i, mut p) in again.into_iter().enumerate().skip(1) {
+            p.name = format!("again-{i}");
+            let id = set.add(p.clone()).unwrap();
+            prop_assert!(progs.iter().all(|(other, _)| *other != id), "id {:?} given twice", id);
+            progs.push((id, p.program));
+        }
+        progs.sort_by_key(|(id, _)| *id);
         let published = set.publish();
         for (f, meta) in &frames {
             prop_assert_eq!(got(&set, &mut cache, &mut out, f, meta), expected(&progs, f, meta));

@@ -1,5 +1,6 @@
 //! `demux-bench`: N independent filters against the merged structure.
 
+mod churn;
 mod live;
 mod measure;
 mod plot;
@@ -29,6 +30,7 @@ use std::process::ExitCode;
 ///   demux-bench
 ///   demux-bench --family hosts,ports --n 1,1000 --json out.json --plot out.svg
 ///   demux-bench --filters tenants.filters --pcap trace.pcap
+///   demux-bench --churn --n 10000 --cycles 1000000
 #[derive(Parser)]
 #[command(name = "demux-bench", version)]
 struct Args {
@@ -75,6 +77,16 @@ struct Args {
     /// runs, so more repetitions and more --frames steady the figures).
     #[arg(long, default_value_t = 5)]
     reps: usize,
+    /// Tenants coming and going: build N tenants of the first --family
+    /// (default hosts, N default 10000), then run --cycles times: add a
+    /// new tenant, publish, remove it, publish. Prints the median and tail
+    /// of a cycle and resident memory before and after (exit 1 if memory
+    /// grew more than 1.5x or the median passed 1 ms).
+    #[arg(long)]
+    churn: bool,
+    /// Cycles of --churn.
+    #[arg(long, default_value_t = 1_000_000)]
+    cycles: usize,
 }
 
 /// A named group of filters to measure at several N.
@@ -165,6 +177,14 @@ fn run(args: Args) -> Result<ExitCode, String> {
     }
     if args.live {
         return run_live(&args);
+    }
+    if args.churn {
+        let name = args.family.first().map_or("hosts", String::as_str);
+        let family = Family::from_name(name).ok_or_else(|| format!("unknown family `{name}`"))?;
+        let n = args.n.first().copied().unwrap_or(10_000);
+        let cycles = if args.quick { args.cycles.min(20_000) } else { args.cycles };
+        let ok = churn::run(family, n, cycles)?;
+        return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
     }
     let mut workloads = Vec::new();
     if let Some(path) = &args.filters {
