@@ -196,6 +196,10 @@ fn sighup_applies_the_difference_and_a_bad_file_changes_nothing() {
             }
         };
         add(kernel_phase(vb, &tx, phase1, &frames));
+        // SIGUSR1: the statistics, and the capture goes on.
+        signal(&child, "-USR1");
+        let stats = wait_for(&rx, "frames read");
+        assert!(stats.contains("matched"), "{stats}");
         write_set(&set, phase2);
         signal(&child, "-HUP");
         let line = wait_for(&rx, "reloaded");
@@ -344,4 +348,55 @@ fn loopback_frames_are_seen_once_and_direction_selects() {
     assert_eq!(count("out"), 5, "-Q out: the frames vb sent");
     assert_eq!(count("inout"), n + 5, "both directions");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Written frames reach the (hidden) file within a second while the
+/// capture runs; an ending signal other than SIGINT/SIGTERM (SIGQUIT,
+/// SIGALRM) still finishes the files.
+#[test]
+#[ignore = "needs root and a network namespace"]
+fn frames_reach_the_files_within_a_second_and_ending_signals_finish_them() {
+    require_netns();
+    for sig in ["-QUIT", "-ALRM", "-USR2"] {
+        let ns = NetNs::new("quit");
+        let dir = tmpdir("quit");
+        let set = dir.join("t.toml");
+        write_set(&set, &[("all", "ip or not ip", None)]);
+        let out = dir.join("out");
+        let nspath = ns.path();
+        let name = ns.name.clone();
+        let vb_mac = ns.vb_mac;
+        let o = out.clone();
+        let (status, early) = std::thread::spawn(move || {
+            enter_netns(&nspath).unwrap();
+            let va = if_index("va").unwrap();
+            let mut tx = PacketSocket::open().unwrap();
+            tx.bind(va).unwrap();
+            let (child, rx) = capture(
+                &name,
+                &["-i", "vb", "-f", set.to_str().unwrap(), "--out-dir", o.to_str().unwrap()],
+            );
+            wait_for(&rx, "capturing on vb");
+            for f in crafted_frames(vb_mac).iter().take(10) {
+                tx.send(f).unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(1500));
+            // Before the end: the frames are in the hidden file already.
+            let part: Vec<PathBuf> = std::fs::read_dir(&o)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.to_string_lossy().ends_with(".part"))
+                .collect();
+            assert_eq!(part.len(), 1, "{part:?}");
+            let early = read_pcap(&part[0]).len();
+            signal(&child, sig);
+            (child.wait_with_output().unwrap().status, early)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(early, 10, "{sig}: frames in the file before the end");
+        assert!(status.success(), "{sig}: {status:?}");
+        assert_eq!(read_pcap(&out.join("all.pcap")).len(), 10, "{sig}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
