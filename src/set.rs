@@ -43,7 +43,7 @@ pub struct Config {
     /// becomes a fallback.
     pub max_nodes: usize,
     /// Removals after which the set is compacted (see
-    /// [`FilterSet::remove`]); at least a quarter of the live filters' count.
+    /// [`FilterSet::remove`]); at least the live filters' count.
     pub compact_after: usize,
 }
 
@@ -259,15 +259,15 @@ impl FilterSet {
 
     /// Removes a filter: O(its paths); its id goes back to the free list.
     /// Terms and trie slots are not freed one by one: once the removals
-    /// since the last compaction reach `Config::compact_after` and a
-    /// quarter of the live filters, the set is rebuilt from its live filters (same ids,
+    /// since the last compaction reach `Config::compact_after` and the
+    /// number of live filters, the set is rebuilt from its live filters (same ids,
     /// same answers), so memory stays bounded under any churn at an
     /// amortized O(1) per removal.
     pub fn remove(&mut self, id: FilterId) -> Option<NamedProgram> {
         let removed = self.remove_entry(id)?;
         self.free.push(id);
         self.removed_since_compact += 1;
-        if self.removed_since_compact >= self.config.compact_after.max(self.len() / 4) {
+        if self.removed_since_compact >= self.config.compact_after.max(self.len()) {
             self.compact();
         }
         Some(removed)

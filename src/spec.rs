@@ -391,5 +391,8 @@ pub fn load_valid(path: &Path) -> Result<Vec<NamedProgram>, SpecError> {
 
 /// [`load_valid`], compiling expressions for `target`.
 pub fn load_valid_for(path: &Path, target: Target) -> Result<Vec<NamedProgram>, SpecError> {
-    load_for(path, target)?.iter().map(|s| s.validate(path)).collect()
+    load_for(path, target)?
+        .iter()
+        .map(|s| s.validate(path))
+        .collect()
 }

@@ -28,7 +28,13 @@ fn tmpdir(tag: &str) -> PathBuf {
 /// `bpf-demux capture` in the namespace, and its stderr line by line.
 fn capture(ns: &str, args: &[&str]) -> (Child, Receiver<String>) {
     let mut child = Command::new("ip")
-        .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_bpf-demux"), "capture"])
+        .args([
+            "netns",
+            "exec",
+            ns,
+            env!("CARGO_BIN_EXE_bpf-demux"),
+            "capture",
+        ])
         .args(args)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -186,7 +192,15 @@ fn sighup_applies_the_difference_and_a_bad_file_changes_nothing() {
         tx.bind(va).unwrap();
         let (child, rx) = capture(
             &name,
-            &["-i", "vb", "-f", set.to_str().unwrap(), "--out-dir", out.to_str().unwrap(), "--no-vlan-reinsert"],
+            &[
+                "-i",
+                "vb",
+                "-f",
+                set.to_str().unwrap(),
+                "--out-dir",
+                out.to_str().unwrap(),
+                "--no-vlan-reinsert",
+            ],
         );
         wait_for(&rx, "capturing on vb");
         let mut want: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
@@ -228,17 +242,28 @@ fn sighup_applies_the_difference_and_a_bad_file_changes_nothing() {
     .join()
     .unwrap();
     assert!(status.success(), "{status:?} {stderr_lines:?}");
-    assert!(gone_early, "gone.pcap was not finished when its tenant went");
+    assert!(
+        gone_early,
+        "gone.pcap was not finished when its tenant went"
+    );
     let mut total = 0;
     for (n, w) in &want {
         let g = &got[n];
-        assert!(g == w, "{n}: capture wrote {} frames, kernel sockets got {}", g.len(), w.len());
+        assert!(
+            g == w,
+            "{n}: capture wrote {} frames, kernel sockets got {}",
+            g.len(),
+            w.len()
+        );
         total += w.len();
     }
     for n in ["gone", "fresh", "changed", "v100"] {
         assert!(!want[n].is_empty(), "{n} got nothing");
     }
-    assert!(want["changed"].iter().any(|f| f.len() == 64), "the new snaplen was never used");
+    assert!(
+        want["changed"].iter().any(|f| f.len() == 64),
+        "the new snaplen was never used"
+    );
     assert!(total > 200, "{total}");
     let left: Vec<_> = std::fs::read_dir(dir.join("out"))
         .unwrap()
@@ -268,14 +293,24 @@ fn an_interface_that_goes_away_ends_the_capture_with_its_files() {
         tx.bind(va).unwrap();
         let (child, rx) = capture(
             &name,
-            &["-i", "vb", "-f", set.to_str().unwrap(), "--out-dir", out.to_str().unwrap()],
+            &[
+                "-i",
+                "vb",
+                "-f",
+                set.to_str().unwrap(),
+                "--out-dir",
+                out.to_str().unwrap(),
+            ],
         );
         wait_for(&rx, "capturing on vb");
         for f in crafted_frames(vb_mac).iter().take(10) {
             tx.send(f).unwrap();
         }
         std::thread::sleep(Duration::from_millis(300));
-        let ok = Command::new("ip").args(["link", "del", "va"]).status().unwrap();
+        let ok = Command::new("ip")
+            .args(["link", "del", "va"])
+            .status()
+            .unwrap();
         assert!(ok.success());
         let out = child.wait_with_output().unwrap();
         (out.status, rx.iter().collect::<Vec<_>>())
@@ -283,7 +318,10 @@ fn an_interface_that_goes_away_ends_the_capture_with_its_files() {
     .join()
     .unwrap();
     assert_eq!(status.code(), Some(1), "{status:?} {lines:?}");
-    assert!(lines.iter().any(|l| l.contains("interface vb went away")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("interface vb went away")),
+        "{lines:?}"
+    );
     let frames = read_pcap(&dir.join("out/all.pcap"));
     assert_eq!(frames.len(), 10, "frames written before the interface went");
     let _ = std::fs::remove_dir_all(&dir);
@@ -305,14 +343,28 @@ fn loopback_frames_are_seen_once_and_direction_selects() {
     let d = dir.clone();
     let lines = std::thread::spawn(move || {
         enter_netns(&nspath).unwrap();
-        assert!(Command::new("ip").args(["link", "set", "lo", "up"]).status().unwrap().success());
-        let (va, vb, lo) = (if_index("va").unwrap(), if_index("vb").unwrap(), if_index("lo").unwrap());
+        assert!(Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .unwrap()
+            .success());
+        let (va, vb, lo) = (
+            if_index("va").unwrap(),
+            if_index("vb").unwrap(),
+            if_index("lo").unwrap(),
+        );
         let s = set.to_str().unwrap();
         let out = |k: &str| d.join(k).to_str().unwrap().to_owned();
         let runs = [
             capture(&name, &["-i", "lo", "-f", s, "--out-dir", &out("lo")]),
-            capture(&name, &["-i", "vb", "-Q", "in", "-f", s, "--out-dir", &out("in")]),
-            capture(&name, &["-i", "vb", "-Q", "out", "-f", s, "--out-dir", &out("out")]),
+            capture(
+                &name,
+                &["-i", "vb", "-Q", "in", "-f", s, "--out-dir", &out("in")],
+            ),
+            capture(
+                &name,
+                &["-i", "vb", "-Q", "out", "-f", s, "--out-dir", &out("out")],
+            ),
             capture(&name, &["-i", "vb", "-f", s, "--out-dir", &out("inout")]),
         ];
         for (_, rx) in &runs {
@@ -374,7 +426,14 @@ fn frames_reach_the_files_within_a_second_and_ending_signals_finish_them() {
             tx.bind(va).unwrap();
             let (child, rx) = capture(
                 &name,
-                &["-i", "vb", "-f", set.to_str().unwrap(), "--out-dir", o.to_str().unwrap()],
+                &[
+                    "-i",
+                    "vb",
+                    "-f",
+                    set.to_str().unwrap(),
+                    "--out-dir",
+                    o.to_str().unwrap(),
+                ],
             );
             wait_for(&rx, "capturing on vb");
             for f in crafted_frames(vb_mac).iter().take(10) {

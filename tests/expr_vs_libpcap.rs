@@ -370,8 +370,7 @@ fn generated() -> Vec<String> {
 #[ignore = "needs tcpdump (libpcap)"]
 fn compiled_programs_accept_what_libpcap_accepts() {
     require_tcpdump();
-    let public =
-        std::fs::read_to_string(repo().join("tests/data/corpus/public.txt")).unwrap();
+    let public = std::fs::read_to_string(repo().join("tests/data/corpus/public.txt")).unwrap();
     let mut exprs: Vec<String> = public
         .lines()
         .filter(|l| !UNSUPPORTED.iter().any(|u| l.contains(u)))
@@ -663,7 +662,11 @@ fn live_compilation_accepts_what_libpcap_live_accepts() {
         }
         Program::validate(&text::parse_ddd(&String::from_utf8(out.stdout).unwrap()).unwrap()).ok()
     };
-    require(live("ip").is_none().then(|| "tcpdump cannot open lo".to_string()));
+    require(
+        live("ip")
+            .is_none()
+            .then(|| "tcpdump cannot open lo".to_string()),
+    );
     let mut frames = Vec::new();
     for p in corpus_pcaps() {
         for (d, o) in frames_of(&p) {

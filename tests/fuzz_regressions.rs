@@ -46,7 +46,10 @@ fn readers_regressions() {
 #[test]
 fn merged_regressions() {
     let seen = replay("merged", fuzz_checks::merged);
-    let seeds: Vec<_> = seen.iter().filter(|(n, _)| n.starts_with("seed-")).collect();
+    let seeds: Vec<_> = seen
+        .iter()
+        .filter(|(n, _)| n.starts_with("seed-"))
+        .collect();
     assert!(seeds.len() >= 40, "only {} seeds replayed", seeds.len());
     for (name, compared) in seeds {
         assert!(*compared >= 1, "{name} holds no program the check compares");
@@ -80,7 +83,10 @@ fn merged_seeds() -> Vec<(String, Vec<u8>, usize)> {
         let meta = FrameMeta::offline(frame, frame.len() as u32);
         let mut progs = Vec::new();
         if i % 2 == 0 {
-            if let Some(p) = public.iter().find(|p| cbpf::run(&p.program, frame, &meta) != 0) {
+            if let Some(p) = public
+                .iter()
+                .find(|p| cbpf::run(&p.program, frame, &meta) != 0)
+            {
                 progs.push(p.program.insns());
             }
         }

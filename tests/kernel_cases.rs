@@ -100,7 +100,10 @@ fn the_interpreter_returns_what_the_kernel_delivers() {
         let (f, meta) = view(&r.frame);
         let got = delivered(cbpf::run(&r.program, &f, &meta), &f);
         if got != r.kernel {
-            wrong.push(format!("{} `{}`: interpreter {got}, kernel {}", r.name, r.text, r.kernel));
+            wrong.push(format!(
+                "{} `{}`: interpreter {got}, kernel {}",
+                r.name, r.text, r.kernel
+            ));
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
@@ -120,9 +123,15 @@ fn the_merged_engine_returns_what_the_kernel_delivers() {
     for r in &rows {
         let (f, meta) = view(&r.frame);
         let id = set.id(&r.name).unwrap();
-        let got = automaton.matches(&f, &meta).get(id).map_or(0, |ret| delivered(ret, &f));
+        let got = automaton
+            .matches(&f, &meta)
+            .get(id)
+            .map_or(0, |ret| delivered(ret, &f));
         if got != r.kernel {
-            wrong.push(format!("{} `{}`: merged {got}, kernel {}", r.name, r.text, r.kernel));
+            wrong.push(format!(
+                "{} `{}`: merged {got}, kernel {}",
+                r.name, r.text, r.kernel
+            ));
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
@@ -147,13 +156,19 @@ fn the_prefilter_passes_what_the_kernel_delivers() {
         meta.wire_len = f.len() as u32;
         let verdict = cbpf::run(&p, &f, &meta);
         if r.kernel > 0 && verdict != PREFILTER_ACCEPT {
-            wrong.push(format!("{} `{}`: delivered {}, prefilter {verdict}", r.name, r.text, r.kernel));
+            wrong.push(format!(
+                "{} `{}`: delivered {}, prefilter {verdict}",
+                r.name, r.text, r.kernel
+            ));
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     // The expressions get one; most asm cases accept everything or read
     // areas the prefilter does not model, and have none.
-    assert!(with_prefilter >= 15, "only {with_prefilter} cases had a prefilter");
+    assert!(
+        with_prefilter >= 15,
+        "only {with_prefilter} cases had a prefilter"
+    );
 }
 
 #[test]
@@ -192,7 +207,10 @@ fn the_kernel_delivers_what_the_table_says() {
                 let got = s.try_recv(&mut buf).unwrap().map_or(0, |x| x.copied);
                 assert!(s.try_recv(&mut buf).unwrap().is_none());
                 if std::ptr::eq(other, r) && got != r.kernel {
-                    wrong.push(format!("{} `{}`: kernel {got}, table {}", r.name, r.text, r.kernel));
+                    wrong.push(format!(
+                        "{} `{}`: kernel {got}, table {}",
+                        r.name, r.text, r.kernel
+                    ));
                 }
             }
         }

@@ -203,8 +203,8 @@ fn the_running_kernel_accepts_the_prefilters() {
 fn prefilter_passes_every_accepted_frame() {
     let mut merging = spec::load_valid(&repo().join("tests/data/public.filters")).unwrap();
     merging.extend(spec::load_valid(&repo().join("tests/data/tenants-mixed-300.filters")).unwrap());
-    let strategy = prop::collection::vec(gen::frame(base_frames()), 1..10).prop_flat_map(
-        move |frames| {
+    let strategy =
+        prop::collection::vec(gen::frame(base_frames()), 1..10).prop_flat_map(move |frames| {
             let frames = Arc::new(frames);
             (
                 prop::collection::vec(
@@ -214,8 +214,7 @@ fn prefilter_passes_every_accepted_frame() {
                 prop::collection::vec(prop::sample::select(merging.clone()), 0..4),
                 Just(frames),
             )
-        },
-    );
+        });
     let cases = gen::cases(5_000);
     let mut runner = TestRunner::new(ProptestConfig {
         cases,
@@ -240,7 +239,11 @@ fn prefilter_passes_every_accepted_frame() {
             }
             let seen = check_superset(&named, &frames);
             let (c, p, w) = counts.get();
-            counts.set((c + 1, p + seen.prefilter as usize, w + (seen.wanted > 0) as usize));
+            counts.set((
+                c + 1,
+                p + seen.prefilter as usize,
+                w + (seen.wanted > 0) as usize,
+            ));
             Ok(())
         })
         .unwrap();
@@ -251,7 +254,10 @@ fn prefilter_passes_every_accepted_frame() {
         p * 10 >= c * 9,
         "only {p} of {c} cases had a prefilter: the superset check was vacuous for the rest"
     );
-    assert!(w * 4 >= c, "only {w} of {c} cases had a frame some tenant accepts");
+    assert!(
+        w * 4 >= c,
+        "only {w} of {c} cases had a frame some tenant accepts"
+    );
 }
 
 proptest! {

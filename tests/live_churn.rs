@@ -44,7 +44,11 @@ const MARGIN: u64 = 300;
 /// Churned tenant `i` in variant `v`: a host filter or a port filter for
 /// tenant value `i`, with one of three snaplens.
 fn churner(i: usize, v: usize) -> NamedProgram {
-    let family = if v % 2 == 0 { Family::Hosts } else { Family::Ports };
+    let family = if v % 2 == 0 {
+        Family::Hosts
+    } else {
+        Family::Ports
+    };
     NamedProgram {
         name: format!("c{i}"),
         program: family.program(i),
@@ -217,7 +221,10 @@ fn tenants_change_under_traffic_and_nobody_else_notices() {
             }
         }
         sender.join().unwrap();
-        assert!(rounds >= 20, "only {rounds} rounds of changes during the replay");
+        assert!(
+            rounds >= 20,
+            "only {rounds} rounds of changes during the replay"
+        );
         std::thread::sleep(Duration::from_millis(300));
         let refusals = live.prefilter_refusals();
         let totals = live.join().unwrap();
@@ -253,7 +260,12 @@ fn tenants_change_under_traffic_and_nobody_else_notices() {
     let mut delivered = 0;
     for (name, k) in &kernel {
         let o = &ours[name];
-        assert!(o == k, "{name}: {} frames, its kernel socket {}", o.len(), k.len());
+        assert!(
+            o == k,
+            "{name}: {} frames, its kernel socket {}",
+            o.len(),
+            k.len()
+        );
         delivered += k.len();
     }
     assert!(delivered > 1000, "stayers got only {delivered} frames");
@@ -264,7 +276,8 @@ fn tenants_change_under_traffic_and_nobody_else_notices() {
     let answer = |p: &NamedProgram, seq: u64| -> usize {
         let (view, meta) = kernel_view(&frames[seq as usize], vb_mac, 0);
         let ret = cbpf::run(&p.program, &view, &meta) as usize;
-        ret.min(view.len()).min(p.snaplen.map_or(usize::MAX, |s| s as usize))
+        ret.min(view.len())
+            .min(p.snaplen.map_or(usize::MAX, |s| s as usize))
     };
     let (mut checked_frames, mut endpoints) = (0, 0);
     for (name, ps, got) in &periods {
@@ -292,7 +305,11 @@ fn tenants_change_under_traffic_and_nobody_else_notices() {
             let (lo, hi) = (p.from.1, p.to.0.saturating_sub(MARGIN));
             for s in lo..hi.min(frames.len() as u64) {
                 if answer(&p.filter, s) > 0 {
-                    assert!(seen.contains(&s), "{name}: frame {s}, accepted by {:?} then, never came", p.filter.snaplen);
+                    assert!(
+                        seen.contains(&s),
+                        "{name}: frame {s}, accepted by {:?} then, never came",
+                        p.filter.snaplen
+                    );
                     checked_frames += 1;
                 }
             }
@@ -303,5 +320,8 @@ fn tenants_change_under_traffic_and_nobody_else_notices() {
          {checked_frames} deliveries required and present; {swaps} prefilter swaps"
     );
     assert!(endpoints > CHURNERS, "only {endpoints} churned endpoints");
-    assert!(checked_frames > 500, "only {checked_frames} churned deliveries were required");
+    assert!(
+        checked_frames > 500,
+        "only {checked_frames} churned deliveries were required"
+    );
 }

@@ -102,9 +102,18 @@ fn path_and_work_limits_turn_filters_into_fallbacks() {
     assert_eq!(
         fallbacks,
         [
-            ("cross-12x12".to_owned(), NormalizeError::TooManyPaths { limit: 256 }),
-            ("or-hosts-200".to_owned(), NormalizeError::TooManyLiterals { limit: 64 }),
-            ("or-hosts-64".to_owned(), NormalizeError::TooManyLiterals { limit: 64 }),
+            (
+                "cross-12x12".to_owned(),
+                NormalizeError::TooManyPaths { limit: 256 }
+            ),
+            (
+                "or-hosts-200".to_owned(),
+                NormalizeError::TooManyLiterals { limit: 64 }
+            ),
+            (
+                "or-hosts-64".to_owned(),
+                NormalizeError::TooManyLiterals { limit: 64 }
+            ),
         ]
     );
     check_exact(&set, &progs);

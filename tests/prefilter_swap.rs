@@ -19,7 +19,14 @@ use std::time::Duration;
 /// per namespace there; a global one is visible only in the first).
 fn optmem_is_per_namespace(ns: &str) -> bool {
     Command::new("ip")
-        .args(["netns", "exec", ns, "test", "-e", "/proc/sys/net/core/optmem_max"])
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "test",
+            "-e",
+            "/proc/sys/net/core/optmem_max",
+        ])
         .status()
         .is_ok_and(|s| s.success())
 }
@@ -28,7 +35,14 @@ fn optmem_is_per_namespace(ns: &str) -> bool {
 /// namespace, that the host's value never moved).
 fn set_optmem(ns: &str, bytes: u32) {
     let ok = Command::new("ip")
-        .args(["netns", "exec", ns, "sysctl", "-qw", &format!("net.core.optmem_max={bytes}")])
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "sysctl",
+            "-qw",
+            &format!("net.core.optmem_max={bytes}"),
+        ])
         .status()
         .unwrap()
         .success();
@@ -75,7 +89,10 @@ fn swap(
     limit: fn(u32, u32) -> u32,
 ) -> Swap {
     let ns = NetNs::new(tag);
-    assert!(optmem_is_per_namespace(&ns.name), "optmem_max is not per namespace on this kernel");
+    assert!(
+        optmem_is_per_namespace(&ns.name),
+        "optmem_max is not per namespace on this kernel"
+    );
     let nspath = ns.path();
     let name = ns.name.clone();
     let host = host_optmem();
@@ -83,7 +100,11 @@ fn swap(
         enter_netns(&nspath).unwrap();
         let va = if_index("va").unwrap();
         let prefilter = |v: &[NamedProgram]| {
-            FilterSet::new(v.iter().cloned()).unwrap().publish().kernel_prefilter().unwrap()
+            FilterSet::new(v.iter().cloned())
+                .unwrap()
+                .publish()
+                .kernel_prefilter()
+                .unwrap()
         };
         let (a, b) = (prefilter(&first), prefilter(&second));
         let (la, lb) = (min_optmem(&name, a.insns()), min_optmem(&name, b.insns()));
@@ -93,8 +114,15 @@ fn swap(
         let mut cfg = LiveConfig::new("vb");
         cfg.reinsert_vlan = false;
         let live = LiveCapture::start(set, senders, &cfg).unwrap();
-        assert_eq!(live.prefilter_len(), Some(a.len()), "the first prefilter fits alone");
-        let mut changes: Vec<Change> = first.iter().map(|p| Change::Remove(p.name.clone())).collect();
+        assert_eq!(
+            live.prefilter_len(),
+            Some(a.len()),
+            "the first prefilter fits alone"
+        );
+        let mut changes: Vec<Change> = first
+            .iter()
+            .map(|p| Change::Remove(p.name.clone()))
+            .collect();
         changes.extend(second.iter().map(|p| Change::Add {
             filter: p.clone(),
             queue: 4096,
@@ -113,7 +141,8 @@ fn swap(
             let (view, meta) = kernel_view(f, [2, 0, 0, 0, 0, 0xb], 0);
             wanted += second
                 .iter()
-                .any(|p| bpf_demux::cbpf::run(&p.program, &view, &meta) != 0) as usize;
+                .any(|p| bpf_demux::cbpf::run(&p.program, &view, &meta) != 0)
+                as usize;
         }
         std::thread::sleep(Duration::from_millis(300));
         let matched = live.frames_matched() as usize;
@@ -150,12 +179,21 @@ fn nets(tag: &str, from: usize, n: usize) -> Vec<NamedProgram> {
 #[ignore = "needs root and a network namespace"]
 fn a_swap_the_kernel_cannot_hold_goes_through_no_filter() {
     require_netns();
-    let s = swap("optmem", nets("a", 0, 1000), nets("b", 1000, 1000), |a, b| {
-        let l = a.max(b) + a.min(b) / 3;
-        assert!(l < a + b - 64);
-        l
-    });
-    assert!(matches!(s.state, PrefilterState::Attached(_)), "{:?}", s.state);
+    let s = swap(
+        "optmem",
+        nets("a", 0, 1000),
+        nets("b", 1000, 1000),
+        |a, b| {
+            let l = a.max(b) + a.min(b) / 3;
+            assert!(l < a + b - 64);
+            l
+        },
+    );
+    assert!(
+        matches!(s.state, PrefilterState::Attached(_)),
+        "{:?}",
+        s.state
+    );
     assert!(s.retried, "the swap should not have fit in place");
     assert_eq!(s.refusals, 0);
     assert!(s.wanted > 20, "{}", s.wanted);
@@ -173,8 +211,15 @@ fn a_prefilter_the_kernel_refuses_leaves_the_capture_without_one() {
         assert!(b > 2 * a + 64, "{a} {b}");
         (a + b) / 2
     });
-    assert!(matches!(s.state, PrefilterState::Refused(_)), "{:?}", s.state);
+    assert!(
+        matches!(s.state, PrefilterState::Refused(_)),
+        "{:?}",
+        s.state
+    );
     assert_eq!(s.refusals, 1);
     assert!(s.wanted > 20, "{}", s.wanted);
-    assert_eq!(s.matched, s.wanted, "without a prefilter nothing the set accepts is lost");
+    assert_eq!(
+        s.matched, s.wanted,
+        "without a prefilter nothing the set accepts is lost"
+    );
 }

@@ -227,9 +227,14 @@ fn under_ulimit(limit: &str, args: &[&str]) -> Output {
 
 /// A plain set of the first `n` host tenants.
 fn host_tenants(dir: &std::path::Path, n: usize) -> PathBuf {
-    let all = std::fs::read_to_string(repo().join("tests/data/tenants-hosts-1000.filters")).unwrap();
+    let all =
+        std::fs::read_to_string(repo().join("tests/data/tenants-hosts-1000.filters")).unwrap();
     let set = dir.join(format!("hosts{n}.filters"));
-    let lines: Vec<&str> = all.lines().filter(|l| !l.starts_with('#')).take(n).collect();
+    let lines: Vec<&str> = all
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .take(n)
+        .collect();
     assert_eq!(lines.len(), n);
     std::fs::write(&set, lines.join("\n") + "\n").unwrap();
     set
@@ -245,12 +250,25 @@ fn split_raises_the_open_files_limit_or_refuses_before_writing() {
     let pcap = repo().join("tests/data/corpus/pcaps/afs.pcap");
     let (s, p) = (set.to_str().unwrap(), pcap.to_str().unwrap());
     let out = dir.join("low");
-    let o = under_ulimit("-n 64", &["split", "-f", s, "--out-dir", out.to_str().unwrap(), p]);
+    let o = under_ulimit(
+        "-n 64",
+        &["split", "-f", s, "--out-dir", out.to_str().unwrap(), p],
+    );
     assert_refused(&o, "hard limit 64", &["200 tenants", "limit is 64"]);
-    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(), "files written");
+    assert!(
+        !out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(),
+        "files written"
+    );
     let out = dir.join("soft");
-    let o = under_ulimit("-Sn 64", &["split", "-f", s, "--out-dir", out.to_str().unwrap(), p]);
-    assert!(o.status.success(), "soft limit 64: {}", String::from_utf8_lossy(&o.stderr));
+    let o = under_ulimit(
+        "-Sn 64",
+        &["split", "-f", s, "--out-dir", out.to_str().unwrap(), p],
+    );
+    assert!(
+        o.status.success(),
+        "soft limit 64: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 200);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -281,7 +299,10 @@ fn split_on_a_bad_input_keeps_the_files_already_there() {
     let bad = dir.join("bad.pcap");
     std::fs::write(&bad, garbled).unwrap();
     for (what, inputs) in [
-        ("a missing input", vec![good.clone(), dir.join("missing.pcap")]),
+        (
+            "a missing input",
+            vec![good.clone(), dir.join("missing.pcap")],
+        ),
         ("a garbled input", vec![good.clone(), bad.clone()]),
     ] {
         let o = bin()
@@ -293,8 +314,15 @@ fn split_on_a_bad_input_keeps_the_files_already_there() {
             .output()
             .unwrap();
         assert_refused(&o, what, &[]);
-        assert_eq!(std::fs::read(out.join("icmp.pcap")).unwrap(), before, "{what}");
-        let names: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(
+            std::fs::read(out.join("icmp.pcap")).unwrap(),
+            before,
+            "{what}"
+        );
+        let names: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "{what}: {names:?}");
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -312,6 +340,10 @@ fn live_on_a_program_is_refused_naming_the_filter() {
     )
     .unwrap();
     let o = bin().arg("check").arg(&set).output().unwrap();
-    assert_refused(&o, "live cbpf", &["t.toml:2", "raw", "`live` applies to `expr`"]);
+    assert_refused(
+        &o,
+        "live cbpf",
+        &["t.toml:2", "raw", "`live` applies to `expr`"],
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

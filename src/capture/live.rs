@@ -151,7 +151,11 @@ impl LiveCapture {
     /// the workers on `set`'s tenants, delivered through `senders` (made by
     /// [`Senders::new`] from `set.tenant_specs(..)`). The capture owns the
     /// set from here on; [`update`](Self::update) changes it.
-    pub fn start(mut set: FilterSet, senders: Senders, cfg: &LiveConfig) -> io::Result<LiveCapture> {
+    pub fn start(
+        mut set: FilterSet,
+        senders: Senders,
+        cfg: &LiveConfig,
+    ) -> io::Result<LiveCapture> {
         let ifindex = sys::if_index(&cfg.interface)
             .map_err(|e| io::Error::new(e.kind(), format!("interface `{}`: {e}", cfg.interface)))?;
         let workers = cfg.workers.max(1);
@@ -377,9 +381,11 @@ impl LiveCapture {
         }));
         drop(c);
         // Every running worker loads the routing before its next block.
-        while self.progress.iter().any(|p| {
-            p.running.load(Ordering::Acquire) && p.epoch.load(Ordering::Acquire) < epoch
-        }) {
+        while self
+            .progress
+            .iter()
+            .any(|p| p.running.load(Ordering::Acquire) && p.epoch.load(Ordering::Acquire) < epoch)
+        {
             std::thread::sleep(Duration::from_millis(1));
         }
         Ok(applied)

@@ -112,9 +112,17 @@ pub fn merged(data: &[u8]) -> usize {
         v.sort();
         v
     };
-    assert_eq!(named_sorted(set.matches(frame, &meta), &set), want, "working set");
+    assert_eq!(
+        named_sorted(set.matches(frame, &meta), &set),
+        want,
+        "working set"
+    );
     let automaton = set.publish();
-    assert_eq!(named_sorted(automaton.matches(frame, &meta), &set), want, "published automaton");
+    assert_eq!(
+        named_sorted(automaton.matches(frame, &meta), &set),
+        want,
+        "published automaton"
+    );
     named.len()
 }
 

@@ -168,7 +168,12 @@ pub fn accept() -> impl Strategy<Value = Accept> {
 /// Code being laid out: instructions and labelled two-way jumps.
 enum Item {
     Insn(Insn),
-    Jump { code: u16, k: u32, t: usize, f: usize },
+    Jump {
+        code: u16,
+        k: u32,
+        t: usize,
+        f: usize,
+    },
     Label(usize),
 }
 

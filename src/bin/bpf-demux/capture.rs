@@ -228,7 +228,10 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
 
 /// The errors a ring socket reports once its interface is gone.
 fn is_gone(e: &std::io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::ENETDOWN | libc::ENODEV | libc::ENXIO))
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENETDOWN | libc::ENODEV | libc::ENXIO)
+    )
 }
 
 fn progress_line(live: &LiveCapture, start: Instant) -> String {
@@ -304,7 +307,9 @@ fn reload(
                 eprintln!("bpf-demux: warning: the kernel could not swap the prefilter in place (optmem_max); it was detached and attached again");
             }
             if let bpf_demux::capture::PrefilterState::Refused(why) = &applied.prefilter {
-                eprintln!("bpf-demux: warning: kernel prefilter refused ({why}); capturing without one");
+                eprintln!(
+                    "bpf-demux: warning: kernel prefilter refused ({why}); capturing without one"
+                );
             }
             *current = new;
         }

@@ -106,7 +106,8 @@ impl Sink {
         let part = self
             .dir
             .join(format!(".{}.{}.pcap.part", ep.name, ep.tenant.0));
-        let f = File::create(&part).map_err(|e| format!("{}: cannot write: {e}", part.display()))?;
+        let f =
+            File::create(&part).map_err(|e| format!("{}: cannot write: {e}", part.display()))?;
         let writer = PcapWriter::new(
             BufWriter::with_capacity(1 << 16, f),
             cap.unwrap_or(DEFAULT_SNAPLEN),

@@ -182,9 +182,17 @@ fn run(args: Args) -> Result<ExitCode, String> {
         let name = args.family.first().map_or("hosts", String::as_str);
         let family = Family::from_name(name).ok_or_else(|| format!("unknown family `{name}`"))?;
         let n = args.n.first().copied().unwrap_or(10_000);
-        let cycles = if args.quick { args.cycles.min(20_000) } else { args.cycles };
+        let cycles = if args.quick {
+            args.cycles.min(20_000)
+        } else {
+            args.cycles
+        };
         let ok = churn::run(family, n, cycles)?;
-        return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        return Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
     }
     let mut workloads = Vec::new();
     if let Some(path) = &args.filters {

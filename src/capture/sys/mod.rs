@@ -69,7 +69,12 @@ impl FilterHandle {
     /// is not an error.
     pub fn detach(&self) -> io::Result<()> {
         let v: libc::c_int = 0;
-        match setsockopt(self.0.as_raw_fd(), libc::SOL_SOCKET, libc::SO_DETACH_FILTER, &v) {
+        match setsockopt(
+            self.0.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_DETACH_FILTER,
+            &v,
+        ) {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
             r => r,
         }

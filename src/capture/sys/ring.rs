@@ -9,8 +9,8 @@ use super::{attach, bind_all_protocols, check, setsockopt, FilterHandle};
 use crate::cbpf::Insn;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Ring geometry and socket options.
