@@ -325,3 +325,53 @@ fn tenants_change_under_traffic_and_nobody_else_notices() {
         "only {checked_frames} churned deliveries were required"
     );
 }
+
+/// A removed tenant's stream ends for a consumer that reads its endpoint
+/// directly (nobody waits on the ready set), with what was queued first.
+#[test]
+#[ignore = "needs root and a network namespace"]
+fn a_removed_tenants_stream_ends_without_a_ready_set_consumer() {
+    require_netns();
+    let ns = NetNs::new("rmend");
+    let nspath = ns.path();
+    let vb_mac = ns.vb_mac;
+    let (queued, end) = std::thread::spawn(move || {
+        enter_netns(&nspath).unwrap();
+        let va = if_index("va").unwrap();
+        let set = FilterSet::new([churner(0, 0), churner(1, 0)]).unwrap();
+        let all = bpf_demux::cbpf::Program::validate(
+            &bpf_demux::cbpf::text::parse_asm("ret #-1").unwrap(),
+        )
+        .unwrap();
+        let mut set = set;
+        set.add(NamedProgram {
+            name: "all".into(),
+            program: all,
+            snaplen: None,
+        })
+        .unwrap();
+        let (senders, endpoints) = Senders::new(set.tenant_specs(1024), false);
+        let live = LiveCapture::start(set, senders, &LiveConfig::new("vb")).unwrap();
+        let ep = endpoints.into_iter().find(|e| e.name == "all").unwrap();
+        let mut tx = PacketSocket::open().unwrap();
+        tx.bind(va).unwrap();
+        for f in crafted_frames(vb_mac).iter().take(5) {
+            tx.send(f).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        live.update(vec![Change::Remove("all".into())]).unwrap();
+        let mut queued = 0;
+        let end = loop {
+            match ep.recv_timeout(Duration::from_secs(2)) {
+                Ok(_) => queued += 1,
+                Err(ended) => break ended,
+            }
+        };
+        drop(live);
+        (queued, end)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(queued, 5, "frames queued before the removal");
+    assert!(end, "the stream did not end after the removal");
+}

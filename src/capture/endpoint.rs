@@ -9,7 +9,7 @@
 use super::queue::{Queue, QueueStats};
 use crate::merge::FilterId;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 /// One frame as captured, shared by all its endpoints.
@@ -155,10 +155,11 @@ impl Drop for Slot {
 /// Invariant: a slot's `queued` flag is set iff the slot is in `pending`
 /// or a consumer has taken it and not yet cleared the flag; a consumer
 /// clears the flag before draining, so a frame sent after the drain queues
-/// the tenant again.
+/// the tenant again. `pending` holds slots weakly: a removed tenant's
+/// stream ends when its routings go, whether or not anyone waits here.
 #[derive(Default)]
 pub struct Ready {
-    pending: Mutex<Vec<Arc<Slot>>>,
+    pending: Mutex<Vec<(TenantId, Weak<Slot>)>>,
     dirty: AtomicBool,
     /// Set (under the `pending` lock) once every sender is gone.
     closed: AtomicBool,
@@ -168,10 +169,13 @@ pub struct Ready {
 impl Ready {
     fn mark(&self, slot: &Arc<Slot>) {
         if !slot.queued.swap(true, Ordering::AcqRel) {
-            self.pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(slot.clone());
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            // Nobody may ever wait here (endpoints read directly): forget
+            // slots that are gone once they are as many as the rest.
+            if p.len() >= 64 && p.len().is_power_of_two() {
+                p.retain(|(_, w)| w.strong_count() > 0);
+            }
+            p.push((slot.tenant, Arc::downgrade(slot)));
             self.dirty.store(true, Ordering::Release);
         }
     }
@@ -207,10 +211,12 @@ impl Ready {
         let slots = std::mem::take(&mut *p);
         drop(p);
         slots
-            .iter()
-            .map(|s| {
-                s.queued.store(false, Ordering::Release);
-                s.tenant
+            .into_iter()
+            .map(|(tenant, w)| {
+                if let Some(s) = w.upgrade() {
+                    s.queued.store(false, Ordering::Release);
+                }
+                tenant
             })
             .collect()
     }

@@ -163,6 +163,15 @@ impl LiveCapture {
         if workers > 1 {
             ring_cfg.fanout_group = Some((std::process::id() & 0xffff) as u16);
         }
+        if let Some(id) = set.ids().find(|id| senders.slot(*id).is_none()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "tenant `{}` has no channel (make the Senders from this set's tenant_specs)",
+                    set.name(id)
+                ),
+            ));
+        }
         let automaton = set.publish();
         let prefilter = cfg
             .kernel_prefilter
@@ -208,6 +217,7 @@ impl LiveCapture {
         // when there is a limit).
         let admitted = Arc::new(AtomicU64::new(0));
         let mut workers_h = Vec::new();
+        let stop_all = stop.clone();
         for (w, mut ring) in rings.into_iter().enumerate() {
             let mut d = Dispatcher::with_routing(current.load().routing.clone(), cfg.reinsert_vlan);
             let direction = cfg.direction;
@@ -218,7 +228,7 @@ impl LiveCapture {
                 cfg.max_frames,
                 current.clone(),
             );
-            let h = std::thread::Builder::new()
+            let spawned = std::thread::Builder::new()
                 .name(format!("bpf-demux-rx{w}"))
                 .spawn(move || {
                     let _running = Running(&progress[w]);
@@ -278,8 +288,17 @@ impl LiveCapture {
                     totals.kernel_packets = p;
                     totals.kernel_drops = dr;
                     Ok(totals)
-                })?;
-            workers_h.push(h);
+                });
+            match spawned {
+                Ok(h) => workers_h.push(h),
+                Err(e) => {
+                    stop_all.store(true, Ordering::Relaxed);
+                    for h in workers_h {
+                        let _ = h.join();
+                    }
+                    return Err(e);
+                }
+            }
         }
         let refusals = refused.is_some() as u64;
         let prefilter = match (cfg.kernel_prefilter, prefilter, refused) {
@@ -455,19 +474,31 @@ impl LiveCapture {
 
     /// Stops, waits for every worker, and sums their totals. Endpoints
     /// see the end of their stream once this returns (and they drain).
+    /// Every worker is joined; the first worker error is returned.
     pub fn join(self) -> io::Result<CaptureTotals> {
         self.stop();
         let mut t = CaptureTotals::default();
+        let mut first_err = None;
         for h in self.workers {
-            let w = h
-                .join()
-                .map_err(|_| io::Error::other("capture worker panicked"))??;
-            t.frames += w.frames;
-            t.matched += w.matched;
-            t.kernel_packets += w.kernel_packets;
-            t.kernel_drops += w.kernel_drops;
+            match h.join() {
+                Ok(Ok(w)) => {
+                    t.frames += w.frames;
+                    t.matched += w.matched;
+                    t.kernel_packets += w.kernel_packets;
+                    t.kernel_drops += w.kernel_drops;
+                }
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_err.get_or_insert(io::Error::other("capture worker panicked"));
+                }
+            }
         }
-        Ok(t)
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(t),
+        }
     }
 }
 

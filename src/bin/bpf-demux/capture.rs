@@ -12,6 +12,14 @@ use std::process::ExitCode;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
+/// `eprintln!` that ignores errors: a reload must not die on a terminal
+/// that went away (SIGHUP is also what a hangup sends).
+macro_rules! say {
+    ($($t:tt)*) => {
+        sink::say(&format!($($t)*))
+    };
+}
+
 /// Capture from one interface (one AF_PACKET TPACKET_V3 socket, or one per
 /// worker) and write every tenant's frames to DIR/<name>.pcap.
 ///
@@ -93,7 +101,11 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         return Err("--block-kib must be a positive multiple of 4 and --blocks positive".into());
     }
     let progs = spec::load_valid_for(&a.filters, Target::Live).map_err(|e| e.to_string())?;
-    sink::check_open_files(progs.len(), 0)?;
+    sink::check_open_files(progs.len(), a.workers)?;
+    // Before any file exists, so no signal can leave half-written ones.
+    sys::catch_termination()
+        .and_then(|()| sys::catch_reload_and_stats())
+        .map_err(|e| format!("installing signal handlers: {e}"))?;
     let mut current: BTreeMap<String, NamedProgram> =
         progs.iter().map(|p| (p.name.clone(), p.clone())).collect();
     let set = FilterSet::new(progs).map_err(|e| e.to_string())?;
@@ -133,9 +145,6 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
             return Err(format!("cannot capture: {e}{hint}"));
         }
     };
-    sys::catch_termination()
-        .and_then(|()| sys::catch_reload_and_stats())
-        .map_err(|e| format!("installing signal handlers: {e}"))?;
     let writer = std::thread::spawn(move || sink.run());
     let start = Instant::now();
     let tty = std::io::stderr().is_terminal();
@@ -164,7 +173,14 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
             live.stop();
         }
         if sys::take_hangup() {
-            reload(&a.filters, &live, &mut current, &commands, a.queue);
+            reload(
+                &a.filters,
+                &live,
+                &mut current,
+                &commands,
+                a.queue,
+                a.workers,
+            );
         }
         if sys::take_usr1() {
             let _ = commands.send(Command::PrintStats(progress_line(&live, start)));
@@ -178,7 +194,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
                 live.stop();
             }
         }
-        if live.workers_running() < a.workers {
+        if live.workers_running() < a.workers || writer.is_finished() {
             live.stop();
         }
         if tty && last.elapsed() >= Duration::from_secs(1) {
@@ -252,16 +268,17 @@ fn reload(
     current: &mut BTreeMap<String, NamedProgram>,
     commands: &Sender<Command>,
     queue: usize,
+    workers: usize,
 ) {
     let progs = match spec::load_valid_for(path, Target::Live) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("bpf-demux: reload failed: {e}");
+            say!("bpf-demux: reload failed: {e}");
             return;
         }
     };
-    if let Err(e) = sink::check_open_files(progs.len(), 0) {
-        eprintln!("bpf-demux: reload failed: {}: {e}", path.display());
+    if let Err(e) = sink::check_open_files(progs.len(), workers) {
+        say!("bpf-demux: reload failed: {}: {e}", path.display());
         return;
     }
     let new: BTreeMap<String, NamedProgram> =
@@ -287,7 +304,7 @@ fn reload(
         }
     }
     match live.update(changes) {
-        Err(e) => eprintln!("bpf-demux: reload failed: {}: {e}", path.display()),
+        Err(e) => say!("bpf-demux: reload failed: {}: {e}", path.display()),
         Ok(applied) => {
             let added = applied.endpoints.len();
             for ep in applied.endpoints {
@@ -297,19 +314,17 @@ fn reload(
             for name in removed.iter() {
                 let _ = commands.send(Command::Removed(name.clone()));
             }
-            eprintln!(
+            say!(
                 "bpf-demux: reloaded {}: {} tenants (+{added} -{} ~{changed})",
                 path.display(),
                 new.len(),
                 removed.len()
             );
             if applied.prefilter_retried {
-                eprintln!("bpf-demux: warning: the kernel could not swap the prefilter in place (optmem_max); it was detached and attached again");
+                say!("bpf-demux: warning: the kernel could not swap the prefilter in place (optmem_max); it was detached and attached again");
             }
             if let bpf_demux::capture::PrefilterState::Refused(why) = &applied.prefilter {
-                eprintln!(
-                    "bpf-demux: warning: kernel prefilter refused ({why}); capturing without one"
-                );
+                say!("bpf-demux: warning: kernel prefilter refused ({why}); capturing without one");
             }
             *current = new;
         }

@@ -2,8 +2,10 @@
 //! `DIR/.<name>.<tenant>.pcap.part` and renamed to `DIR/<name>.pcap` when
 //! the tenant's stream ends: at the end of a clean run, or at once when a
 //! reload removes the tenant (then, if this run already finished a file of
-//! that name, `DIR/<name>.1.pcap`, `.2`, ...: nothing written is
-//! overwritten). Written frames reach the files within a second (a flush
+//! that name, `DIR/<name>~1.pcap`, `~2`, ...: `~` is not allowed in a
+//! name, so nothing written is overwritten). A file that cannot be
+//! written loses that tenant only: the error is said, what was written is
+//! kept, the other tenants go on. Written frames reach the files within a second (a flush
 //! on a timer), so a capture that is killed leaves its frames in the
 //! `.part` files.
 
@@ -108,9 +110,11 @@ impl Sink {
             .join(format!(".{}.{}.pcap.part", ep.name, ep.tenant.0));
         let f =
             File::create(&part).map_err(|e| format!("{}: cannot write: {e}", part.display()))?;
+        // The header's snaplen is never below libpcap's default: a reload
+        // may raise the tenant's cap, and readers cut records to it.
         let writer = PcapWriter::new(
             BufWriter::with_capacity(1 << 16, f),
-            cap.unwrap_or(DEFAULT_SNAPLEN),
+            cap.map_or(DEFAULT_SNAPLEN, |c| c.max(DEFAULT_SNAPLEN)),
         )
         .map_err(|e| format!("{}: {e}", part.display()))?;
         self.by_id.insert(ep.tenant, self.outs.len());
@@ -153,7 +157,7 @@ impl Sink {
         let n = self.finished.entry(o.ep.name.clone()).or_insert(0);
         let done = match *n {
             0 => self.dir.join(format!("{}.pcap", o.ep.name)),
-            k => self.dir.join(format!("{}.{k}.pcap", o.ep.name)),
+            k => self.dir.join(format!("{}~{k}.pcap", o.ep.name)),
         };
         *n += 1;
         std::fs::rename(&o.part, &done).map_err(|e| format!("{}: {e}", done.display()))?;
@@ -168,8 +172,10 @@ impl Sink {
         match c {
             Command::Add(ep, cap) => {
                 // A file that cannot be made loses that tenant only.
-                if let Err(e) = self.open(ep, cap) {
-                    eprintln!("bpf-demux: {e}");
+                match self.open(ep, cap) {
+                    // Frames may have come before the command did.
+                    Ok(()) => self.drain_or_drop(self.outs.len() - 1),
+                    Err(e) => say(&format!("bpf-demux: {e}")),
                 }
             }
             Command::Removed(name) => {
@@ -211,12 +217,12 @@ impl Sink {
         self.take_commands()?;
         for id in ids {
             if let Some(&i) = self.by_id.get(&id) {
-                Self::drain_one(&mut self.outs[i])?;
+                self.drain_or_drop(i);
             }
         }
-        for o in &mut self.outs {
-            if closed || o.removed {
-                Self::drain_one(o)?;
+        for i in 0..self.outs.len() {
+            if closed || self.outs[i].removed {
+                self.drain_or_drop(i);
             }
         }
         // Finish every file whose stream ended.
@@ -224,7 +230,9 @@ impl Sink {
         while i < self.outs.len() {
             if self.outs[i].closed && (closed || self.outs[i].removed) {
                 let o = self.outs.swap_remove(i);
-                self.finish(o)?;
+                if let Err(e) = self.finish(o) {
+                    say(&format!("bpf-demux: {e}"));
+                }
             } else {
                 i += 1;
             }
@@ -238,12 +246,34 @@ impl Sink {
         if self.last_flush.elapsed() >= FLUSH_EVERY {
             self.last_flush = Instant::now();
             for o in &mut self.outs {
-                o.writer
-                    .flush()
-                    .map_err(|e| format!("{}: {e}", o.part.display()))?;
+                if let Err(e) = o.writer.flush() {
+                    say(&format!("bpf-demux: {}: {e}", o.part.display()));
+                }
             }
         }
         Ok(closed && self.outs.is_empty())
+    }
+
+    /// Drains out `i`; on a write error, says so and lets that tenant go
+    /// (its file keeps what was written; its endpoint is dropped, so its
+    /// frames are counted as drops from now on).
+    fn drain_or_drop(&mut self, i: usize) {
+        if let Err(e) = Self::drain_one(&mut self.outs[i]) {
+            say(&format!(
+                "bpf-demux: {e}; tenant `{}` is no longer written",
+                self.outs[i].ep.name
+            ));
+            let o = self.outs.swap_remove(i);
+            if let Err(e) = self.finish(o) {
+                say(&format!("bpf-demux: {e}"));
+            }
+            self.by_id = self
+                .outs
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (o.ep.tenant, i))
+                .collect();
+        }
     }
 
     fn take_commands(&mut self) -> Result<(), String> {
@@ -282,9 +312,18 @@ impl Sink {
     }
 }
 
+/// Writes a line on stderr, ignoring errors (a terminal that went away
+/// must not stop the files from being finished).
+pub fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// Raises the open-files limit to the hard limit and refuses, before
 /// anything is written, when one file per tenant (plus `inputs` and a few
 /// for the process itself) still does not fit.
+/// `inputs` counts the other descriptors the run holds (input files, ring
+/// sockets).
 pub fn check_open_files(tenants: usize, inputs: usize) -> Result<(), String> {
     let limit = bpf_demux::capture::sys::raise_open_files_limit()
         .map_err(|e| format!("reading the open-files limit: {e}"))?;
