@@ -103,7 +103,11 @@ pub enum Target {
 
 impl fmt::Display for SpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file.display(), self.line)?;
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            // 0: the file as a whole (it cannot be read).
+            write!(f, ":{}", self.line)?;
+        }
         if let Some(c) = self.col {
             write!(f, ":{c}")?;
         }
@@ -151,8 +155,21 @@ pub fn load(path: &Path) -> Result<Vec<FilterSpec>, SpecError> {
     load_for(path, Target::Offline)
 }
 
+/// Every error of a set file (see [`parse_all_for`]); a file that cannot
+/// be read is one error.
+pub fn load_all_for(path: &Path, target: Target) -> (Vec<FilterSpec>, Vec<SpecError>) {
+    match read_text(path) {
+        Ok(text) => parse_all_for(path, &text, target),
+        Err(e) => (Vec::new(), vec![e]),
+    }
+}
+
 /// [`load`], compiling expressions for `target`.
 pub fn load_for(path: &Path, target: Target) -> Result<Vec<FilterSpec>, SpecError> {
+    parse_for(path, &read_text(path)?, target)
+}
+
+fn read_text(path: &Path) -> Result<String, SpecError> {
     let bytes = std::fs::read(path).map_err(|e| SpecError {
         file: path.to_owned(),
         line: 0,
@@ -160,7 +177,7 @@ pub fn load_for(path: &Path, target: Target) -> Result<Vec<FilterSpec>, SpecErro
         filter: None,
         kind: SpecErrorKind::Io(e.to_string()),
     })?;
-    let text = String::from_utf8(bytes).map_err(|e| {
+    String::from_utf8(bytes).map_err(|e| {
         let (line, col) = text::line_col(e.as_bytes(), e.utf8_error().valid_up_to());
         SpecError {
             file: path.to_owned(),
@@ -169,8 +186,7 @@ pub fn load_for(path: &Path, target: Target) -> Result<Vec<FilterSpec>, SpecErro
             filter: None,
             kind: SpecErrorKind::Text("file is not UTF-8 text".into()),
         }
-    })?;
-    parse_for(path, &text, target)
+    })
 }
 
 /// Parses set-file text; `path` names it in errors.
@@ -178,20 +194,34 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<FilterSpec>, SpecError> {
     parse_for(path, text, Target::Offline)
 }
 
-/// [`parse`], compiling expressions for `target`.
+/// [`parse`], compiling expressions for `target`; the first error.
 pub fn parse_for(path: &Path, text: &str, target: Target) -> Result<Vec<FilterSpec>, SpecError> {
+    let (specs, mut errs) = parse_all_for(path, text, target);
+    match errs.is_empty() {
+        true => Ok(specs),
+        false => Err(errs.swap_remove(0)),
+    }
+}
+
+/// Every error of a set (not only the first): the filters that parsed,
+/// and the errors in file order. A TOML syntax error stops the parse.
+pub fn parse_all_for(path: &Path, text: &str, target: Target) -> (Vec<FilterSpec>, Vec<SpecError>) {
     let is_toml = text
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'))
         .is_some_and(|l| l.starts_with('['));
+    let mut errs = Vec::new();
     let specs = if is_toml {
-        parse_toml(path, text, target)?
+        match parse_toml(path, text, target, &mut errs) {
+            Ok(s) => s,
+            Err(e) => return (Vec::new(), vec![e]),
+        }
     } else {
-        parse_plain(path, text, target)?
+        parse_plain(path, text, target, &mut errs)
     };
-    if specs.is_empty() {
-        return Err(SpecError {
+    if specs.is_empty() && errs.is_empty() {
+        errs.push(SpecError {
             file: path.to_owned(),
             line: 1,
             col: None,
@@ -200,9 +230,10 @@ pub fn parse_for(path: &Path, text: &str, target: Target) -> Result<Vec<FilterSp
         });
     }
     let mut seen = std::collections::HashMap::new();
-    for s in &specs {
-        if let Some(first_line) = seen.insert(s.name.clone(), s.line) {
-            return Err(SpecError {
+    let mut unique = Vec::with_capacity(specs.len());
+    for s in specs {
+        if let Some(&first_line) = seen.get(&s.name) {
+            errs.push(SpecError {
                 file: path.to_owned(),
                 line: s.line,
                 col: None,
@@ -212,12 +243,21 @@ pub fn parse_for(path: &Path, text: &str, target: Target) -> Result<Vec<FilterSp
                     first_line,
                 },
             });
+        } else {
+            seen.insert(s.name.clone(), s.line);
+            unique.push(s);
         }
     }
-    Ok(specs)
+    errs.sort_by_key(|e| (e.line, e.col));
+    (unique, errs)
 }
 
-fn parse_plain(path: &Path, text: &str, target: Target) -> Result<Vec<FilterSpec>, SpecError> {
+fn parse_plain(
+    path: &Path,
+    text: &str,
+    target: Target,
+    errs: &mut Vec<SpecError>,
+) -> Vec<FilterSpec> {
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
@@ -225,50 +265,63 @@ fn parse_plain(path: &Path, text: &str, target: Target) -> Result<Vec<FilterSpec
         if l.trim().is_empty() || l.trim_start().starts_with('#') {
             continue;
         }
-        let err = |col, filter: Option<&str>, kind| SpecError {
-            file: path.to_owned(),
-            line,
-            col: Some(col),
-            filter: filter.map(str::to_owned),
-            kind,
-        };
-        let Some((name, prog)) = l.split_once('\t') else {
-            return Err(err(1, None, SpecErrorKind::NoTab));
-        };
-        let name = name.trim();
-        if !valid_name(name) {
-            return Err(err(1, None, SpecErrorKind::BadName(name.to_owned())));
-        }
-        let col0 = l.find('\t').unwrap() + 2;
-        let insns = if let Some(e) = prog.strip_prefix("expr:") {
-            let lead = e.len() - e.trim_start().len();
-            let opts = crate::expr::Options {
-                snaplen: crate::expr::DEFAULT_SNAPLEN,
-                live: target == Target::Live,
+        let one = || -> Result<FilterSpec, SpecError> {
+            let err = |col, filter: Option<&str>, kind| SpecError {
+                file: path.to_owned(),
+                line,
+                col: Some(col),
+                filter: filter.map(str::to_owned),
+                kind,
             };
-            crate::expr::compile_with(e.trim(), &opts).map_err(|x| {
-                err(
-                    col0 + 5 + lead + x.col - 1,
-                    Some(name),
-                    SpecErrorKind::Expr(x.msg),
-                )
-            })?
-        } else {
-            text::parse_ddd(prog.trim_end()).map_err(|e: TextError| {
-                err(col0 + e.col - 1, Some(name), SpecErrorKind::Text(e.msg))
-            })?
+            let Some((name, prog)) = l.split_once('\t') else {
+                return Err(err(1, None, SpecErrorKind::NoTab));
+            };
+            let name = name.trim();
+            if !valid_name(name) {
+                return Err(err(1, None, SpecErrorKind::BadName(name.to_owned())));
+            }
+            let col0 = l.find('\t').unwrap() + 2;
+            let insns = if let Some(e) = prog.strip_prefix("expr:") {
+                let lead = e.len() - e.trim_start().len();
+                let opts = crate::expr::Options {
+                    snaplen: crate::expr::DEFAULT_SNAPLEN,
+                    live: target == Target::Live,
+                };
+                crate::expr::compile_with(e.trim(), &opts).map_err(|x| {
+                    err(
+                        col0 + 5 + lead + x.col - 1,
+                        Some(name),
+                        SpecErrorKind::Expr(x.msg),
+                    )
+                })?
+            } else {
+                text::parse_ddd(prog.trim_end()).map_err(|e: TextError| {
+                    err(col0 + e.col - 1, Some(name), SpecErrorKind::Text(e.msg))
+                })?
+            };
+            Ok(FilterSpec {
+                name: name.to_owned(),
+                insns,
+                snaplen: None,
+                line,
+            })
         };
-        out.push(FilterSpec {
-            name: name.to_owned(),
-            insns,
-            snaplen: None,
-            line,
-        });
+        match one() {
+            Ok(spec) => out.push(spec),
+            Err(e) => errs.push(e),
+        }
     }
-    Ok(out)
+    out
 }
 
-fn parse_toml(path: &Path, text: &str, target: Target) -> Result<Vec<FilterSpec>, SpecError> {
+/// A syntax error is fatal (returned); each filter's own error is pushed
+/// to `errs` and the filter skipped.
+fn parse_toml(
+    path: &Path,
+    text: &str,
+    target: Target,
+    errs: &mut Vec<SpecError>,
+) -> Result<Vec<FilterSpec>, SpecError> {
     let pos = |offset: usize| text::line_col(text.as_bytes(), offset);
     let file: TomlFile = toml::from_str(text).map_err(|e| {
         let (line, col) = e.span().map(|s| pos(s.start)).unwrap_or((1, 1));
@@ -282,82 +335,87 @@ fn parse_toml(path: &Path, text: &str, target: Target) -> Result<Vec<FilterSpec>
     })?;
     let mut out = Vec::new();
     for f in file.filter {
-        let span = f.span();
-        let f = f.into_inner();
-        let name = f.name.get_ref().clone();
-        let (nline, ncol) = pos(f.name.span().start);
-        let err = |line, col, kind| SpecError {
-            file: path.to_owned(),
-            line,
-            col: Some(col),
-            filter: Some(name.clone()),
-            kind,
-        };
-        if !valid_name(&name) {
-            return Err(SpecError {
-                filter: None,
-                ..err(nline, ncol, SpecErrorKind::BadName(name.clone()))
-            });
-        }
-        if f.snaplen == Some(0) {
-            return Err(err(nline, ncol, SpecErrorKind::ZeroSnaplen));
-        }
-        let (src, form) = match (&f.cbpf, &f.asm, &f.expr) {
-            (Some(c), None, None) => (c, 0),
-            (None, Some(a), None) => (a, 1),
-            (None, None, Some(e)) => (e, 2),
-            _ => {
-                let (l, c) = pos(span.start);
-                return Err(err(l, c, SpecErrorKind::ProgramKeys));
-            }
-        };
-        if f.live && form != 2 {
-            return Err(err(nline, ncol, SpecErrorKind::LiveNotExpr));
-        }
-        let (vline, vcol) = pos(src.span().start);
-        // The value's text starts after its opening quote(s); for a
-        // multi-line string that starts with a newline, on the next line.
-        let raw = &text[src.span()];
-        let quote = if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
-            3
-        } else {
-            1
-        };
-        let (l0, c0) = if quote == 3 && raw[3..].starts_with('\n') {
-            (vline + 1, 1)
-        } else {
-            (vline, vcol + quote)
-        };
-        if form == 2 {
-            let opts = crate::expr::Options {
-                snaplen: f.snaplen.unwrap_or(crate::expr::DEFAULT_SNAPLEN),
-                live: f.live || target == Target::Live,
+        let one = || -> Result<FilterSpec, SpecError> {
+            let span = f.span();
+            let f = f.get_ref();
+            let name = f.name.get_ref().clone();
+            let (nline, ncol) = pos(f.name.span().start);
+            let err = |line, col, kind| SpecError {
+                file: path.to_owned(),
+                line,
+                col: Some(col),
+                filter: Some(name.clone()),
+                kind,
             };
-            let insns = crate::expr::compile_with(src.get_ref(), &opts)
-                .map_err(|e| err(l0, c0 + e.col - 1, SpecErrorKind::Expr(e.msg)))?;
-            out.push(FilterSpec {
+            if !valid_name(&name) {
+                return Err(SpecError {
+                    filter: None,
+                    ..err(nline, ncol, SpecErrorKind::BadName(name.clone()))
+                });
+            }
+            if f.snaplen == Some(0) {
+                return Err(err(nline, ncol, SpecErrorKind::ZeroSnaplen));
+            }
+            let (src, form) = match (&f.cbpf, &f.asm, &f.expr) {
+                (Some(c), None, None) => (c, 0),
+                (None, Some(a), None) => (a, 1),
+                (None, None, Some(e)) => (e, 2),
+                _ => {
+                    let (l, c) = pos(span.start);
+                    return Err(err(l, c, SpecErrorKind::ProgramKeys));
+                }
+            };
+            if f.live && form != 2 {
+                return Err(err(nline, ncol, SpecErrorKind::LiveNotExpr));
+            }
+            let (vline, vcol) = pos(src.span().start);
+            // The value's text starts after its opening quote(s); for a
+            // multi-line string that starts with a newline, on the next line.
+            let raw = &text[src.span()];
+            let quote = if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
+                3
+            } else {
+                1
+            };
+            let (l0, c0) = if quote == 3 && raw[3..].starts_with('\n') {
+                (vline + 1, 1)
+            } else {
+                (vline, vcol + quote)
+            };
+            if form == 2 {
+                let opts = crate::expr::Options {
+                    snaplen: f.snaplen.unwrap_or(crate::expr::DEFAULT_SNAPLEN),
+                    live: f.live || target == Target::Live,
+                };
+                let insns = crate::expr::compile_with(src.get_ref(), &opts)
+                    .map_err(|e| err(l0, c0 + e.col - 1, SpecErrorKind::Expr(e.msg)))?;
+                return Ok(FilterSpec {
+                    name,
+                    insns,
+                    snaplen: f.snaplen,
+                    line: nline,
+                });
+            }
+            let parsed = if form == 1 {
+                text::parse_asm(src.get_ref())
+            } else {
+                text::parse_ddd(src.get_ref())
+            };
+            let insns = parsed.map_err(|e| {
+                let e = e.shifted(l0, c0);
+                err(e.line, e.col, SpecErrorKind::Text(e.msg))
+            })?;
+            Ok(FilterSpec {
                 name,
                 insns,
                 snaplen: f.snaplen,
                 line: nline,
-            });
-            continue;
-        }
-        let parsed = if form == 1 {
-            text::parse_asm(src.get_ref())
-        } else {
-            text::parse_ddd(src.get_ref())
+            })
         };
-        let insns = parsed.map_err(|e| {
-            let e = e.shifted(l0, c0);
-            err(e.line, e.col, SpecErrorKind::Text(e.msg))
-        })?;
-        out.push(FilterSpec {
-            name,
-            insns,
-            snaplen: f.snaplen,
-            line: nline,
-        });
+        match one() {
+            Ok(spec) => out.push(spec),
+            Err(e) => errs.push(e),
+        }
     }
     Ok(out)
 }

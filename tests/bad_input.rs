@@ -319,3 +319,58 @@ fn unknown_options_and_missing_arguments_exit_2() {
         assert_refused(&out, &args.join(" "), &[]);
     }
 }
+
+/// `check` reports every error of a file with its place, not only the
+/// first; a missing file has no line number; filters that switch the
+/// kernel prefilter off for the set are named.
+#[test]
+fn check_reports_every_error_and_what_switches_the_prefilter_off() {
+    let f = tmp(
+        "every-error.filters",
+        b"a\texpr: tcp port\nb\texpr: ip\nc\t1,6 0 0\nd\t2,296 0 0 21,6 0 0 0\nb\texpr: arp\n",
+    );
+    let out = check(&f);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for needle in [
+        "every-error.filters:1:17: filter `a`: expression",
+        "every-error.filters:3:5: filter `c`: program text",
+        "every-error.filters:5: filter `b`: filter name `b` already used on line 2",
+        "4 errors",
+    ] {
+        assert!(err.contains(needle), "lacks `{needle}`: {err}");
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("b\t4 insns\tok"), "{stdout}");
+    assert!(
+        stdout.contains("d\t2 insns\terror: invalid program: pc 0: opcode 0x128"),
+        "{stdout}"
+    );
+
+    let missing = check(Path::new("/nonexistent/set.filters"));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        err.contains("/nonexistent/set.filters: cannot read file"),
+        "{err}"
+    );
+    assert!(!err.contains("set.filters:0"), "{err}");
+
+    let adversarial = check(&repo().join("tests/data/adversarial.filters"));
+    let err = String::from_utf8_lossy(&adversarial.stderr);
+    assert!(adversarial.status.success(), "{err}");
+    for name in ["or-hosts-64", "or-hosts-200", "cross-12x12"] {
+        assert!(
+            err.contains(&format!("filter `{name}` runs in the fallback interpreter")),
+            "{name}: {err}"
+        );
+    }
+    assert!(!err.contains("`and-not-hosts-8`"), "{err}");
+    let all = tmp(
+        "accept-all.filters",
+        b"web\texpr: tcp port 80\nall\t1,6 0 0 262144\n",
+    );
+    let err = String::from_utf8_lossy(&check(&all).stderr).into_owned();
+    assert!(err.contains("filter `all` may accept every frame"), "{err}");
+    assert!(!err.contains("`web`"), "{err}");
+}

@@ -1,13 +1,19 @@
 //! `bpf-demux check FILTERS`: validate every filter of a set.
 
 use bpf_demux::spec;
+use bpf_demux::FilterSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Validate a filter set with the kernel's rules, one line per filter.
 ///
-/// Prints `name<TAB>N insns<TAB>ok` or `name<TAB>N insns<TAB>error: ...`.
-/// Exit 0 when every filter is valid and installable, 2 otherwise.
+/// Prints `name<TAB>N insns<TAB>ok` or `name<TAB>N insns<TAB>error: ...`,
+/// and on stderr every error of the file that keeps a filter from being
+/// read at all (each with its line and column), not only the first. Warns
+/// when a filter will run in the fallback interpreter or accepts every
+/// frame: either switches the kernel prefilter off for the whole set, so
+/// every frame is copied to the capture ring. Exit 0 when every filter is
+/// valid and installable, 2 otherwise.
 ///
 /// Example: bpf-demux check tenants.toml
 #[derive(clap::Args)]
@@ -17,12 +23,19 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<ExitCode, String> {
-    let specs = spec::load(&a.filters).map_err(|e| e.to_string())?;
-    let mut bad = 0usize;
+    let (specs, errors) = spec::load_all_for(&a.filters, spec::Target::Offline);
+    for e in &errors {
+        eprintln!("bpf-demux: {e}");
+    }
+    let mut bad = errors.len();
+    let mut valid = Vec::new();
     let code = crate::with_stdout(|out| {
         for s in &specs {
             match s.validate(&a.filters) {
-                Ok(_) => writeln!(out, "{}\t{} insns\tok", s.name, s.insns.len())?,
+                Ok(p) => {
+                    writeln!(out, "{}\t{} insns\tok", s.name, s.insns.len())?;
+                    valid.push(p);
+                }
                 Err(e) => {
                     bad += 1;
                     writeln!(
@@ -37,13 +50,42 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         }
         Ok(ExitCode::SUCCESS)
     })?;
+    warn_prefilter(&valid);
     if bad > 0 {
         eprintln!(
-            "bpf-demux: {bad} of {} filters in {} are invalid",
-            specs.len(),
-            a.filters.display()
+            "bpf-demux: {bad} errors in {} ({} filters read)",
+            a.filters.display(),
+            specs.len()
         );
         return Ok(ExitCode::from(2));
     }
     Ok(code)
+}
+
+/// Says which filters switch the kernel prefilter off for the set.
+fn warn_prefilter(valid: &[spec::NamedProgram]) {
+    let Ok(mut set) = FilterSet::new(valid.iter().cloned()) else {
+        return;
+    };
+    let mut off = 0;
+    for id in set.ids() {
+        if let Some(reason) = set.fallback_reason(id) {
+            off += 1;
+            eprintln!(
+                "bpf-demux: warning: filter `{}` runs in the fallback interpreter ({reason}): the set gets no kernel prefilter",
+                set.name(id)
+            );
+        }
+    }
+    if off == 0 && !valid.is_empty() && set.publish().kernel_prefilter().is_none() {
+        for p in valid {
+            let alone = FilterSet::new([p.clone()]).map(|mut s| s.publish().kernel_prefilter());
+            if matches!(alone, Ok(None)) {
+                eprintln!(
+                    "bpf-demux: warning: filter `{}` may accept every frame: the set gets no kernel prefilter",
+                    p.name
+                );
+            }
+        }
+    }
 }
