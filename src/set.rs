@@ -173,24 +173,30 @@ impl FilterSet {
     /// old filter with it, so keep such an automaton with the names it was
     /// published with (as a live capture's routing does).
     pub fn add(&mut self, f: NamedProgram) -> Result<FilterId, SetError> {
-        if !spec::valid_name(&f.name) {
-            return Err(SetError::BadName(f.name));
-        }
+        FilterSet::check(&f)?;
         if self.by_name.contains_key(&f.name) {
             return Err(SetError::DuplicateName(f.name));
         }
-        f.program
-            .check_userland()
-            .map_err(|err| SetError::Unknowable {
-                name: f.name.clone(),
-                err,
-            })?;
         let id = self
             .free
             .pop()
             .unwrap_or(FilterId(self.entries.len() as u32));
         self.insert(id, f);
         Ok(id)
+    }
+
+    /// What [`add`](Self::add) requires of a filter besides a name not yet
+    /// in the set: a legal name, a program userland can run.
+    pub fn check(f: &NamedProgram) -> Result<(), SetError> {
+        if !spec::valid_name(&f.name) {
+            return Err(SetError::BadName(f.name.clone()));
+        }
+        f.program
+            .check_userland()
+            .map_err(|err| SetError::Unknowable {
+                name: f.name.clone(),
+                err,
+            })
     }
 
     /// Places checked filter `f` under `id` (a free slot or the next one).

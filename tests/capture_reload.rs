@@ -9,7 +9,6 @@ mod common;
 use bpf_demux::capture::sys::{enter_netns, if_index, PacketSocket};
 use bpf_demux::cbpf::Program;
 use bpf_demux::expr;
-use bpf_demux::pcapfile::PcapReader;
 use common::*;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -17,13 +16,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("bpf-demux-reload-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// `bpf-demux capture` in the namespace, and its stderr line by line.
 fn capture(ns: &str, args: &[&str]) -> (Child, Receiver<String>) {
@@ -76,15 +68,6 @@ fn signal(child: &Child, sig: &str) {
         .unwrap()
         .success();
     assert!(ok);
-}
-
-fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
-    let mut r = PcapReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut v = Vec::new();
-    while let Some(rec) = r.next_record().unwrap() {
-        v.push(rec.data.to_vec());
-    }
-    v
 }
 
 /// The program bpf-demux compiles for `e` on a live socket.
@@ -235,7 +218,7 @@ fn sighup_applies_the_difference_and_a_bad_file_changes_nothing() {
         let rest: Vec<String> = rx.iter().collect();
         let mut got = BTreeMap::new();
         for n in want.keys() {
-            got.insert(n.clone(), read_pcap(&out.join(format!("{n}.pcap"))));
+            got.insert(n.clone(), pcap_frames(&out.join(format!("{n}.pcap"))));
         }
         (want, got, gone_early, status, rest)
     })
@@ -274,6 +257,33 @@ fn sighup_applies_the_difference_and_a_bad_file_changes_nothing() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// From a thread inside namespace `ns`: `capture -i vb` with the set at
+/// `set` into `out`, once it is capturing, and 10 hand-made frames sent
+/// from va.
+fn capture_ten_frames(
+    ns: &str,
+    set: &Path,
+    out: &Path,
+    vb_mac: [u8; 6],
+) -> (Child, Receiver<String>) {
+    let mut tx = PacketSocket::open().unwrap();
+    tx.bind(if_index("va").unwrap()).unwrap();
+    let args = [
+        "-i",
+        "vb",
+        "-f",
+        set.to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+    ];
+    let (child, rx) = capture(ns, &args);
+    wait_for(&rx, "capturing on vb");
+    for f in crafted_frames(vb_mac).iter().take(10) {
+        tx.send(f).unwrap();
+    }
+    (child, rx)
+}
+
 #[test]
 #[ignore = "needs root and a network namespace"]
 fn an_interface_that_goes_away_ends_the_capture_with_its_files() {
@@ -288,24 +298,7 @@ fn an_interface_that_goes_away_ends_the_capture_with_its_files() {
     let vb_mac = ns.vb_mac;
     let (status, lines) = std::thread::spawn(move || {
         enter_netns(&nspath).unwrap();
-        let va = if_index("va").unwrap();
-        let mut tx = PacketSocket::open().unwrap();
-        tx.bind(va).unwrap();
-        let (child, rx) = capture(
-            &name,
-            &[
-                "-i",
-                "vb",
-                "-f",
-                set.to_str().unwrap(),
-                "--out-dir",
-                out.to_str().unwrap(),
-            ],
-        );
-        wait_for(&rx, "capturing on vb");
-        for f in crafted_frames(vb_mac).iter().take(10) {
-            tx.send(f).unwrap();
-        }
+        let (child, rx) = capture_ten_frames(&name, &set, &out, vb_mac);
         std::thread::sleep(Duration::from_millis(300));
         let ok = Command::new("ip")
             .args(["link", "del", "va"])
@@ -322,7 +315,7 @@ fn an_interface_that_goes_away_ends_the_capture_with_its_files() {
         lines.iter().any(|l| l.contains("interface vb went away")),
         "{lines:?}"
     );
-    let frames = read_pcap(&dir.join("out/all.pcap"));
+    let frames = pcap_frames(&dir.join("out/all.pcap"));
     assert_eq!(frames.len(), 10, "frames written before the interface went");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -394,7 +387,7 @@ fn loopback_frames_are_seen_once_and_direction_selects() {
     })
     .join()
     .unwrap();
-    let count = |k: &str| read_pcap(&dir.join(k).join("all.pcap")).len();
+    let count = |k: &str| pcap_frames(&dir.join(k).join("all.pcap")).len();
     assert_eq!(count("lo"), n, "loopback: every frame once ({lines:?})");
     assert_eq!(count("in"), n, "-Q in: the frames vb received");
     assert_eq!(count("out"), 5, "-Q out: the frames vb sent");
@@ -421,24 +414,7 @@ fn frames_reach_the_files_within_a_second_and_ending_signals_finish_them() {
         let o = out.clone();
         let (status, early) = std::thread::spawn(move || {
             enter_netns(&nspath).unwrap();
-            let va = if_index("va").unwrap();
-            let mut tx = PacketSocket::open().unwrap();
-            tx.bind(va).unwrap();
-            let (child, rx) = capture(
-                &name,
-                &[
-                    "-i",
-                    "vb",
-                    "-f",
-                    set.to_str().unwrap(),
-                    "--out-dir",
-                    o.to_str().unwrap(),
-                ],
-            );
-            wait_for(&rx, "capturing on vb");
-            for f in crafted_frames(vb_mac).iter().take(10) {
-                tx.send(f).unwrap();
-            }
+            let (child, _rx) = capture_ten_frames(&name, &set, &o, vb_mac);
             std::thread::sleep(Duration::from_millis(1500));
             // Before the end: the frames are in the hidden file already.
             let part: Vec<PathBuf> = std::fs::read_dir(&o)
@@ -447,7 +423,7 @@ fn frames_reach_the_files_within_a_second_and_ending_signals_finish_them() {
                 .filter(|p| p.to_string_lossy().ends_with(".part"))
                 .collect();
             assert_eq!(part.len(), 1, "{part:?}");
-            let early = read_pcap(&part[0]).len();
+            let early = pcap_frames(&part[0]).len();
             signal(&child, sig);
             (child.wait_with_output().unwrap().status, early)
         })
@@ -455,7 +431,7 @@ fn frames_reach_the_files_within_a_second_and_ending_signals_finish_them() {
         .unwrap();
         assert_eq!(early, 10, "{sig}: frames in the file before the end");
         assert!(status.success(), "{sig}: {status:?}");
-        assert_eq!(read_pcap(&out.join("all.pcap")).len(), 10, "{sig}");
+        assert_eq!(pcap_frames(&out.join("all.pcap")).len(), 10, "{sig}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

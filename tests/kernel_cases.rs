@@ -46,6 +46,17 @@ struct Row {
     kernel: usize,
 }
 
+impl Row {
+    /// The case's filter as a set member.
+    fn named(&self) -> NamedProgram {
+        NamedProgram {
+            name: self.name.clone(),
+            program: self.program.clone(),
+            snaplen: None,
+        }
+    }
+}
+
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
         .step_by(2)
@@ -112,12 +123,7 @@ fn the_interpreter_returns_what_the_kernel_delivers() {
 #[test]
 fn the_merged_engine_returns_what_the_kernel_delivers() {
     let rows = rows();
-    let mut set = FilterSet::new(rows.iter().map(|r| NamedProgram {
-        name: r.name.clone(),
-        program: r.program.clone(),
-        snaplen: None,
-    }))
-    .unwrap();
+    let mut set = FilterSet::new(rows.iter().map(Row::named)).unwrap();
     let automaton = set.publish();
     let mut wrong = Vec::new();
     for r in &rows {
@@ -142,12 +148,7 @@ fn the_prefilter_passes_what_the_kernel_delivers() {
     let mut with_prefilter = 0;
     let mut wrong = Vec::new();
     for r in rows() {
-        let mut set = FilterSet::new([NamedProgram {
-            name: r.name.clone(),
-            program: r.program.clone(),
-            snaplen: None,
-        }])
-        .unwrap();
+        let mut set = FilterSet::new([r.named()]).unwrap();
         let Some(p) = set.publish().kernel_prefilter() else {
             continue;
         };

@@ -94,10 +94,6 @@ fn write_plain_set(path: &Path, set: &[NamedProgram]) {
     std::fs::write(path, s).unwrap();
 }
 
-fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
-    frames_of(path).into_iter().map(|(d, _)| d).collect()
-}
-
 /// Runs `bpf-demux capture` in the namespace while the frames are sent,
 /// then stops it with SIGTERM; returns each tenant's kernel-socket
 /// deliveries and pcap frames.
@@ -222,7 +218,7 @@ fn capture_vs_kernel(
     for p in &set {
         let f: PathBuf = out_dir.join(format!("{}.pcap", p.name));
         assert!(f.exists(), "{} missing; stderr: {stderr}", f.display());
-        ours.insert(p.name.clone(), read_pcap(&f));
+        ours.insert(p.name.clone(), pcap_frames(&f));
     }
     let leftovers = std::fs::read_dir(&out_dir)
         .unwrap()

@@ -15,13 +15,6 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_bpf-demux"))
 }
 
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("bpf-demux-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[test]
 fn split_writes_each_tenant_exactly_its_frames() {
     let dir = tmpdir("split");

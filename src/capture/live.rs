@@ -463,15 +463,6 @@ impl LiveCapture {
     pub fn prefilter_retries(&self) -> u64 {
         self.prefilter_retries.load(Ordering::Relaxed)
     }
-    /// The tenants now: (name, snaplen cap), in id order.
-    pub fn tenants(&self) -> Vec<(String, Option<u32>)> {
-        let c = self.control.lock().unwrap_or_else(|e| e.into_inner());
-        c.set
-            .ids()
-            .map(|id| (c.set.name(id).to_owned(), c.set.snaplen(id)))
-            .collect()
-    }
-
     /// Stops, waits for every worker, and sums their totals. Endpoints
     /// see the end of their stream once this returns (and they drain).
     /// Every worker is joined; the first worker error is returned.

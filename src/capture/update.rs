@@ -11,7 +11,7 @@ use super::endpoint::Endpoint;
 use super::sys::FilterHandle;
 use crate::exec::Automaton;
 use crate::set::SetError;
-use crate::spec::{self, NamedProgram};
+use crate::spec::NamedProgram;
 use crate::FilterSet;
 use std::collections::HashSet;
 
@@ -106,7 +106,7 @@ pub(crate) fn check(set: &FilterSet, changes: &[Change]) -> Result<(), UpdateErr
                 }
             }
             Change::Add { filter, queue } => {
-                check_filter(index, filter)?;
+                FilterSet::check(filter).map_err(|err| UpdateError::Filter { index, err })?;
                 if *queue == 0 {
                     return Err(UpdateError::EmptyQueue { index });
                 }
@@ -115,7 +115,7 @@ pub(crate) fn check(set: &FilterSet, changes: &[Change]) -> Result<(), UpdateErr
                 }
             }
             Change::Replace(filter) => {
-                check_filter(index, filter)?;
+                FilterSet::check(filter).map_err(|err| UpdateError::Filter { index, err })?;
                 if !names.contains(&name) {
                     return Err(UpdateError::Unknown { index, name });
                 }
@@ -123,25 +123,6 @@ pub(crate) fn check(set: &FilterSet, changes: &[Change]) -> Result<(), UpdateErr
         }
     }
     Ok(())
-}
-
-/// The rules `FilterSet::add` applies, checked ahead.
-fn check_filter(index: usize, f: &NamedProgram) -> Result<(), UpdateError> {
-    if !spec::valid_name(&f.name) {
-        return Err(UpdateError::Filter {
-            index,
-            err: SetError::BadName(f.name.clone()),
-        });
-    }
-    f.program
-        .check_userland()
-        .map_err(|err| UpdateError::Filter {
-            index,
-            err: SetError::Unknowable {
-                name: f.name.clone(),
-                err,
-            },
-        })
 }
 
 /// Puts `automaton`'s prefilter on every ring socket. An ENOMEM (the

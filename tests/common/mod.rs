@@ -32,6 +32,19 @@ pub fn corpus_pcaps() -> Vec<PathBuf> {
     v
 }
 
+/// A fresh empty folder under the temp dir, for test `tag` of this process.
+pub fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("bpf-demux-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The captured bytes of every frame of a pcap.
+pub fn pcap_frames(path: &Path) -> Vec<Vec<u8>> {
+    frames_of(path).into_iter().map(|(d, _)| d).collect()
+}
+
 /// Every frame of a pcap: (captured bytes, original length).
 pub fn frames_of(path: &Path) -> Vec<(Vec<u8>, u32)> {
     let mut r = PcapReader::open(path).unwrap();

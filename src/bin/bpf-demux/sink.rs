@@ -237,12 +237,7 @@ impl Sink {
                 i += 1;
             }
         }
-        self.by_id = self
-            .outs
-            .iter()
-            .enumerate()
-            .map(|(i, o)| (o.ep.tenant, i))
-            .collect();
+        self.reindex();
         if self.last_flush.elapsed() >= FLUSH_EVERY {
             self.last_flush = Instant::now();
             for o in &mut self.outs {
@@ -267,13 +262,18 @@ impl Sink {
             if let Err(e) = self.finish(o) {
                 say(&format!("bpf-demux: {e}"));
             }
-            self.by_id = self
-                .outs
-                .iter()
-                .enumerate()
-                .map(|(i, o)| (o.ep.tenant, i))
-                .collect();
+            self.reindex();
         }
+    }
+
+    /// `by_id` again after outs were removed (`swap_remove` moves one).
+    fn reindex(&mut self) {
+        self.by_id = self
+            .outs
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.ep.tenant, i))
+            .collect();
     }
 
     fn take_commands(&mut self) -> Result<(), String> {

@@ -101,6 +101,30 @@ pub(crate) fn setsockopt<T>(
     .map(drop)
 }
 
+/// `getsockopt(fd, level, opt)` into a `T` that starts zeroed.
+/// Only for plain-data option types (integers, `#[repr(C)]` counters).
+pub(crate) fn getsockopt<T: Copy>(
+    fd: RawFd,
+    level: libc::c_int,
+    opt: libc::c_int,
+) -> io::Result<T> {
+    // SAFETY: every `T` used here is plain data for which all-zero bytes
+    // are a valid value.
+    let mut v: T = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: `v` and `len` are live and `len` is `v`'s size.
+    check(unsafe {
+        libc::getsockopt(
+            fd,
+            level,
+            opt,
+            &mut v as *mut T as *mut libc::c_void,
+            &mut len,
+        )
+    })?;
+    Ok(v)
+}
+
 /// The running kernel's verdict on `insns`: `Ok` if `SO_ATTACH_FILTER`
 /// accepts the program, else the errno it gave (EINVAL for a bad program).
 /// Uses an unprivileged UDP socket: the check is the same for every socket.

@@ -5,7 +5,7 @@
 //! seen as the kernel's socket filter would see them: outer VLAN tag
 //! stripped (reported in the header), `tp_len` the wire length without it.
 
-use super::{attach, bind_all_protocols, check, setsockopt, FilterHandle};
+use super::{attach, bind_all_protocols, check, getsockopt, setsockopt, FilterHandle};
 use crate::cbpf::Insn;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -185,18 +185,7 @@ impl Ring {
 
     /// `SO_ERROR`: the socket's pending error, cleared.
     fn take_error(&self) -> io::Result<Option<io::Error>> {
-        let mut err: libc::c_int = 0;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: `err` and `len` are live and sized as the call expects.
-        check(unsafe {
-            libc::getsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_ERROR,
-                &mut err as *mut libc::c_int as *mut libc::c_void,
-                &mut len,
-            )
-        })?;
+        let err: libc::c_int = getsockopt(self.fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ERROR)?;
         Ok((err != 0).then(|| io::Error::from_raw_os_error(err)))
     }
 
@@ -310,22 +299,11 @@ impl Ring {
     /// Kernel counters since the last call (PACKET_STATISTICS resets on
     /// read): `(packets, drops)`; packets include drops.
     pub fn stats(&self) -> io::Result<(u64, u64)> {
-        let mut st = libc::tpacket_stats_v3 {
-            tp_packets: 0,
-            tp_drops: 0,
-            tp_freeze_q_cnt: 0,
-        };
-        let mut len = std::mem::size_of::<libc::tpacket_stats_v3>() as libc::socklen_t;
-        // SAFETY: getsockopt into a live struct of the stated size.
-        check(unsafe {
-            libc::getsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_PACKET,
-                libc::PACKET_STATISTICS,
-                &mut st as *mut libc::tpacket_stats_v3 as *mut libc::c_void,
-                &mut len,
-            )
-        })?;
+        let st: libc::tpacket_stats_v3 = getsockopt(
+            self.fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+        )?;
         Ok((st.tp_packets as u64, st.tp_drops as u64))
     }
 }
