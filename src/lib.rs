@@ -31,6 +31,7 @@ pub mod expr;
 pub mod ir;
 pub mod merge;
 pub mod pcapfile;
+pub mod serve;
 pub mod set;
 pub mod spec;
 pub mod workload;

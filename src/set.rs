@@ -405,7 +405,11 @@ impl FilterSet {
     }
     /// One endpoint spec per live filter (its name and snaplen cap), each
     /// with a queue of `queue` frames.
-    pub fn tenant_specs(&self, queue: usize) -> Vec<crate::capture::TenantSpec> {
+    pub fn tenant_specs(
+        &self,
+        queue: impl Into<crate::capture::QueueBound>,
+    ) -> Vec<crate::capture::TenantSpec> {
+        let queue = queue.into();
         self.ids()
             .map(|id| crate::capture::TenantSpec {
                 id,

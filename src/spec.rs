@@ -41,6 +41,9 @@ pub struct FilterSpec {
     pub snaplen: Option<u32>,
     /// 1-based line where the filter is defined.
     pub line: usize,
+    /// `bpf-demux serve`: stream this filter's frames as pcap to every TCP
+    /// client of this address (PCAP-over-IP). TOML only.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// One validated filter, ready to install.
@@ -90,6 +93,8 @@ pub enum SpecErrorKind {
     Unknowable(UnknowableLoad),
     #[error("`live` applies to `expr` filters only (a program runs as written)")]
     LiveNotExpr,
+    #[error("`listen` must be an IP address and port, such as \"127.0.0.1:57012\" or \"[::1]:57012\": {0}")]
+    Listen(String),
 }
 
 /// What expressions in a set are compiled for: a pcap file (tags in the
@@ -138,6 +143,8 @@ struct TomlFilter {
     #[serde(default)]
     live: bool,
     snaplen: Option<u32>,
+    /// PCAP-over-IP address (`bpf-demux serve`).
+    listen: Option<toml::Spanned<String>>,
 }
 
 /// True when `name` is a legal filter name.
@@ -304,6 +311,7 @@ fn parse_plain(
                 insns,
                 snaplen: None,
                 line,
+                listen: None,
             })
         };
         match one() {
@@ -368,6 +376,17 @@ fn parse_toml(
             if f.live && form != 2 {
                 return Err(err(nline, ncol, SpecErrorKind::LiveNotExpr));
             }
+            let listen = match &f.listen {
+                None => None,
+                Some(l) => {
+                    let (line, col) = pos(l.span().start);
+                    Some(
+                        l.get_ref()
+                            .parse::<std::net::SocketAddr>()
+                            .map_err(|e| err(line, col + 1, SpecErrorKind::Listen(e.to_string())))?,
+                    )
+                }
+            };
             let (vline, vcol) = pos(src.span().start);
             // The value's text starts after its opening quote(s); for a
             // multi-line string that starts with a newline, on the next line.
@@ -394,6 +413,7 @@ fn parse_toml(
                     insns,
                     snaplen: f.snaplen,
                     line: nline,
+                    listen,
                 });
             }
             let parsed = if form == 1 {
@@ -410,6 +430,7 @@ fn parse_toml(
                 insns,
                 snaplen: f.snaplen,
                 line: nline,
+                listen,
             })
         };
         match one() {

@@ -304,7 +304,7 @@ fn a_slow_tenant_drops_and_nobody_waits() {
     let set =
         FilterSet::new([accept_all("fast1"), accept_all("slow"), accept_all("fast2")]).unwrap();
     let mut tenants = set.tenant_specs(4096);
-    tenants[1].queue = 8; // "slow" never reads
+    tenants[1].queue = 8.into(); // "slow" never reads
     let (senders, endpoints) = Senders::new(tenants, false);
     let nspath = ns.path();
     let frames = crafted_frames(ns.vb_mac);

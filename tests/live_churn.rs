@@ -176,7 +176,7 @@ fn tenants_change_under_traffic_and_nobody_else_notices() {
                     variant[i] += 1;
                     changes.push(Change::Add {
                         filter: churner(i, variant[i]),
-                        queue: FRAMES + 1,
+                        queue: (FRAMES + 1).into(),
                     });
                 }
             }

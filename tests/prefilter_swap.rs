@@ -125,7 +125,7 @@ fn swap(
             .collect();
         changes.extend(second.iter().map(|p| Change::Add {
             filter: p.clone(),
-            queue: 4096,
+            queue: 4096.into(),
         }));
         let applied = live.update(changes).unwrap();
         let frames: Vec<Vec<u8>> = workload::traffic(3000, 2000, 3)

@@ -6,7 +6,7 @@
 //! endpoint's copy is dropped and counted, and nobody waits (unless the
 //! sender was made blocking, for offline splitting).
 
-use super::queue::{Queue, QueueStats};
+use super::queue::{Queue, QueueBound, QueueStats};
 use crate::merge::FilterId;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
@@ -102,6 +102,13 @@ impl Endpoint {
     pub fn stats(&self) -> TenantStats {
         self.queue.stats().into()
     }
+    /// Queued now: `(frames, bytes held)`.
+    pub fn fill(&self) -> (usize, u64) {
+        self.queue.fill()
+    }
+    pub fn bound(&self) -> QueueBound {
+        self.queue.bound()
+    }
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -127,8 +134,9 @@ pub struct TenantSpec {
     pub name: String,
     /// Cap on delivered bytes.
     pub snaplen: Option<u32>,
-    /// Frames the queue holds before this tenant drops.
-    pub queue: usize,
+    /// What the queue holds before this tenant drops (frames, and bytes
+    /// of the frames held: see [`Senders::send`]).
+    pub queue: QueueBound,
 }
 
 /// The sending end of one tenant's queue, shared by every routing that
@@ -232,6 +240,10 @@ impl Drop for CloseOnDrop {
     }
 }
 
+/// Bytes a queued delivery is charged beyond the frame's data (the shared
+/// frame's header and the queue entry).
+pub const FRAME_OVERHEAD: u64 = 64;
+
 /// The sending side of every tenant, indexed by `FilterId`: each entry the
 /// tenant's slot and its snaplen cap.
 #[derive(Clone)]
@@ -326,7 +338,9 @@ impl Senders {
             frame: frame.clone(),
             caplen,
         };
-        if slot.queue.push(d, caplen as u64, self.blocking) {
+        // A queued delivery holds the whole shared frame.
+        let weight = frame.data.len() as u64 + FRAME_OVERHEAD;
+        if slot.queue.push(d, caplen as u64, weight, self.blocking) {
             self.ready.mark(slot);
             if self.blocking {
                 self.ready.notify();

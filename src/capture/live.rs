@@ -18,6 +18,7 @@ use crate::cbpf::FrameMeta;
 use crate::FilterSet;
 use arc_swap::ArcSwap;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -106,6 +107,9 @@ pub struct CaptureTotals {
 struct Progress {
     seen: AtomicU64,
     matched: AtomicU64,
+    /// PACKET_STATISTICS, summed as read (every half second).
+    kernel_packets: AtomicU64,
+    kernel_drops: AtomicU64,
     epoch: AtomicU64,
     running: AtomicBool,
 }
@@ -133,6 +137,9 @@ pub struct LiveCapture {
     progress: Arc<[Progress]>,
     current: Arc<ArcSwap<Current>>,
     control: Mutex<Control>,
+    /// Stream addresses of this process: frames to or from them are never
+    /// offered to a tenant (see [`own_traffic`](super::own_traffic)).
+    own: Arc<ArcSwap<Vec<SocketAddr>>>,
     /// Updates whose prefilter the kernel refused (the capture went on
     /// without one).
     prefilter_refusals: AtomicU64,
@@ -216,29 +223,39 @@ impl LiveCapture {
         // Frames admitted under `max_frames`, across workers (touched only
         // when there is a limit).
         let admitted = Arc::new(AtomicU64::new(0));
+        let own: Arc<ArcSwap<Vec<SocketAddr>>> = Arc::default();
         let mut workers_h = Vec::new();
         let stop_all = stop.clone();
         for (w, mut ring) in rings.into_iter().enumerate() {
             let mut d = Dispatcher::with_routing(current.load().routing.clone(), cfg.reinsert_vlan);
             let direction = cfg.direction;
-            let (stop, progress, admitted, max, current) = (
+            let (stop, progress, admitted, max, current, own) = (
                 stop.clone(),
                 progress.clone(),
                 admitted.clone(),
                 cfg.max_frames,
                 current.clone(),
+                own.clone(),
             );
             let spawned = std::thread::Builder::new()
                 .name(format!("bpf-demux-rx{w}"))
                 .spawn(move || {
                     let _running = Running(&progress[w]);
-                    let mut totals = CaptureTotals::default();
+                    let p = &progress[w];
+                    let kernel_counts = |ring: &Ring| -> io::Result<()> {
+                        let (packets, drops) = ring.stats()?;
+                        p.kernel_packets.fetch_add(packets, Ordering::Relaxed);
+                        p.kernel_drops.fetch_add(drops, Ordering::Relaxed);
+                        Ok(())
+                    };
+                    let mut counted = std::time::Instant::now();
                     while !stop.load(Ordering::Relaxed) {
                         // The routing for the whole next block.
                         let cur = current.load();
                         d.set_routing(cur.routing.clone());
-                        progress[w].epoch.store(cur.epoch, Ordering::Release);
+                        p.epoch.store(cur.epoch, Ordering::Release);
                         drop(cur);
+                        let own = own.load();
                         let n = ring.next_block(POLL, |f| {
                             if !direction.reads(f.pkttype, f.hatype) {
                                 return;
@@ -257,6 +274,9 @@ impl LiveCapture {
                                 vlan_present: f.vlan.is_some(),
                                 vlan_tpid: f.vlan.map_or(0, |v| v.1),
                             };
+                            if super::own_traffic::is_own(f.data, &meta, &own) {
+                                return;
+                            }
                             if !d.classify(f.data, &meta) {
                                 return;
                             }
@@ -278,16 +298,21 @@ impl LiveCapture {
                         if n > 0 {
                             // Consumers on the ready set wake once per block.
                             d.flush();
-                            progress[w].seen.store(d.seen, Ordering::Relaxed);
-                            progress[w].matched.store(d.matched, Ordering::Relaxed);
+                            p.seen.store(d.seen, Ordering::Relaxed);
+                            p.matched.store(d.matched, Ordering::Relaxed);
+                        }
+                        if counted.elapsed() >= Duration::from_millis(500) {
+                            counted = std::time::Instant::now();
+                            kernel_counts(&ring)?;
                         }
                     }
-                    let (p, dr) = ring.stats()?;
-                    totals.frames = d.seen;
-                    totals.matched = d.matched;
-                    totals.kernel_packets = p;
-                    totals.kernel_drops = dr;
-                    Ok(totals)
+                    kernel_counts(&ring)?;
+                    Ok(CaptureTotals {
+                        frames: d.seen,
+                        matched: d.matched,
+                        kernel_packets: p.kernel_packets.load(Ordering::Relaxed),
+                        kernel_drops: p.kernel_drops.load(Ordering::Relaxed),
+                    })
                 });
             match spawned {
                 Ok(h) => workers_h.push(h),
@@ -319,6 +344,7 @@ impl LiveCapture {
                 prefilter,
                 epoch: 0,
             }),
+            own,
             prefilter_refusals: AtomicU64::new(refusals),
             prefilter_retries: AtomicU64::new(0),
             workers: workers_h,
@@ -431,6 +457,22 @@ impl LiveCapture {
             .iter()
             .map(|p| p.matched.load(Ordering::Relaxed))
             .sum()
+    }
+    /// PACKET_STATISTICS so far, summed over the rings (read by each
+    /// worker every half second): `(packets, drops)`.
+    pub fn kernel_counts(&self) -> (u64, u64) {
+        self.progress.iter().fold((0, 0), |(p, d), w| {
+            (
+                p + w.kernel_packets.load(Ordering::Relaxed),
+                d + w.kernel_drops.load(Ordering::Relaxed),
+            )
+        })
+    }
+    /// This process's stream addresses (PCAP-over-IP listeners): TCP
+    /// frames to or from them are never offered to a tenant from the next
+    /// ring block on.
+    pub fn set_own_streams(&self, addrs: Vec<SocketAddr>) {
+        self.own.store(Arc::new(addrs));
     }
     /// Instructions of the kernel prefilter on the ring sockets (`None`:
     /// none attached, every frame is copied to the ring).

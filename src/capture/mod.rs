@@ -15,6 +15,7 @@ pub mod dispatch;
 pub mod endpoint;
 pub mod live;
 pub mod netns;
+pub mod own_traffic;
 pub mod queue;
 pub mod sys;
 pub mod update;
@@ -23,5 +24,6 @@ pub use dispatch::{Dispatcher, Routing, Stamp};
 pub use endpoint::{
     Captured, Delivery, Endpoint, Ready, Senders, TenantId, TenantSpec, TenantStats,
 };
+pub use queue::QueueBound;
 pub use live::{CaptureTotals, Direction, LiveCapture, LiveConfig};
 pub use update::{Applied, Change, PrefilterState, UpdateError};

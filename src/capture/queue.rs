@@ -1,5 +1,7 @@
 //! One tenant's bounded queue: a `Mutex<VecDeque>` with its counters
 //! under the same lock, and condition variables for the waiting side.
+//! Bounded in items and in the bytes the queued items hold (each push
+//! says what it weighs).
 //!
 //! Why not `std::sync::mpsc::sync_channel`: a capture thread delivering to
 //! thousands of tenants touches each tenant's queue rarely, so every send
@@ -25,9 +27,29 @@ pub struct QueueStats {
     pub drops: u64,
 }
 
+/// How much one queue holds: items, and the sum of their weights (an
+/// item heavier than `bytes` alone is still taken into an empty queue).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueBound {
+    pub frames: usize,
+    pub bytes: u64,
+}
+
+impl From<usize> for QueueBound {
+    /// A bound in frames only.
+    fn from(frames: usize) -> QueueBound {
+        QueueBound {
+            frames,
+            bytes: u64::MAX,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct State<T> {
-    items: VecDeque<T>,
+    items: VecDeque<(T, u64)>,
+    /// Sum of the queued items' weights.
+    weight: u64,
     stats: QueueStats,
     senders_gone: bool,
     receiver_gone: bool,
@@ -41,14 +63,16 @@ pub struct Queue<T> {
     state: Mutex<State<T>>,
     not_empty: Condvar,
     not_full: Condvar,
-    bound: usize,
+    bound: QueueBound,
 }
 
 impl<T> Queue<T> {
-    pub fn new(bound: usize) -> Queue<T> {
+    pub fn new(bound: impl Into<QueueBound>) -> Queue<T> {
+        let bound = bound.into();
         Queue {
             state: Mutex::new(State {
                 items: VecDeque::new(),
+                weight: 0,
                 stats: QueueStats::default(),
                 senders_gone: false,
                 receiver_gone: false,
@@ -57,7 +81,10 @@ impl<T> Queue<T> {
             }),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
-            bound: bound.max(1),
+            bound: QueueBound {
+                frames: bound.frames.max(1),
+                bytes: bound.bytes,
+            },
         }
     }
 
@@ -67,13 +94,16 @@ impl<T> Queue<T> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues `item` (counting `size` bytes). When the queue is full, a
-    /// non-`blocking` call drops it (counted) and returns false; a
-    /// `blocking` one waits for room. Returns false when the receiver is
-    /// gone.
-    pub fn push(&self, item: T, size: u64, blocking: bool) -> bool {
+    /// Queues `item`, counting `size` bytes in the stats and `weight`
+    /// against the byte bound. When the queue is full, a non-`blocking`
+    /// call drops it (counted) and returns false; a `blocking` one waits
+    /// for room. Returns false when the receiver is gone.
+    pub fn push(&self, item: T, size: u64, weight: u64, blocking: bool) -> bool {
         let mut s = self.lock();
-        while !s.receiver_gone && s.items.len() >= self.bound {
+        while !s.receiver_gone
+            && (s.items.len() >= self.bound.frames
+                || (!s.items.is_empty() && s.weight.saturating_add(weight) > self.bound.bytes))
+        {
             if !blocking {
                 s.stats.drops += 1;
                 return false;
@@ -85,7 +115,8 @@ impl<T> Queue<T> {
             s.stats.drops += 1;
             return false;
         }
-        s.items.push_back(item);
+        s.items.push_back((item, weight));
+        s.weight += weight;
         s.stats.frames += 1;
         s.stats.bytes += size;
         let wake = s.recv_waiting;
@@ -96,7 +127,8 @@ impl<T> Queue<T> {
         true
     }
 
-    fn took(&self, s: &mut State<T>) {
+    fn took(&self, s: &mut State<T>, weight: u64) {
+        s.weight -= weight;
         if s.send_waiting {
             s.send_waiting = false;
             self.not_full.notify_all();
@@ -108,8 +140,8 @@ impl<T> Queue<T> {
     pub fn try_pop(&self) -> Result<T, bool> {
         let mut s = self.lock();
         match s.items.pop_front() {
-            Some(item) => {
-                self.took(&mut s);
+            Some((item, w)) => {
+                self.took(&mut s, w);
                 Ok(item)
             }
             None => Err(s.senders_gone),
@@ -121,8 +153,8 @@ impl<T> Queue<T> {
     pub fn pop_until(&self, deadline: Option<Instant>) -> Result<T, bool> {
         let mut s = self.lock();
         loop {
-            if let Some(item) = s.items.pop_front() {
-                self.took(&mut s);
+            if let Some((item, w)) = s.items.pop_front() {
+                self.took(&mut s, w);
                 return Ok(item);
             }
             if s.senders_gone {
@@ -158,12 +190,23 @@ impl<T> Queue<T> {
         let mut s = self.lock();
         s.receiver_gone = true;
         s.items.clear();
+        s.weight = 0;
         drop(s);
         self.not_full.notify_all();
     }
 
     pub fn stats(&self) -> QueueStats {
         self.lock().stats
+    }
+
+    /// What is queued now: `(items, weight)`.
+    pub fn fill(&self) -> (usize, u64) {
+        let s = self.lock();
+        (s.items.len(), s.weight)
+    }
+
+    pub fn bound(&self) -> QueueBound {
+        self.bound
     }
 }
 
@@ -175,9 +218,9 @@ mod tests {
     #[test]
     fn bounded_non_blocking_push_drops_and_counts() {
         let q = Queue::new(2);
-        assert!(q.push(1, 10, false));
-        assert!(q.push(2, 10, false));
-        assert!(!q.push(3, 10, false));
+        assert!(q.push(1, 10, 10, false));
+        assert!(q.push(2, 10, 10, false));
+        assert!(!q.push(3, 10, 10, false));
         assert_eq!(
             q.stats(),
             QueueStats {
@@ -194,12 +237,32 @@ mod tests {
     }
 
     #[test]
+    fn byte_bound_refuses_what_would_pass_it_but_takes_one_heavy_item() {
+        let q = Queue::new(QueueBound {
+            frames: 100,
+            bytes: 1000,
+        });
+        // Alone in the queue, an item heavier than the bound is taken.
+        assert!(q.push(0, 1, 5000, false));
+        assert!(!q.push(1, 1, 1, false));
+        assert_eq!(q.try_pop(), Ok(0));
+        assert!(q.push(2, 1, 600, false));
+        assert!(q.push(3, 1, 400, false));
+        assert_eq!(q.fill(), (2, 1000));
+        assert!(!q.push(4, 1, 1, false));
+        assert_eq!(q.try_pop(), Ok(2));
+        assert!(q.push(5, 1, 600, false));
+        assert_eq!(q.fill(), (2, 1000));
+        assert_eq!(q.stats().drops, 2);
+    }
+
+    #[test]
     fn blocking_push_waits_for_room_and_receiver_wakes() {
         let q = Arc::new(Queue::new(1));
         let p = q.clone();
         let producer = std::thread::spawn(move || {
             for i in 0..100 {
-                assert!(p.push(i, 1, true));
+                assert!(p.push(i, 1, 1, true));
             }
             p.close_senders();
         });
@@ -221,10 +284,10 @@ mod tests {
             Err(false)
         );
         assert!(t.elapsed() >= Duration::from_millis(30));
-        assert!(q.push(1, 1, true));
+        assert!(q.push(1, 1, 1, true));
         q.close_receiver();
         // Full, but nobody reads: a blocking push returns instead of waiting.
-        assert!(!q.push(2, 1, true));
+        assert!(!q.push(2, 1, 1, true));
         assert_eq!(q.stats().drops, 1);
     }
 }

@@ -8,6 +8,7 @@
 //! swap), then the workers switch to the new routing between ring blocks.
 
 use super::endpoint::Endpoint;
+use super::queue::QueueBound;
 use super::sys::FilterHandle;
 use crate::exec::Automaton;
 use crate::set::SetError;
@@ -18,8 +19,12 @@ use std::collections::HashSet;
 /// One tenant change.
 #[derive(Clone, Debug)]
 pub enum Change {
-    /// A new tenant (name, program, snaplen) with a queue of `queue` frames.
-    Add { filter: NamedProgram, queue: usize },
+    /// A new tenant (name, program, snaplen) with a queue of `queue`
+    /// (frames, or frames and bytes).
+    Add {
+        filter: NamedProgram,
+        queue: QueueBound,
+    },
     /// The tenant of this name stops; its stream ends once the workers have
     /// let go of it.
     Remove(String),
@@ -46,7 +51,7 @@ pub enum UpdateError {
     Unknown { index: usize, name: String },
     #[error("change {index}: {err}")]
     Filter { index: usize, err: SetError },
-    #[error("change {index}: a queue of 0 frames")]
+    #[error("change {index}: a queue of 0 frames or 0 bytes")]
     EmptyQueue { index: usize },
     #[error("the capture has stopped")]
     Stopped,
@@ -107,7 +112,7 @@ pub(crate) fn check(set: &FilterSet, changes: &[Change]) -> Result<(), UpdateErr
             }
             Change::Add { filter, queue } => {
                 FilterSet::check(filter).map_err(|err| UpdateError::Filter { index, err })?;
-                if *queue == 0 {
+                if queue.frames == 0 || queue.bytes == 0 {
                     return Err(UpdateError::EmptyQueue { index });
                 }
                 if !names.insert(name.clone()) {

@@ -294,7 +294,7 @@ fn reload(
         match current.get(name) {
             None => changes.push(Change::Add {
                 filter: p.clone(),
-                queue,
+                queue: queue.into(),
             }),
             Some(old) if old.program.insns() != p.program.insns() || old.snaplen != p.snaplen => {
                 changes.push(Change::Replace(p.clone()));

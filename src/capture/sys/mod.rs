@@ -14,6 +14,7 @@ use std::path::Path;
 /// `ETH_P_ALL`, host order.
 pub const ETH_P_ALL: u16 = 0x0003;
 
+pub mod creds;
 pub mod ring;
 
 pub(crate) fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
