@@ -487,6 +487,15 @@ impl LiveCapture {
             .prefilter
             .clone()
     }
+    /// The tenants' set as it stands: its statistics (filters merged and
+    /// in the fallback interpreter, terms, nodes).
+    pub fn set_stats(&self) -> crate::Stats {
+        self.control
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set
+            .stats()
+    }
     /// Times the kernel refused the prefilter (at start or after an
     /// update), so the capture went on with none.
     pub fn prefilter_refusals(&self) -> u64 {

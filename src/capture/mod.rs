@@ -22,7 +22,7 @@ pub mod update;
 
 pub use dispatch::{Dispatcher, Routing, Stamp};
 pub use endpoint::{
-    Captured, Delivery, Endpoint, Ready, Senders, TenantId, TenantSpec, TenantStats,
+    Captured, Delivery, Endpoint, Ready, Senders, TenantId, TenantSpec, TenantStats, FRAME_OVERHEAD,
 };
 pub use queue::QueueBound;
 pub use live::{CaptureTotals, Direction, LiveCapture, LiveConfig};

@@ -6,5 +6,6 @@
 //! Pipeline position: beside `capture` (depends on `cbpf` and `spec`
 //! only); the daemon in the `bpf-demux` binary puts them together.
 
+pub mod conn;
 pub mod policy;
 pub mod proto;

@@ -1,6 +1,7 @@
 //! `bpf-demux`: check filter sets, match them against pcap files, convert
 //! program text between forms.
 
+mod attach;
 mod capture;
 mod check;
 mod compile;
@@ -8,7 +9,9 @@ mod convert;
 mod explain;
 mod matching;
 mod sink;
+mod serve;
 mod split;
+mod tenants;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -30,6 +33,9 @@ struct Cli {
 enum Cmd {
     Check(check::Args),
     Capture(capture::Args),
+    Serve(serve::Args),
+    Attach(attach::Args),
+    Tenants(tenants::Args),
     Split(split::Args),
     Match(matching::Args),
     Convert(convert::Args),
@@ -42,6 +48,9 @@ fn main() -> ExitCode {
     let r = match cli.cmd {
         Cmd::Check(a) => check::run(a),
         Cmd::Capture(a) => capture::run(a),
+        Cmd::Serve(a) => serve::run(a),
+        Cmd::Attach(a) => attach::run(a),
+        Cmd::Tenants(a) => tenants::run(a),
         Cmd::Split(a) => split::run(a),
         Cmd::Match(a) => matching::run(a),
         Cmd::Convert(a) => convert::run(a),
