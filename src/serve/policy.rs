@@ -2,8 +2,8 @@
 //!
 //! ```toml
 //! # First rule that matches the client wins; a client no rule matches is
-//! # refused. Root always may attach (with the default limits unless a
-//! # rule names uid 0).
+//! # refused. Root always may attach (any number of tenants, the other
+//! # default limits, unless a rule names uid 0).
 //! [[allow]]
 //! user = "alice"            # or uid = 1000
 //! max_tenants = 4           # tenants this uid may have at once
@@ -37,6 +37,17 @@ impl Default for Limits {
             max_tenants: 16,
             max_snaplen: 262_144,
             max_queue_bytes: 64 << 20,
+        }
+    }
+}
+
+impl Limits {
+    /// Root's, unless a rule names uid 0: any number of tenants (root could
+    /// open its own sockets anyway).
+    pub fn root() -> Limits {
+        Limits {
+            max_tenants: usize::MAX,
+            ..Limits::default()
         }
     }
 }
@@ -94,9 +105,10 @@ struct Rule {
 }
 
 impl Policy {
-    /// Root and, if given, the members of `group`.
+    /// Root (as many tenants as it likes) and, if given, the members of
+    /// `group` (the default limits).
     pub fn default_for(group: Option<u32>) -> Policy {
-        let mut rules = vec![(Who::Uid(0), Limits::default())];
+        let mut rules = vec![(Who::Uid(0), Limits::root())];
         rules.extend(group.map(|g| (Who::Gid(g), Limits::default())));
         Policy { rules }
     }
@@ -107,7 +119,7 @@ impl Policy {
             .iter()
             .find(|(w, _)| w.matches(peer))
             .map(|(_, l)| *l)
-            .or((peer.uid == 0).then(Limits::default))
+            .or((peer.uid == 0).then(Limits::root))
     }
 
     /// Reads a policy file; user and group names are looked up now.
@@ -196,7 +208,7 @@ mod tests {
         assert_eq!(p.limits(&peer(1001, 1001, &[50])).unwrap().max_snaplen, 128);
         assert_eq!(p.limits(&peer(1001, 50, &[])).unwrap().max_tenants, 16);
         assert_eq!(p.limits(&peer(1002, 1002, &[7])), None);
-        assert_eq!(p.limits(&peer(0, 0, &[])), Some(Limits::default()));
+        assert_eq!(p.limits(&peer(0, 0, &[])), Some(Limits::root()));
         let d = Policy::default_for(Some(50));
         assert!(d.limits(&peer(5, 50, &[])).is_some());
         assert!(d.limits(&peer(5, 5, &[50])).is_some());
