@@ -23,7 +23,10 @@
 //! for a tcpdump expression), `#` comments and blank lines skipped. In
 //! TOML, `expr = "tcp port 80"` compiles a tcpdump expression (see
 //! [`crate::expr`]), returning `snaplen` (default 262144) when it accepts;
-//! `live = true` compiles it for a live socket (`bpf-demux capture`). Every error names the file, the line (and column where
+//! `live = true` compiles it for a live socket (`bpf-demux capture`);
+//! `listen = "127.0.0.1:57012"` is read by `bpf-demux serve` (the address
+//! its PCAP-over-IP stream of this filter listens on; other commands
+//! ignore it). Every error names the file, the line (and column where
 //! known) and the filter.
 
 use crate::cbpf::text::{self, TextError};

@@ -146,6 +146,7 @@ fn malformed_set_files_name_file_line_and_filter() {
         ("toml-snaplen0.toml", "[[filter]]\nname = \"s\"\ncbpf = \"1,6 0 0 1\"\nsnaplen = 0\n", &["filter `s`", "snaplen"]),
         ("toml-dup.toml", "[[filter]]\nname = \"d\"\ncbpf = \"1,6 0 0 1\"\n[[filter]]\nname = \"d\"\ncbpf = \"1,6 0 0 1\"\n", &["toml-dup.toml:5", "already used on line 2"]),
         ("binary.filters", "\u{0}\u{1}\u{2}", &["binary.filters:1"]),
+        ("toml-listen.toml", "[[filter]]\nname = \"l\"\nexpr = \"tcp\"\nlisten = \"localhost:80\"\n", &["toml-listen.toml:4:11", "filter `l`", "`listen` must be an IP address and port"]),
     ];
     for (name, body, needles) in cases {
         let f = tmp(name, body.as_bytes());
@@ -314,10 +315,54 @@ fn unknown_options_and_missing_arguments_exit_2() {
         &["check"],
         &["convert", "--to", "hex", "x"],
         &["nosuchcommand"],
+        &["serve", "-i", "lo"],
+        &["serve", "--socket", "/tmp/x.sock"],
+        &["attach", "udp"],
+        &["tenants"],
+        &["tenants", "--socket", "/tmp/x.sock", "--format", "xml"],
+        &["attach", "--socket", "/nonexistent/x.sock", "--program", "f", "udp"],
     ] {
         let out = bin().args(args).output().unwrap();
         assert_refused(&out, &args.join(" "), &[]);
     }
+}
+
+/// `serve` refuses a bad policy or static-tenant file before it opens
+/// anything; `attach` refuses a bad filter before it connects, and a
+/// socket nobody serves.
+#[test]
+fn serve_and_attach_name_what_is_wrong() {
+    let policy = tmp("bad-policy.toml", b"[[allow]]\nuid = 5\nmax_tenant = 3\n");
+    let out = bin()
+        .args(["serve", "-i", "lo", "--socket", "/nonexistent/s.sock", "--policy"])
+        .arg(&policy)
+        .output()
+        .unwrap();
+    assert_refused(&out, "bad policy", &["bad-policy.toml:3:1", "unknown field `max_tenant`"]);
+    let statics = tmp("no-listen.toml", b"[[filter]]\nname = \"web\"\nexpr = \"tcp\"\n");
+    let out = bin()
+        .args(["serve", "-i", "lo", "--socket", "/nonexistent/s.sock", "--filters"])
+        .arg(&statics)
+        .output()
+        .unwrap();
+    assert_refused(&out, "no listen", &["no-listen.toml:2", "filter `web`", "listen ="]);
+    let out = bin()
+        .args(["attach", "--socket", "/nonexistent/s.sock", "udp", "port", "70000"])
+        .output()
+        .unwrap();
+    assert_refused(&out, "bad expression", &["expression: column 10", "out of range"]);
+    let prog = tmp("div0.asm", b"ld #1\ndiv #0\nret a\n");
+    let out = bin()
+        .args(["attach", "--socket", "/nonexistent/s.sock", "--name", "d", "--program"])
+        .arg(&prog)
+        .output()
+        .unwrap();
+    assert_refused(&out, "bad program", &["filter `d`", "pc 1", "division"]);
+    let out = bin()
+        .args(["attach", "--socket", "/nonexistent/s.sock", "udp"])
+        .output()
+        .unwrap();
+    assert_refused(&out, "no daemon", &["--socket /nonexistent/s.sock", "No such file"]);
 }
 
 /// `check` reports every error of a file with its place, not only the

@@ -8,6 +8,10 @@
 //!   sliced inside the character and panicked (fixed: columns are counted
 //!   by characters, operands start after the real separator).
 //!
+//! serve/seed-*: the serve protocol, bytes written by hand from the
+//! layout in `bpf_demux::serve::proto` (client messages, cut and oversize
+//! frames, daemon messages).
+//!
 //! merged/seed-*: real inputs, made from the corpus frames and the public
 //! filters by `merged_seeds()` below; `merged_seeds_are_current` keeps the
 //! files equal to it (`BLESS=1 cargo test --test fuzz_regressions`
@@ -41,6 +45,16 @@ fn replay<T>(target: &str, check: fn(&[u8]) -> T) -> Vec<(String, T)> {
 #[test]
 fn readers_regressions() {
     assert!(replay("readers", fuzz_checks::readers).len() >= 3);
+}
+
+#[test]
+fn serve_proto_regressions() {
+    let seen = replay("serve", fuzz_checks::serve_proto);
+    let decoded = |n: &str| seen.iter().find(|(s, _)| s == n).map(|(_, k)| *k);
+    assert_eq!(decoded("seed-hello-attach-detach"), Some(3));
+    assert_eq!(decoded("seed-hello-list"), Some(2));
+    assert_eq!(decoded("seed-attach-cut-short"), Some(1));
+    assert_eq!(decoded("seed-oversize-length"), Some(1));
 }
 
 #[test]

@@ -150,3 +150,52 @@ pub fn merged_input(progs: &[&[bpf_demux::cbpf::Insn]], frame: &[u8], extra: u8)
     v.extend_from_slice(frame);
     v
 }
+
+/// Arbitrary bytes as a client's (and as the daemon's) side of the serve
+/// protocol: no panic; every message decoded re-encodes to exactly the
+/// bytes it came from (the encoding is canonical), and reading them in
+/// dribbles through `MessageReader` gives the same messages. Returns the
+/// number of client messages decoded.
+pub fn serve_proto(data: &[u8]) -> usize {
+    use bpf_demux::serve::conn::MessageReader;
+    use bpf_demux::serve::proto::{decode_client, decode_daemon, DaemonMessage};
+    let mut at = 0;
+    let mut msgs = Vec::new();
+    while let Ok(Some((m, used))) = decode_client(&data[at..]) {
+        let mut again = Vec::new();
+        m.encode(&mut again);
+        assert_eq!(again, &data[at..at + used], "{m:?} re-encodes differently");
+        msgs.push(m);
+        at += used;
+    }
+    /// Gives 1 to 7 bytes a read.
+    struct Dribble<'a>(&'a [u8], usize);
+    impl std::io::Read for Dribble<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.1 = self.1 % 7 + 1;
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    let mut r = MessageReader::new(Dribble(data, 0));
+    for m in &msgs {
+        assert_eq!(&r.next_client().expect("decoded whole above"), m);
+    }
+    let mut at = 0;
+    while let Ok(Some((m, used))) = decode_daemon(&data[at..]) {
+        let canonical = match &m {
+            DaemonMessage::Tenants(_) => false,
+            DaemonMessage::Refused { message, .. } => message.len() <= 4096,
+            _ => true,
+        };
+        if canonical {
+            let mut again = Vec::new();
+            m.encode(&mut again);
+            assert_eq!(again, &data[at..at + used], "{m:?} re-encodes differently");
+        }
+        at += used;
+    }
+    msgs.len()
+}
