@@ -167,7 +167,8 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         .and_then(|mut w| w.flush().map(|()| w))
         .map_err(|e| format!("writing the pcap header: {e}"))?;
     crate::sink::say(&format!("bpf-demux: attached {name} on {}", s.interface));
-    let _ = s.sock.set_read_timeout(Some(Duration::from_millis(100)));
+    // How soon a signal is noticed while no frame comes.
+    let _ = s.sock.set_read_timeout(Some(Duration::from_millis(500)));
     let (mut received, mut written) = (0u64, 0u64);
     let mut detached = false;
     let mut output_ok = true;

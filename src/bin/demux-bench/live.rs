@@ -58,7 +58,7 @@ fn ksoftirqd_dirs() -> Vec<PathBuf> {
 }
 
 /// A task's CPU time in ns (first field of its schedstat).
-fn schedstat_ns(task: &Path) -> u128 {
+pub(crate) fn schedstat_ns(task: &Path) -> u128 {
     std::fs::read_to_string(task.join("schedstat"))
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
@@ -66,7 +66,7 @@ fn schedstat_ns(task: &Path) -> u128 {
 }
 
 /// CPU time of this process plus every ksoftirqd thread, in ns.
-fn cpu_ns() -> u128 {
+pub(crate) fn cpu_ns() -> u128 {
     process_cpu_time().as_nanos()
         + ksoftirqd_dirs()
             .iter()
@@ -90,7 +90,7 @@ fn threads_cpu() -> BTreeMap<String, u128> {
 }
 
 /// Sends `frames` at `rate` frames per second (1 ms batches); the elapsed time.
-fn send_steady(tx: &PacketSocket, frames: &[Vec<u8>], rate: u64) -> Duration {
+pub(crate) fn send_steady(tx: &PacketSocket, frames: &[Vec<u8>], rate: u64) -> Duration {
     let start = Instant::now();
     let per_ms = (rate / 1000).max(1) as usize;
     for (i, chunk) in frames.chunks(per_ms).enumerate() {
@@ -108,7 +108,7 @@ fn send_steady(tx: &PacketSocket, frames: &[Vec<u8>], rate: u64) -> Duration {
 /// Per tenant: (deliveries, digest of the delivered bytes).
 type Deliveries = Vec<(u64, u64)>;
 
-fn digest(acc: &mut (u64, u64), bytes: &[u8]) {
+pub(crate) fn digest(acc: &mut (u64, u64), bytes: &[u8]) {
     let mut h = DefaultHasher::new();
     bytes.hash(&mut h);
     acc.0 += 1;
@@ -225,7 +225,7 @@ fn phase_merged(
     Ok((cpu, out, elapsed))
 }
 
-fn phase_send_only(frames: &[Vec<u8>], rate: u64, va: u32) -> Result<f64, String> {
+pub(crate) fn phase_send_only(frames: &[Vec<u8>], rate: u64, va: u32) -> Result<f64, String> {
     let mut tx = PacketSocket::open().map_err(|e| e.to_string())?;
     tx.bind(va).map_err(|e| e.to_string())?;
     let c0 = cpu_ns();

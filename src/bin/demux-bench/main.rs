@@ -5,6 +5,7 @@ mod live;
 mod measure;
 mod plot;
 mod report;
+mod serve;
 
 use bpf_demux::cbpf::FrameMeta;
 use bpf_demux::pcapfile::PcapReader;
@@ -69,6 +70,13 @@ struct Args {
     /// Uses the first --family (default hosts) and --n (default 1,10,100,1000).
     #[arg(long)]
     live: bool,
+    /// With --live: N `tcpdump -w` processes, one filter each (what users
+    /// run today), against one `bpf-demux serve` daemon with N `bpf-demux
+    /// attach -w` clients; CPU per frame of all of them. Needs tcpdump and
+    /// the bpf-demux binary next to this one (cargo build --release
+    /// --bins). --n defaults to 1,10,100.
+    #[arg(long, requires = "live")]
+    serve: bool,
     /// Frames per second sent in --live.
     #[arg(long, default_value_t = 20_000)]
     rate: u64,
@@ -123,10 +131,10 @@ fn run_live(args: &Args) -> Result<ExitCode, String> {
         Some(f) => Family::from_name(f).ok_or_else(|| format!("--family: unknown family `{f}`"))?,
         None => Family::Hosts,
     };
-    let ns = if args.n.is_empty() {
-        vec![1, 10, 100, 1000]
-    } else {
-        args.n.clone()
+    let ns = match (args.n.is_empty(), args.serve) {
+        (true, false) => vec![1, 10, 100, 1000],
+        (true, true) => vec![1, 10, 100],
+        (false, _) => args.n.clone(),
     };
     let frames = if args.quick {
         2000
@@ -140,6 +148,18 @@ fn run_live(args: &Args) -> Result<ExitCode, String> {
         return Err("--reps must be positive".into());
     }
     let reps = if args.quick { 1 } else { args.reps };
+    if args.serve {
+        let rows = match serve::run(family, &ns, frames, args.rate, args.seed) {
+            Ok(r) => r,
+            Err(e) if e.contains("tcpdump wrote") => {
+                eprintln!("demux-bench: ENGINES DISAGREE: {e}");
+                return Ok(ExitCode::from(1));
+            }
+            Err(e) => return Err(e),
+        };
+        serve::print(&rows);
+        return write_json(args, &rows);
+    }
     let rows = match live::run(family, &ns, frames, args.rate, args.seed, reps) {
         Ok(r) => r,
         Err(e) if e.contains("kernel socket got") => {
@@ -149,6 +169,11 @@ fn run_live(args: &Args) -> Result<ExitCode, String> {
         Err(e) => return Err(e),
     };
     live::print(&rows);
+    write_json(args, &rows)
+}
+
+/// One JSON record per row, each with the command line.
+fn write_json<T: serde::Serialize>(args: &Args, rows: &[T]) -> Result<ExitCode, String> {
     if let Some(path) = &args.json {
         let command: Vec<String> = std::env::args().collect();
         let recs: Vec<serde_json::Value> = rows

@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 /// first message (`Hello`) and the request after it within this long of
 /// the connection.
 pub const MESSAGE_DEADLINE: Duration = Duration::from_secs(5);
+/// How long a writer gathers frames after the first of a burst before it
+/// writes them (the latency a tenant sees at most, beyond the ring's).
+pub const COALESCE: Duration = Duration::from_millis(200);
 /// Read timeout: how often a waiting reader looks at its deadlines.
 const TICK: Duration = Duration::from_millis(250);
 
@@ -201,7 +204,9 @@ fn attach(
             .spawn(move || stream_frames(&ep, write_half, &gone))
     };
     // Whatever ends the stream, the tenant goes: Detach, a bad message,
-    // or the client gone.
+    // or the client gone. Attached, the connection waits for one message
+    // only: look at the clock seldom (a hundred idle tenants stay cheap).
+    let _ = sock.set_read_timeout(Some(MESSAGE_DEADLINE / 2));
     let _ = next(&mut reader, None, stop);
     gone.store(true, Ordering::Relaxed);
     detach();
@@ -222,9 +227,14 @@ fn stream_frames(ep: &Endpoint, sock: UnixStream, gone: &AtomicBool) -> std::io:
         w.write_all(data)
     };
     let result = (|| loop {
-        match ep.recv_timeout(TICK) {
+        match ep.recv_timeout(Duration::from_secs(3600)) {
             Ok(d) => {
                 put(&mut w, &d)?;
+                // Frames come in bursts (one ring block at a time): gather
+                // what comes in the next moment and write it at once, as
+                // libpcap hands tcpdump a whole block. Waking per burst
+                // instead of per block keeps a hundred tenants cheap.
+                std::thread::sleep(COALESCE);
                 while let Ok(d) = ep.try_recv() {
                     put(&mut w, &d)?;
                 }
@@ -243,7 +253,8 @@ fn stream_frames(ep: &Endpoint, sock: UnixStream, gone: &AtomicBool) -> std::io:
                 w.flush()?;
                 return w.get_ref().shutdown(std::net::Shutdown::Write);
             }
-            // Nothing yet; a detached stream ends once the workers let go.
+            // Idle (the wait has no purpose beyond not being forever): a
+            // detached stream ends once the workers let go.
             Err(false) => {}
         }
     })();

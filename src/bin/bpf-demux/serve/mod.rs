@@ -85,6 +85,11 @@ pub struct Args {
     /// Ring blocks.
     #[arg(long, default_value_t = 16)]
     blocks: u32,
+    /// Milliseconds before the kernel hands over a partly filled ring
+    /// block (tcpdump's libpcap waits 1000): longer means fewer wakeups
+    /// per frame, later frames.
+    #[arg(long, default_value_t = 100)]
+    block_timeout_ms: u32,
     /// Copy every frame into the ring (no kernel prefilter).
     #[arg(long)]
     no_kernel_prefilter: bool,
@@ -127,6 +132,9 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     }
     if a.block_kib == 0 || a.block_kib % 4 != 0 || a.blocks == 0 {
         return Err("--block-kib must be a positive multiple of 4 and --blocks positive".into());
+    }
+    if a.block_timeout_ms == 0 || a.block_timeout_ms > 10_000 {
+        return Err("--block-timeout-ms must be 1 to 10000".into());
     }
     if a.max_clients == 0 {
         return Err("--max-clients must be at least 1".into());
@@ -175,6 +183,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     cfg.ring.promisc = a.promisc;
     cfg.ring.block_size = a.block_kib * 1024;
     cfg.ring.block_count = a.blocks;
+    cfg.ring.retire_ms = a.block_timeout_ms;
     let set = FilterSet::new(statics.iter().map(|s| s.program.clone())).map_err(|e| e.to_string())?;
     let specs = set.tenant_specs(registry::static_queue());
     let (senders, endpoints) = Senders::new(specs, false);
@@ -217,7 +226,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     let mut last_check = Instant::now();
     let mut gone = false;
     while !live.is_stopped() {
-        if let Ok(first) = rx.recv_timeout(Duration::from_millis(20)) {
+        if let Ok(first) = rx.recv_timeout(Duration::from_millis(100)) {
             let mut batch = vec![first];
             batch.extend(rx.try_iter().take(4095));
             reg.apply(&live, &policy, batch);
@@ -249,6 +258,8 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     // Ends every tenant's stream: each writer sends what was queued, then
     // the counters.
     stop.store(true, Ordering::Relaxed);
+    // Wakes the accept thread (it sees `stop` and ends).
+    let _ = UnixStream::connect(&a.socket);
     let line = reg.stats_line(&live, start);
     let totals = live.join();
     reg.finish();
@@ -297,8 +308,6 @@ fn open_control_socket(path: &Path, uid: Option<u32>, gid: Option<u32>) -> Resul
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
         .and_then(|()| std::os::unix::fs::chown(path, uid, gid))
         .map_err(|e| format!("--socket {shown}: {e}"))?;
-    l.set_nonblocking(true)
-        .map_err(|e| format!("--socket {shown}: {e}"))?;
     Ok(l)
 }
 
@@ -320,19 +329,18 @@ fn accept_loop(
     active: &Arc<AtomicUsize>,
 ) {
     use std::os::fd::AsRawFd;
-    while !stop.load(Ordering::Relaxed) {
-        let sock = match l.accept() {
-            Ok((s, _)) => s,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(10));
-                continue;
-            }
-            Err(_) => {
-                std::thread::sleep(Duration::from_millis(10));
-                continue;
-            }
+    // Blocking accept: the main thread connects once to wake it at the end.
+    let _ = l.set_nonblocking(false);
+    loop {
+        let accepted = l.accept();
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok((sock, _)) = accepted else {
+            // EMFILE and the like: let a client go before trying again.
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
         };
-        let _ = sock.set_nonblocking(false);
         let Ok(peer) = creds::peer(sock.as_raw_fd()) else {
             continue;
         };

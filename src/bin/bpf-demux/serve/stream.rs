@@ -147,6 +147,8 @@ fn write_client(conn: TcpStream, q: &Queue<Delivery>, snaplen: u32) -> std::io::
                     w.write(d.frame.ts_sec, d.frame.ts_nsec, d.frame.orig_len, d.bytes())
                 };
                 put(&mut w, &d)?;
+                // As an attached tenant's writer: a burst at a time.
+                std::thread::sleep(super::client::COALESCE);
                 while let Ok(d) = q.try_pop() {
                     put(&mut w, &d)?;
                 }
