@@ -102,6 +102,11 @@ impl Endpoint {
     pub fn stats(&self) -> TenantStats {
         self.queue.stats().into()
     }
+    /// Waits until `bytes` are queued, `deadline` passes or the stream
+    /// ends (for a reader that writes in batches; it drains afterwards).
+    pub fn wait_fill(&self, bytes: u64, deadline: Instant) {
+        self.queue.wait_fill(bytes, deadline)
+    }
     /// Queued now: `(frames, bytes held)`.
     pub fn fill(&self) -> (usize, u64) {
         self.queue.fill()

@@ -54,6 +54,9 @@ struct State<T> {
     senders_gone: bool,
     receiver_gone: bool,
     recv_waiting: bool,
+    /// A waiting receiver wants waking once the weight reaches this (0:
+    /// at the first item).
+    wake_at: u64,
     send_waiting: bool,
 }
 
@@ -77,6 +80,7 @@ impl<T> Queue<T> {
                 senders_gone: false,
                 receiver_gone: false,
                 recv_waiting: false,
+                wake_at: 0,
                 send_waiting: false,
             }),
             not_empty: Condvar::new(),
@@ -119,7 +123,7 @@ impl<T> Queue<T> {
         s.weight += weight;
         s.stats.frames += 1;
         s.stats.bytes += size;
-        let wake = s.recv_waiting;
+        let wake = s.recv_waiting && s.weight >= s.wake_at;
         drop(s);
         if wake {
             self.not_empty.notify_one();
@@ -176,6 +180,28 @@ impl<T> Queue<T> {
                 }
             };
             s.recv_waiting = false;
+        }
+    }
+
+    /// Waits until the queued weight reaches `bytes`, `deadline` passes,
+    /// or every sender is gone (a consumer that writes in batches: it
+    /// drains after this).
+    pub fn wait_fill(&self, bytes: u64, deadline: Instant) {
+        let mut s = self.lock();
+        while s.weight < bytes && !s.senders_gone {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left == Duration::ZERO {
+                break;
+            }
+            s.recv_waiting = true;
+            s.wake_at = bytes;
+            s = self
+                .not_empty
+                .wait_timeout(s, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            s.recv_waiting = false;
+            s.wake_at = 0;
         }
     }
 
@@ -254,6 +280,34 @@ mod tests {
         assert!(q.push(5, 1, 600, false));
         assert_eq!(q.fill(), (2, 1000));
         assert_eq!(q.stats().drops, 2);
+    }
+
+    #[test]
+    fn wait_fill_returns_at_the_weight_at_the_deadline_or_at_the_end() {
+        let q = Arc::new(Queue::new(QueueBound {
+            frames: 100,
+            bytes: 10_000,
+        }));
+        let p = q.clone();
+        let t = Instant::now();
+        let producer = std::thread::spawn(move || {
+            for i in 0..10 {
+                std::thread::sleep(Duration::from_millis(5));
+                assert!(p.push(i, 1, 100, false));
+            }
+        });
+        // 1000 bytes are there after about 50 ms, long before the deadline.
+        q.wait_fill(1000, Instant::now() + Duration::from_secs(10));
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert_eq!(q.fill(), (10, 1000));
+        producer.join().unwrap();
+        let t = Instant::now();
+        q.wait_fill(5000, Instant::now() + Duration::from_millis(40));
+        assert!(t.elapsed() >= Duration::from_millis(40));
+        q.close_senders();
+        let t = Instant::now();
+        q.wait_fill(5000, Instant::now() + Duration::from_secs(10));
+        assert!(t.elapsed() < Duration::from_secs(5));
     }
 
     #[test]

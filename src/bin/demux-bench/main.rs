@@ -149,7 +149,7 @@ fn run_live(args: &Args) -> Result<ExitCode, String> {
     }
     let reps = if args.quick { 1 } else { args.reps };
     if args.serve {
-        let rows = match serve::run(family, &ns, frames, args.rate, args.seed) {
+        let rows = match serve::run(family, &ns, frames, args.rate, args.seed, reps) {
             Ok(r) => r,
             Err(e) if e.contains("tcpdump wrote") => {
                 eprintln!("demux-bench: ENGINES DISAGREE: {e}");

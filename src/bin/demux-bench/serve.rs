@@ -160,6 +160,7 @@ pub fn run(
     frames_n: usize,
     rate: u64,
     seed: u64,
+    reps: usize,
 ) -> Result<Vec<ServeRow>, String> {
     let bin = std::env::current_exe()
         .map_err(|e| e.to_string())?
@@ -194,40 +195,53 @@ pub fn run(
             let exprs: Vec<String> = (0..n).map(|i| family.expression(i)).collect();
             // Closing a hundred rings frees their memory through RCU, charged
             // to ksoftirqd: the next phase starts after that settled.
+            // Closing a hundred rings frees their memory through RCU, charged
+            // to ksoftirqd: the next phase starts after that settled.
             let settle = || std::thread::sleep(Duration::from_secs(2));
-            settle();
-            let base = phase_send_only(&frames, rate, va)?;
-            settle();
-            let (tcpdump, td_files) = phase_tcpdump(&name, &d2, &exprs, &frames, rate, va)?;
-            settle();
-            let (serve, at_files) = phase_serve(&name, &bin, &d2, &exprs, &frames, rate, va)?;
-            let mut deliveries = 0;
-            for (i, (t, a)) in td_files.iter().zip(&at_files).enumerate() {
-                let (t, a) = (file_deliveries(t)?, file_deliveries(a)?);
-                if t != a {
-                    return Err(format!(
-                        "N={n}: tenant {i} (`{}`): tcpdump wrote {} frames, bpf-demux attach {} (or different bytes)",
-                        exprs[i], t.0, a.0
-                    ));
-                }
-                deliveries += t.0;
-            }
             let f = frames.len() as f64;
-            let (t_ns, s_ns) = (((tcpdump - base) / f).max(0.0), ((serve - base) / f).max(0.0));
+            let (mut bs, mut ts, mut ss) = (Vec::new(), Vec::new(), Vec::new());
+            let mut deliveries = 0;
+            for _ in 0..reps {
+                settle();
+                let base = phase_send_only(&frames, rate, va)?;
+                settle();
+                let (tcpdump, td_files) = phase_tcpdump(&name, &d2, &exprs, &frames, rate, va)?;
+                settle();
+                let (serve, at_files) = phase_serve(&name, &bin, &d2, &exprs, &frames, rate, va)?;
+                deliveries = 0;
+                for (i, (t, a)) in td_files.iter().zip(&at_files).enumerate() {
+                    let (t, a) = (file_deliveries(t)?, file_deliveries(a)?);
+                    if t != a {
+                        return Err(format!(
+                            "N={n}: tenant {i} (`{}`): tcpdump wrote {} frames, bpf-demux attach {} (or different bytes)",
+                            exprs[i], t.0, a.0
+                        ));
+                    }
+                    deliveries += t.0;
+                }
+                for p in td_files.iter().chain(&at_files) {
+                    let _ = std::fs::remove_file(p);
+                }
+                bs.push(base / f);
+                ts.push((tcpdump - base) / f);
+                ss.push((serve - base) / f);
+            }
+            let median = |v: &mut Vec<f64>| {
+                v.sort_by(|a, b| a.total_cmp(b));
+                v[v.len() / 2].max(0.0)
+            };
+            let (b_ns, t_ns, s_ns) = (median(&mut bs), median(&mut ts), median(&mut ss));
             rows.push(ServeRow {
                 family: fam.clone(),
                 n,
                 frames: frames.len(),
                 rate_fps: rate,
-                send_ns_per_frame: base / f,
+                send_ns_per_frame: b_ns,
                 tcpdump_ns_per_frame: t_ns,
                 serve_ns_per_frame: s_ns,
                 ratio: if s_ns > 0.0 { t_ns / s_ns } else { f64::INFINITY },
                 deliveries,
             });
-            for p in td_files.iter().chain(&at_files) {
-                let _ = std::fs::remove_file(p);
-            }
         }
         Ok(rows)
     })

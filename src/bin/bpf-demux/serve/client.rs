@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 /// the connection.
 pub const MESSAGE_DEADLINE: Duration = Duration::from_secs(5);
 /// How long a writer gathers frames after the first of a burst before it
-/// writes them (the latency a tenant sees at most, beyond the ring's).
-pub const COALESCE: Duration = Duration::from_millis(200);
+/// writes them (unless a quarter of the queue fills first): the latency a
+/// tenant sees at most beyond the ring's, as tcpdump's 1 s read timeout.
+pub const COALESCE: Duration = Duration::from_millis(1000);
 /// Read timeout: how often a waiting reader looks at its deadlines.
 const TICK: Duration = Duration::from_millis(250);
 
@@ -230,11 +231,11 @@ fn stream_frames(ep: &Endpoint, sock: UnixStream, gone: &AtomicBool) -> std::io:
         match ep.recv_timeout(Duration::from_secs(3600)) {
             Ok(d) => {
                 put(&mut w, &d)?;
-                // Frames come in bursts (one ring block at a time): gather
-                // what comes in the next moment and write it at once, as
-                // libpcap hands tcpdump a whole block. Waking per burst
-                // instead of per block keeps a hundred tenants cheap.
-                std::thread::sleep(COALESCE);
+                // Gather what comes in the next moment (or a quarter of
+                // the queue) and write it at once, as libpcap hands tcpdump
+                // a block a second: a hundred tenants wake a few times a
+                // second, not once per ring block each.
+                ep.wait_fill(ep.bound().bytes / 4, Instant::now() + COALESCE);
                 while let Ok(d) = ep.try_recv() {
                     put(&mut w, &d)?;
                 }

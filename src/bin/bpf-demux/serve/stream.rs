@@ -148,7 +148,8 @@ fn write_client(conn: TcpStream, q: &Queue<Delivery>, snaplen: u32) -> std::io::
                 };
                 put(&mut w, &d)?;
                 // As an attached tenant's writer: a burst at a time.
-                std::thread::sleep(super::client::COALESCE);
+                let deadline = std::time::Instant::now() + super::client::COALESCE;
+                q.wait_fill(q.bound().bytes / 4, deadline);
                 while let Ok(d) = q.try_pop() {
                     put(&mut w, &d)?;
                 }
