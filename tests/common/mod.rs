@@ -2,6 +2,7 @@
 //! network namespace with a veth pair, and the kernel's view of a frame.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod gen;
 pub mod selective;
 
