@@ -219,12 +219,19 @@ pub struct Frame {
 /// ports and VLANs are drawn from the tenant spaces of `tenants` tenants:
 /// about a quarter of frames involve some tenant's value.
 pub fn traffic(count: usize, tenants: usize, seed: u64) -> Vec<Frame> {
+    traffic_with_share(count, tenants, seed, 25)
+}
+
+/// [`traffic`] where each address or port drawn is some tenant's `share`
+/// percent of the time (the rest far outside every tenant's space), so
+/// about `share`% of frames involve some tenant's value.
+pub fn traffic_with_share(count: usize, tenants: usize, seed: u64, share: u64) -> Vec<Frame> {
     let mut r = Rng::new(seed);
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
         let pick = |r: &mut Rng| -> usize {
-            // A tenant's index a quarter of the time, else far outside.
-            if r.below(4) == 0 {
+            // A tenant's index `share`% of the time, else far outside.
+            if r.below(100) < share {
                 r.below(tenants.max(1) as u64) as usize
             } else {
                 100_000 + r.below(1_000_000) as usize

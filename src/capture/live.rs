@@ -39,6 +39,10 @@ pub struct LiveConfig {
     /// copy of every frame is skipped whatever this says (it is seen again
     /// incoming), as libpcap does.
     pub direction: Direction,
+    /// How long a worker waits for a block before it looks at the routing
+    /// and the stop flag again: an update or a stop takes effect within
+    /// about this long when no frame comes (longer: fewer idle wakeups).
+    pub poll: Duration,
     /// Attach the automaton's kernel prefilter
     /// ([`crate::Automaton::kernel_prefilter`]) to the ring sockets, so
     /// frames no tenant can accept are dropped in the kernel before the
@@ -55,6 +59,7 @@ impl LiveConfig {
             reinsert_vlan: true,
             max_frames: None,
             direction: Direction::InOut,
+            poll: Duration::from_millis(20),
             kernel_prefilter: true,
         }
     }
@@ -148,9 +153,6 @@ pub struct LiveCapture {
     workers: Vec<JoinHandle<io::Result<CaptureTotals>>>,
 }
 
-/// How long a worker waits for a block before it looks at the routing and
-/// the stop flag again (an update returns within about this long).
-const POLL: Duration = Duration::from_millis(20);
 
 impl LiveCapture {
     /// Opens every ring (errors such as an unknown interface or missing
@@ -228,7 +230,7 @@ impl LiveCapture {
         let stop_all = stop.clone();
         for (w, mut ring) in rings.into_iter().enumerate() {
             let mut d = Dispatcher::with_routing(current.load().routing.clone(), cfg.reinsert_vlan);
-            let direction = cfg.direction;
+            let (direction, poll) = (cfg.direction, cfg.poll.max(Duration::from_millis(1)));
             let (stop, progress, admitted, max, current, own) = (
                 stop.clone(),
                 progress.clone(),
@@ -256,7 +258,7 @@ impl LiveCapture {
                         p.epoch.store(cur.epoch, Ordering::Release);
                         drop(cur);
                         let own = own.load();
-                        let n = ring.next_block(POLL, |f| {
+                        let n = ring.next_block(poll, |f| {
                             if !direction.reads(f.pkttype, f.hatype) {
                                 return;
                             }

@@ -7,8 +7,8 @@ use std::io::{self, Read};
 /// Why no message came.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnError {
-    /// The read failed (a read timeout is `WouldBlock` or `TimedOut`:
-    /// call again, nothing is lost).
+    /// The read failed (a read timeout, `WouldBlock` or `TimedOut`, or a
+    /// signal, `Interrupted`: call again, nothing is lost).
     #[error("{0}")]
     Io(#[from] io::Error),
     /// The bytes do not decode: the connection cannot go on.
@@ -20,9 +20,10 @@ pub enum ConnError {
 }
 
 impl ConnError {
-    /// A read timeout (the caller decides whether it waited too long).
+    /// A read timeout or a signal (the caller decides whether it waited
+    /// too long, or what the signal means, and calls again).
     pub fn is_timeout(&self) -> bool {
-        matches!(self, ConnError::Io(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut))
+        matches!(self, ConnError::Io(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted))
     }
 }
 
@@ -57,7 +58,6 @@ impl<R: Read> MessageReader<R> {
             }
             let n = match self.inner.read(&mut chunk) {
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e.into()),
             };
             if n == 0 {

@@ -139,7 +139,10 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     if a.snaplen == Some(0) || a.buffer_size == Some(0) {
         return Err("--snaplen and --buffer-size must be at least 1".into());
     }
-    sys::catch_termination().map_err(|e| format!("installing signal handlers: {e}"))?;
+    // A signal interrupts the blocking read below: noticed at once, with
+    // no timer waking an idle client.
+    sys::catch_termination_interrupting()
+        .map_err(|e| format!("installing signal handlers: {e}"))?;
     let mut s = connect(&a.socket)?;
     let req = AttachRequest {
         name: name.clone(),
@@ -167,8 +170,8 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         .and_then(|mut w| w.flush().map(|()| w))
         .map_err(|e| format!("writing the pcap header: {e}"))?;
     crate::sink::say(&format!("bpf-demux: attached {name} on {}", s.interface));
-    // How soon a signal is noticed while no frame comes.
-    let _ = s.sock.set_read_timeout(Some(Duration::from_millis(500)));
+    // Signals interrupt the read; the timeout is a backstop only.
+    let _ = s.sock.set_read_timeout(Some(Duration::from_secs(5)));
     let (mut received, mut written) = (0u64, 0u64);
     let mut detached = false;
     let mut output_ok = true;

@@ -77,6 +77,11 @@ struct Args {
     /// --bins). --n defaults to 1,10,100.
     #[arg(long, requires = "live")]
     serve: bool,
+    /// With --serve: percent of the addresses and ports in the traffic
+    /// drawn from the tenants' values (the rest match no tenant), so about
+    /// this share of frames is delivered to someone.
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u64).range(0..=100))]
+    tenant_share: u64,
     /// Frames per second sent in --live.
     #[arg(long, default_value_t = 20_000)]
     rate: u64,
@@ -149,7 +154,7 @@ fn run_live(args: &Args) -> Result<ExitCode, String> {
     }
     let reps = if args.quick { 1 } else { args.reps };
     if args.serve {
-        let rows = match serve::run(family, &ns, frames, args.rate, args.seed, reps) {
+        let rows = match serve::run(family, &ns, frames, args.rate, args.seed, reps, args.tenant_share) {
             Ok(r) => r,
             Err(e) if e.contains("tcpdump wrote") => {
                 eprintln!("demux-bench: ENGINES DISAGREE: {e}");

@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ServeRow {
     pub family: String,
+    /// Percent of addresses and ports drawn from the tenants' values.
+    pub tenant_share: u64,
     pub n: usize,
     pub frames: usize,
     pub rate_fps: u64,
@@ -161,6 +163,7 @@ pub fn run(
     rate: u64,
     seed: u64,
     reps: usize,
+    share: u64,
 ) -> Result<Vec<ServeRow>, String> {
     let bin = std::env::current_exe()
         .map_err(|e| e.to_string())?
@@ -176,7 +179,7 @@ pub fn run(
     }
     let ns = NetNs::new("bench-serve").map_err(|e| format!("--serve needs root and iproute2: {e}"))?;
     let max = *ns_list.iter().max().unwrap_or(&1);
-    let frames: Vec<Vec<u8>> = workload::traffic(frames_n, max, seed)
+    let frames: Vec<Vec<u8>> = workload::traffic_with_share(frames_n, max, seed, share)
         .into_iter()
         .map(|f| f.data)
         .collect();
@@ -233,6 +236,7 @@ pub fn run(
             let (b_ns, t_ns, s_ns) = (median(&mut bs), median(&mut ts), median(&mut ss));
             rows.push(ServeRow {
                 family: fam.clone(),
+                tenant_share: share,
                 n,
                 frames: frames.len(),
                 rate_fps: rate,
@@ -337,13 +341,14 @@ fn phase_serve(
 pub fn print(rows: &[ServeRow]) {
     println!("demux-bench --live --serve: N tcpdump -w (one filter each) vs one bpf-demux serve + N attach -w, CPU per frame net of sending (veth, private netns)");
     println!(
-        "{:<8} {:>5} {:>8} {:>10} {:>14} {:>14} {:>8} {:>12}",
-        "family", "N", "frames", "send ns", "N tcpdump ns", "serve ns", "ratio", "deliveries"
+        "{:<8} {:>6} {:>5} {:>8} {:>10} {:>14} {:>14} {:>8} {:>12}",
+        "family", "share", "N", "frames", "send ns", "N tcpdump ns", "serve ns", "ratio", "deliveries"
     );
     for r in rows {
         println!(
-            "{:<8} {:>5} {:>8} {:>10.0} {:>14.0} {:>14.0} {:>7.1}x {:>12}",
+            "{:<8} {:>5}% {:>5} {:>8} {:>10.0} {:>14.0} {:>14.0} {:>7.1}x {:>12}",
             r.family,
+            r.tenant_share,
             r.n,
             r.frames,
             r.send_ns_per_frame,

@@ -323,6 +323,22 @@ pub const ENDING_SIGNALS: [libc::c_int; 9] = [
     libc::SIGPROF,
 ];
 
+/// As [`catch_termination`], and a blocking call of the catching thread
+/// returns `EINTR` when one arrives (no `SA_RESTART`), so a reader that
+/// waits without a timeout still notices the signal at once.
+pub fn catch_termination_interrupting() -> io::Result<()> {
+    for &sig in &ENDING_SIGNALS {
+        // SAFETY: sigaction is plain old data; all-zero is a valid start
+        // (empty mask, no flags).
+        let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+        act.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+        // SAFETY: installing an async-signal-safe handler (one atomic
+        // store) with a valid `act`; the old action is not wanted.
+        check(unsafe { libc::sigaction(sig, &act, std::ptr::null_mut()) })?;
+    }
+    Ok(())
+}
+
 /// Makes every signal of [`ENDING_SIGNALS`] set a flag
 /// ([`termination_requested`]) instead of killing the process, so captures
 /// can flush and close their files.

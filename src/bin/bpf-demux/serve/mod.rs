@@ -184,6 +184,9 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     cfg.ring.block_size = a.block_kib * 1024;
     cfg.ring.block_count = a.blocks;
     cfg.ring.retire_ms = a.block_timeout_ms;
+    // Attaches wait for the workers to take the new routing: within this
+    // long when idle (one wakeup per 100 ms per worker meanwhile).
+    cfg.poll = Duration::from_millis(100);
     let set = FilterSet::new(statics.iter().map(|s| s.program.clone())).map_err(|e| e.to_string())?;
     let specs = set.tenant_specs(registry::static_queue());
     let (senders, endpoints) = Senders::new(specs, false);
