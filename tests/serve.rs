@@ -163,6 +163,24 @@ fn refusals_name_the_rule_and_exit_2() {
     let (code, err) = run(false, &["--name", "one", "udp"]);
     assert_eq!(code, 2);
     assert!(err.iter().any(|l| l.contains("a tenant named `one` exists")), "{err:?}");
+    // Listings: uid 65534 sees its own tenant only, root sees both.
+    let mut r = place.attach(false, &["--name", "r", "arp"], &place.dir.join("r.pcap"));
+    r.wait_for("attached r");
+    let o = Command::new("setpriv")
+        .args(["--reuid", NOBODY, "--regid", NOBODY, "--clear-groups"])
+        .arg(&place.bin)
+        .args(["tenants", "--format", "json", "--socket"])
+        .arg(&place.sock)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mine: proto::TenantsReport = serde_json::from_slice(&o.stdout).unwrap();
+    let names: Vec<&str> = mine.tenants.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!((names, mine.hidden), (vec!["one"], 1));
+    assert_eq!(mine.tenants[0].owner_uid, 65534);
+    assert_eq!(listing_names(&place.sock), ["one", "r"]);
+    r.signal("-INT");
+    assert_eq!(r.finish().0, 0);
     // A bad expression (its column), a bad program file (its pc), both
     // refused by the client before it connects.
     let (code, err) = run(false, &["udp", "port", "70000"]);

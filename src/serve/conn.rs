@@ -27,6 +27,10 @@ impl ConnError {
     }
 }
 
+/// A decoder of one side's messages ([`proto::decode_client`] or
+/// [`proto::decode_daemon`]).
+type Decoder<T> = fn(&[u8]) -> Result<Option<(T, usize)>, ProtoError>;
+
 /// Messages from a stream.
 pub struct MessageReader<R> {
     inner: R,
@@ -46,20 +50,14 @@ impl<R: Read> MessageReader<R> {
         !self.buf.is_empty()
     }
 
-    fn next<T>(
-        &mut self,
-        decode: fn(&[u8]) -> Result<Option<(T, usize)>, ProtoError>,
-    ) -> Result<T, ConnError> {
+    fn next<T>(&mut self, decode: Decoder<T>) -> Result<T, ConnError> {
         let mut chunk = [0u8; 16384];
         loop {
             if let Some((m, used)) = decode(&self.buf)? {
                 self.buf.drain(..used);
                 return Ok(m);
             }
-            let n = match self.inner.read(&mut chunk) {
-                Ok(n) => n,
-                Err(e) => return Err(e.into()),
-            };
+            let n = self.inner.read(&mut chunk)?;
             if n == 0 {
                 return Err(ConnError::Closed {
                     mid_message: self.has_partial(),

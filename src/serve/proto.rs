@@ -275,10 +275,13 @@ impl<'a> Body<'a> {
     }
 }
 
+/// A whole frame: its kind, its body, and the bytes it took.
+type Frame<'a> = (u8, &'a [u8], usize);
+
 /// Splits one frame off `buf`: `Ok(None)` until it is whole, then its
 /// kind, body and total length. The length is checked against `max`
 /// before the body is waited for.
-fn frame(buf: &[u8], max: usize) -> Result<Option<(u8, &[u8], usize)>, ProtoError> {
+fn frame(buf: &[u8], max: usize) -> Result<Option<Frame<'_>>, ProtoError> {
     let Some(head) = buf.get(..HEADER) else {
         return Ok(None);
     };
