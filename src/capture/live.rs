@@ -144,7 +144,7 @@ pub struct LiveCapture {
     control: Mutex<Control>,
     /// Stream addresses of this process: frames to or from them are never
     /// offered to a tenant (see [`own_traffic`](super::own_traffic)).
-    own: Arc<ArcSwap<Vec<SocketAddr>>>,
+    own: Arc<super::own_traffic::OwnStreams>,
     /// Updates whose prefilter the kernel refused (the capture went on
     /// without one).
     prefilter_refusals: AtomicU64,
@@ -225,7 +225,7 @@ impl LiveCapture {
         // Frames admitted under `max_frames`, across workers (touched only
         // when there is a limit).
         let admitted = Arc::new(AtomicU64::new(0));
-        let own: Arc<ArcSwap<Vec<SocketAddr>>> = Arc::default();
+        let own: Arc<super::own_traffic::OwnStreams> = Arc::default();
         let mut workers_h = Vec::new();
         let stop_all = stop.clone();
         for (w, mut ring) in rings.into_iter().enumerate() {
@@ -251,13 +251,13 @@ impl LiveCapture {
                         Ok(())
                     };
                     let mut counted = std::time::Instant::now();
+                    let mut own = own.reader();
                     while !stop.load(Ordering::Relaxed) {
                         // The routing for the whole next block.
                         let cur = current.load();
                         d.set_routing(cur.routing.clone());
                         p.epoch.store(cur.epoch, Ordering::Release);
                         drop(cur);
-                        let own = own.load();
                         let n = ring.next_block(poll, |f| {
                             if !direction.reads(f.pkttype, f.hatype) {
                                 return;
@@ -276,7 +276,7 @@ impl LiveCapture {
                                 vlan_present: f.vlan.is_some(),
                                 vlan_tpid: f.vlan.map_or(0, |v| v.1),
                             };
-                            if super::own_traffic::is_own(f.data, &meta, &own) {
+                            if own.is_own(f.data, &meta) {
                                 return;
                             }
                             if !d.classify(f.data, &meta) {
@@ -471,10 +471,10 @@ impl LiveCapture {
         })
     }
     /// This process's stream addresses (PCAP-over-IP listeners): TCP
-    /// frames to or from them are never offered to a tenant from the next
-    /// ring block on.
+    /// frames to or from them are never offered to a tenant, from the
+    /// next frame a worker reads after this returns.
     pub fn set_own_streams(&self, addrs: Vec<SocketAddr>) {
-        self.own.store(Arc::new(addrs));
+        self.own.set(addrs);
     }
     /// Instructions of the kernel prefilter on the ring sockets (`None`:
     /// none attached, every frame is copied to the ring).

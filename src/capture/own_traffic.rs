@@ -3,7 +3,52 @@
 //! served on the captured interface cannot feed back into itself.
 
 use crate::cbpf::FrameMeta;
+use arc_swap::ArcSwap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// The addresses, shared by the capture and its workers; a change counts
+/// from the next frame a worker reads (one atomic load per frame tells).
+#[derive(Default)]
+pub struct OwnStreams {
+    addrs: ArcSwap<Vec<SocketAddr>>,
+    generation: AtomicU64,
+}
+
+impl OwnStreams {
+    pub fn set(&self, addrs: Vec<SocketAddr>) {
+        self.addrs.store(Arc::new(addrs));
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+    /// A worker's view, brought up to date on every frame it asks about.
+    pub fn reader(&self) -> OwnReader<'_> {
+        OwnReader {
+            generation: self.generation.load(Ordering::Acquire),
+            addrs: self.addrs.load_full(),
+            src: self,
+        }
+    }
+}
+
+/// One worker's copy of [`OwnStreams`].
+pub struct OwnReader<'a> {
+    src: &'a OwnStreams,
+    generation: u64,
+    addrs: Arc<Vec<SocketAddr>>,
+}
+
+impl OwnReader<'_> {
+    /// [`is_own`] against the addresses as they are now.
+    pub fn is_own(&mut self, frame: &[u8], meta: &FrameMeta) -> bool {
+        let g = self.src.generation.load(Ordering::Acquire);
+        if g != self.generation {
+            self.addrs = self.src.addrs.load_full();
+            self.generation = g;
+        }
+        is_own(frame, meta, &self.addrs)
+    }
+}
 
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
@@ -78,5 +123,18 @@ mod tests {
         assert!(!is_own(&udp, &meta(&udp), &own));
         let any: Vec<SocketAddr> = vec!["0.0.0.0:57012".parse().unwrap()];
         assert!(is_own(&other_host, &meta(&other_host), &any));
+    }
+
+    #[test]
+    fn a_reader_sees_a_change_from_the_next_frame() {
+        let streams = OwnStreams::default();
+        let mut r = streams.reader();
+        let meta = |f: &[u8]| FrameMeta::offline(f, f.len() as u32);
+        let to = v4_tcp([127, 0, 0, 1], 40000, [127, 0, 0, 1], 57012);
+        assert!(!r.is_own(&to, &meta(&to)));
+        streams.set(vec!["127.0.0.1:57012".parse().unwrap()]);
+        assert!(r.is_own(&to, &meta(&to)));
+        streams.set(Vec::new());
+        assert!(!r.is_own(&to, &meta(&to)));
     }
 }

@@ -8,7 +8,7 @@ use bpf_demux::expr;
 use bpf_demux::pcapfile::PcapWriter;
 use bpf_demux::serve::conn::{ConnError, MessageReader};
 use bpf_demux::serve::proto::{self, AttachRequest, ClientMessage, DaemonMessage};
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -94,15 +94,8 @@ impl Session {
 }
 
 fn read_program(path: &Path) -> Result<Vec<Insn>, String> {
-    let name = path.display().to_string();
-    let mut bytes = Vec::new();
-    if name == "-" {
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .map_err(|e| format!("reading stdin: {e}"))?;
-    } else {
-        bytes = std::fs::read(path).map_err(|e| format!("{name}: cannot read: {e}"))?;
-    }
+    let name = path.display();
+    let bytes = crate::read_input(path)?;
     let form = Form::detect(&bytes);
     form.parse(&bytes)
         .map_err(|e| format!("{name}: {} form: {e}", form.name()))

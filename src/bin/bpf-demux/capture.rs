@@ -2,7 +2,7 @@
 
 use crate::sink::{self, Command, Sink};
 use bpf_demux::capture::sys;
-use bpf_demux::capture::{Change, Direction, LiveCapture, LiveConfig, Senders};
+use bpf_demux::capture::{Change, LiveCapture, Senders};
 use bpf_demux::spec::{self, NamedProgram, Target};
 use bpf_demux::FilterSet;
 use std::collections::BTreeMap;
@@ -46,9 +46,8 @@ macro_rules! say {
 ///          kill -HUP $(pidof bpf-demux)   # after editing tenants.toml
 #[derive(clap::Args)]
 pub struct Args {
-    /// Interface to capture on.
-    #[arg(long, short)]
-    interface: String,
+    #[command(flatten)]
+    ring: crate::ring_args::RingArgs,
     /// Filter-set file (TOML or plain).
     #[arg(long, short)]
     filters: PathBuf,
@@ -61,47 +60,23 @@ pub struct Args {
     /// Stop after this many seconds.
     #[arg(long)]
     duration: Option<f64>,
-    /// Put the interface in promiscuous mode while capturing.
-    #[arg(long)]
-    promisc: bool,
-    /// Worker threads (PACKET_FANOUT hash group, one ring each).
-    #[arg(long, default_value_t = 1)]
-    workers: usize,
     /// Frames each tenant's queue holds before that tenant drops.
     #[arg(long, default_value_t = 4096)]
     queue: usize,
     /// Do not put the stripped outer VLAN tag back into written frames.
     #[arg(long)]
     no_vlan_reinsert: bool,
-    /// Ring block size in KiB (multiple of the page size).
-    #[arg(long, default_value_t = 4096)]
-    block_kib: u32,
-    /// Ring blocks.
-    #[arg(long, default_value_t = 16)]
-    blocks: u32,
-    /// Copy every frame into the ring and filter only in userland (no
-    /// kernel prefilter on the capture socket).
-    #[arg(long)]
-    no_kernel_prefilter: bool,
-    /// Frames by direction, as tcpdump's -Q: `in` (received), `out`
-    /// (sent) or `inout`. On loopback every frame is seen once (the
-    /// outgoing copy is skipped), as libpcap does.
-    #[arg(long, short = 'Q', value_parser = ["in", "out", "inout"], default_value = "inout")]
-    direction: String,
 }
 
 pub fn run(a: Args) -> Result<ExitCode, String> {
-    if a.workers == 0 || a.workers > 64 {
-        return Err("--workers must be 1 to 64".into());
-    }
+    let mut cfg = a.ring.config()?;
     if a.duration.is_some_and(|d| !(d > 0.0)) {
         return Err("--duration must be positive".into());
     }
-    if a.block_kib == 0 || a.block_kib % 4 != 0 || a.blocks == 0 {
-        return Err("--block-kib must be a positive multiple of 4 and --blocks positive".into());
-    }
+    let workers = cfg.workers;
+    let interface = cfg.interface.clone();
     let progs = spec::load_valid_for(&a.filters, Target::Live).map_err(|e| e.to_string())?;
-    sink::check_open_files(progs.len(), a.workers)?;
+    sink::check_open_files(progs.len(), workers)?;
     // Before any file exists, so no signal can leave half-written ones.
     sys::catch_termination()
         .and_then(|()| sys::catch_reload_and_stats())
@@ -119,20 +94,9 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         senders.ready(),
     )?;
     let commands = sink.commands();
-    let mut cfg = LiveConfig::new(&a.interface);
-    cfg.workers = a.workers;
     cfg.reinsert_vlan = !a.no_vlan_reinsert;
     cfg.max_frames = a.count;
-    cfg.kernel_prefilter = !a.no_kernel_prefilter;
-    cfg.direction = match a.direction.as_str() {
-        "in" => Direction::In,
-        "out" => Direction::Out,
-        _ => Direction::InOut,
-    };
-    cfg.ring.promisc = a.promisc;
-    cfg.ring.block_size = a.block_kib * 1024;
-    cfg.ring.block_count = a.blocks;
-    let ifindex = sys::if_index(&a.interface).ok();
+    let ifindex = sys::if_index(&interface).ok();
     let live = match LiveCapture::start(set, senders, &cfg) {
         Ok(l) => l,
         Err(e) => {
@@ -160,7 +124,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     };
     eprintln!(
         "bpf-demux: capturing on {} for {n_tenants} tenants, {prefilter} (Ctrl-C to stop, SIGHUP reloads {})",
-        a.interface,
+        interface,
         a.filters.display()
     );
     let mut gone = false;
@@ -179,7 +143,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
                 &mut current,
                 &commands,
                 a.queue,
-                a.workers,
+                workers,
             );
         }
         if sys::take_usr1() {
@@ -189,12 +153,12 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
             last_check = Instant::now();
             // An interface that was removed (or replaced by another of the
             // same name) ends the capture, as in tcpdump.
-            if sys::if_index(&a.interface).ok() != ifindex {
+            if sys::if_index(&interface).ok() != ifindex {
                 gone = true;
                 live.stop();
             }
         }
-        if live.workers_running() < a.workers || writer.is_finished() {
+        if live.workers_running() < workers || writer.is_finished() {
             live.stop();
         }
         if tty && last.elapsed() >= Duration::from_secs(1) {
@@ -215,7 +179,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     let totals = match totals {
         Ok(t) => t,
         Err(e) if gone || is_gone(&e) => {
-            eprintln!("bpf-demux: interface {} went away", a.interface);
+            eprintln!("bpf-demux: interface {} went away", interface);
             return Ok(ExitCode::from(1));
         }
         Err(e) => {
@@ -236,7 +200,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         eprintln!("bpf-demux: the kernel refused the prefilter {refusals} times (captured without one meanwhile)");
     }
     if gone {
-        eprintln!("bpf-demux: interface {} went away", a.interface);
+        eprintln!("bpf-demux: interface {} went away", interface);
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

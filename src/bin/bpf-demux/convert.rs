@@ -2,7 +2,6 @@
 
 use bpf_demux::cbpf::text::{self, Form};
 use bpf_demux::cbpf::Program;
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -52,14 +51,7 @@ enum OutForm {
 
 pub fn run(a: Args) -> Result<ExitCode, String> {
     let name = a.input.display().to_string();
-    let mut bytes = Vec::new();
-    if name == "-" {
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .map_err(|e| format!("reading stdin: {e}"))?;
-    } else {
-        bytes = std::fs::read(&a.input).map_err(|e| format!("{name}: cannot read: {e}"))?;
-    }
+    let bytes = crate::read_input(&a.input)?;
     let form = match a.from {
         None => Form::detect(&bytes),
         Some(FormArg::Ddd) => Form::Ddd,

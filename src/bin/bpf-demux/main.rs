@@ -8,6 +8,7 @@ mod compile;
 mod convert;
 mod explain;
 mod matching;
+mod ring_args;
 mod sink;
 mod serve;
 mod split;
@@ -64,6 +65,18 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The bytes of `path`, or of standard input for `-`.
+pub(crate) fn read_input(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let name = path.display();
+    if path == std::path::Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+            .map_err(|e| format!("reading stdin: {e}"))?;
+        return Ok(bytes);
+    }
+    std::fs::read(path).map_err(|e| format!("{name}: cannot read: {e}"))
 }
 
 /// Runs `f` on a locked, buffered stdout; a closed pipe ends quietly.

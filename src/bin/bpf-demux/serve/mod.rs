@@ -14,7 +14,7 @@ mod stream;
 
 use crate::sink::say;
 use bpf_demux::capture::sys::{self, creds, creds::Peer};
-use bpf_demux::capture::{Direction, Endpoint, LiveCapture, LiveConfig, Senders};
+use bpf_demux::capture::{Endpoint, LiveCapture, Senders};
 use bpf_demux::serve::policy::Policy;
 use bpf_demux::serve::proto::{RefuseCode, TenantsReport};
 use bpf_demux::spec::NamedProgram;
@@ -51,9 +51,8 @@ use std::time::{Duration, Instant};
 ///          bpf-demux attach --socket /run/bpf-demux.sock tcp port 443 | tcpdump -r -
 #[derive(clap::Args)]
 pub struct Args {
-    /// Interface to capture on.
-    #[arg(long, short)]
-    interface: String,
+    #[command(flatten)]
+    ring: crate::ring_args::RingArgs,
     /// Control socket path (replaced if a stale socket is there).
     #[arg(long)]
     socket: PathBuf,
@@ -64,12 +63,6 @@ pub struct Args {
     /// User (name or uid) to run as once the sockets are open.
     #[arg(long)]
     user: Option<String>,
-    /// Worker threads (PACKET_FANOUT hash group, one ring each).
-    #[arg(long, default_value_t = 1)]
-    workers: usize,
-    /// Put the interface in promiscuous mode while serving.
-    #[arg(long)]
-    promisc: bool,
     /// Static tenants (TOML, each with `listen`), streamed as PCAP-over-IP.
     #[arg(long, short)]
     filters: Option<PathBuf>,
@@ -79,23 +72,11 @@ pub struct Args {
     /// Most connections at once (more are refused).
     #[arg(long, default_value_t = 1024)]
     max_clients: usize,
-    /// Ring block size in KiB (multiple of the page size).
-    #[arg(long, default_value_t = 4096)]
-    block_kib: u32,
-    /// Ring blocks.
-    #[arg(long, default_value_t = 16)]
-    blocks: u32,
     /// Milliseconds before the kernel hands over a partly filled ring
     /// block (tcpdump's libpcap waits 1000): longer means fewer wakeups
     /// per frame, later frames.
     #[arg(long, default_value_t = 100)]
     block_timeout_ms: u32,
-    /// Copy every frame into the ring (no kernel prefilter).
-    #[arg(long)]
-    no_kernel_prefilter: bool,
-    /// Frames by direction, as tcpdump's -Q.
-    #[arg(long, short = 'Q', value_parser = ["in", "out", "inout"], default_value = "inout")]
-    direction: String,
 }
 
 /// A change a connection asks of the daemon.
@@ -127,12 +108,8 @@ pub struct Granted {
 const QUEUE_FRAMES: usize = 1 << 20;
 
 pub fn run(a: Args) -> Result<ExitCode, String> {
-    if a.workers == 0 || a.workers > 64 {
-        return Err("--workers must be 1 to 64".into());
-    }
-    if a.block_kib == 0 || a.block_kib % 4 != 0 || a.blocks == 0 {
-        return Err("--block-kib must be a positive multiple of 4 and --blocks positive".into());
-    }
+    let mut cfg = a.ring.config()?;
+    let (workers, interface) = (cfg.workers, cfg.interface.clone());
     if a.block_timeout_ms == 0 || a.block_timeout_ms > 10_000 {
         return Err("--block-timeout-ms must be 1 to 10000".into());
     }
@@ -172,17 +149,6 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let control = open_control_socket(&a.socket, user.map(|u| u.0), gid)?;
-    let mut cfg = LiveConfig::new(&a.interface);
-    cfg.workers = a.workers;
-    cfg.kernel_prefilter = !a.no_kernel_prefilter;
-    cfg.direction = match a.direction.as_str() {
-        "in" => Direction::In,
-        "out" => Direction::Out,
-        _ => Direction::InOut,
-    };
-    cfg.ring.promisc = a.promisc;
-    cfg.ring.block_size = a.block_kib * 1024;
-    cfg.ring.block_count = a.blocks;
     cfg.ring.retire_ms = a.block_timeout_ms;
     // Attaches wait for the workers to take the new routing: within this
     // long when idle (one wakeup per 100 ms per worker meanwhile).
@@ -190,7 +156,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     let set = FilterSet::new(statics.iter().map(|s| s.program.clone())).map_err(|e| e.to_string())?;
     let specs = set.tenant_specs(registry::static_queue());
     let (senders, endpoints) = Senders::new(specs, false);
-    let ifindex = sys::if_index(&a.interface).ok();
+    let ifindex = sys::if_index(&interface).ok();
     let live = LiveCapture::start(set, senders, &cfg).map_err(|e| {
         let _ = std::fs::remove_file(&a.socket);
         let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
@@ -200,7 +166,9 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         };
         format!("cannot capture: {e}{hint}")
     })?;
-    let mut reg = Registry::new(a.interface.clone());
+    // The streams are ours before anyone can connect to them.
+    live.set_own_streams(statics.iter().map(|s| s.listen).collect());
+    let mut reg = Registry::new(interface.clone());
     for ((s, ep), l) in statics.into_iter().zip(endpoints).zip(listeners) {
         reg.add_static(s, ep, l).map_err(|e| format!("starting a stream: {e}"))?;
     }
@@ -211,14 +179,14 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     creds::drop_capabilities().map_err(|e| format!("dropping capabilities: {e}"))?;
     say(&format!(
         "bpf-demux: serving {} on {}",
-        a.interface,
+        interface,
         a.socket.display()
     ));
     let stop = Arc::new(AtomicBool::new(false));
     let active = Arc::new(AtomicUsize::new(0));
     let (tx, rx) = mpsc::channel::<Request>();
     let acceptor = {
-        let (stop, active, interface) = (stop.clone(), active.clone(), a.interface.clone());
+        let (stop, active, interface) = (stop.clone(), active.clone(), interface.clone());
         let max = a.max_clients;
         std::thread::Builder::new()
             .name("serve-accept".into())
@@ -249,11 +217,11 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         }
         if last_check.elapsed() >= Duration::from_millis(250) {
             last_check = Instant::now();
-            if sys::if_index(&a.interface).ok() != ifindex {
+            if sys::if_index(&interface).ok() != ifindex {
                 gone = true;
                 live.stop();
             }
-            if live.workers_running() < a.workers {
+            if live.workers_running() < workers {
                 live.stop();
             }
         }
@@ -282,7 +250,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Ok(_) => {
-            say(&format!("bpf-demux: interface {} went away", a.interface));
+            say(&format!("bpf-demux: interface {} went away", interface));
             Ok(ExitCode::from(1))
         }
         Err(e) => {

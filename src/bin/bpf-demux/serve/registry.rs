@@ -395,9 +395,16 @@ impl Registry {
                 added += 1;
             }
         }
+        // The new streams are ours before anyone can connect to them.
+        let mut both = self.listen_addrs();
+        both.extend(new.iter().map(|s| s.listen));
+        live.set_own_streams(both);
         let applied = match live.update(changes.clone()) {
             Ok(a) => a,
-            Err(e) => return fail(format!("{}: {e}", path.display())),
+            Err(e) => {
+                live.set_own_streams(self.listen_addrs());
+                return fail(format!("{}: {e}", path.display()));
+            }
         };
         let mut endpoints = applied.endpoints.into_iter();
         for c in changes {
