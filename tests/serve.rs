@@ -434,3 +434,54 @@ fn the_daemons_own_stream_never_feeds_a_tenant_on_the_same_interface() {
     daemon.signal("-TERM");
     assert_eq!(daemon.finish().0, 0);
 }
+
+#[test]
+#[ignore = "needs root and a network namespace"]
+fn a_slow_reader_loses_only_its_own_frames_counted() {
+    require_netns();
+    let ns = NetNs::new("serveslow");
+    let place = Place::new("serveslow");
+    let daemon = place.serve(&ns.name, &[]);
+    let ts: Vec<Tenant> = tenants(&place, 4)
+        .into_iter()
+        .map(|t| Tenant { nobody: false, ..t })
+        .collect();
+    let clients = attach_all(&place, &ts);
+    // A client whose output nobody reads: once its pipe is full it stops
+    // reading the daemon, whose queue for it (64 KiB) fills.
+    let mut c = Command::new(&place.bin);
+    c.args(["attach", "--name", "slow", "-B", "64", "--socket"])
+        .arg(&place.sock)
+        .arg("udp")
+        .stdout(Stdio::piped());
+    let mut slow = Proc::spawn(c);
+    slow.wait_for("attached slow");
+    let programs: Vec<Vec<Insn>> = ts.iter().map(|t| t.program.clone()).collect();
+    let snaplens: Vec<Option<u32>> = ts.iter().map(|t| t.snaplen).collect();
+    let traffic = frames(20_000, 100);
+    let kernel = in_ns(&ns, move || {
+        let socks = kernel_sockets(&programs);
+        send(&traffic);
+        std::thread::sleep(Duration::from_millis(500));
+        socks.iter().zip(snaplens).map(|(s, n)| drain(s, n)).collect::<Vec<_>>()
+    });
+    let ours = end_all(clients);
+    for ((t, k), o) in ts.iter().zip(&kernel).zip(&ours) {
+        assert!(o == k, "tenant {}: {} frames, kernel {}", t.name, o.len(), k.len());
+    }
+    // The slow tenant's drops are counted, and it is still there.
+    let o = Command::new(&place.bin)
+        .args(["tenants", "--format", "json", "--socket"])
+        .arg(&place.sock)
+        .output()
+        .unwrap();
+    let r: proto::TenantsReport = serde_json::from_slice(&o.stdout).unwrap();
+    let row = r.tenants.iter().find(|t| t.name == "slow").expect("slow is listed");
+    assert!(row.drops > 0, "{row:?}");
+    assert!(row.frames + row.drops > 1000, "{row:?}");
+    assert_eq!(r.kernel_drops, 0, "the ring never waited");
+    slow.signal("-KILL");
+    let _ = slow.finish();
+    daemon.signal("-TERM");
+    assert_eq!(daemon.finish().0, 0);
+}
