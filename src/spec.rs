@@ -25,8 +25,8 @@
 //! [`crate::expr`]), returning `snaplen` (default 262144) when it accepts;
 //! `live = true` compiles it for a live socket (`bpf-demux capture`);
 //! `listen = "127.0.0.1:57012"` is read by `bpf-demux serve` (the address
-//! its PCAP-over-IP stream of this filter listens on; other commands
-//! ignore it). Every error names the file, the line (and column where
+//! its PCAP-over-IP stream of this filter listens on; `capture` refuses
+//! it, the offline commands ignore it). Every error names the file, the line (and column where
 //! known) and the filter.
 
 use crate::cbpf::text::{self, TextError};

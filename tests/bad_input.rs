@@ -346,6 +346,14 @@ fn serve_and_attach_name_what_is_wrong() {
         .output()
         .unwrap();
     assert_refused(&out, "no listen", &["no-listen.toml:2", "filter `web`", "listen ="]);
+    // `capture` does not stream: a `listen` is refused, not ignored.
+    let listen = tmp("listen.toml", b"[[filter]]\nname = \"web\"\nexpr = \"tcp\"\nlisten = \"127.0.0.1:57012\"\n");
+    let out = bin()
+        .args(["capture", "-i", "lo", "--out-dir", "/nonexistent/caps", "--filters"])
+        .arg(&listen)
+        .output()
+        .unwrap();
+    assert_refused(&out, "capture listen", &["listen.toml:2", "filter `web`", "is for `bpf-demux serve`"]);
     let out = bin()
         .args(["attach", "--socket", "/nonexistent/s.sock", "udp", "port", "70000"])
         .output()

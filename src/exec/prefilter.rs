@@ -465,7 +465,7 @@ impl<'a> Gen<'a> {
                     // special areas, which this does not model: ACCEPT.
                     self.term_inner(off, fail, proven, depth)?;
                     let ok = self.label();
-                    if self.max_value(off, 8).is_none_or(|m| m >= 0x8000_0000) {
+                    if self.max_value(off, 8).map_or(true, |m| m >= 0x8000_0000) {
                         let (pos, neg) = (self.label(), self.label());
                         self.jmp(code::JGE, 0x8000_0000, neg, pos);
                         self.place(neg);

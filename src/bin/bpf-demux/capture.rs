@@ -75,7 +75,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     }
     let workers = cfg.workers;
     let interface = cfg.interface.clone();
-    let progs = spec::load_valid_for(&a.filters, Target::Live).map_err(|e| e.to_string())?;
+    let progs = load_set(&a.filters)?;
     sink::check_open_files(progs.len(), workers)?;
     // Before any file exists, so no signal can leave half-written ones.
     sys::catch_termination()
@@ -206,6 +206,25 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The set, compiled for the live socket; a `listen` address (a
+/// PCAP-over-IP stream, which only `serve` makes) is refused rather than
+/// ignored.
+fn load_set(path: &Path) -> Result<Vec<NamedProgram>, String> {
+    let specs = spec::load_for(path, Target::Live).map_err(|e| e.to_string())?;
+    specs
+        .iter()
+        .map(|s| match s.listen {
+            Some(l) => Err(format!(
+                "{}:{}: filter `{}`: `listen = \"{l}\"` is for `bpf-demux serve` (capture writes files)",
+                path.display(),
+                s.line,
+                s.name
+            )),
+            None => s.validate(path).map_err(|e| e.to_string()),
+        })
+        .collect()
+}
+
 /// The errors a ring socket reports once its interface is gone.
 fn is_gone(e: &std::io::Error) -> bool {
     matches!(
@@ -234,7 +253,7 @@ fn reload(
     queue: usize,
     workers: usize,
 ) {
-    let progs = match spec::load_valid_for(path, Target::Live) {
+    let progs = match load_set(path) {
         Ok(p) => p,
         Err(e) => {
             say!("bpf-demux: reload failed: {e}");
