@@ -379,17 +379,16 @@ fn parse_toml(
             if f.live && form != 2 {
                 return Err(err(nline, ncol, SpecErrorKind::LiveNotExpr));
             }
-            let listen = match &f.listen {
-                None => None,
-                Some(l) => {
-                    let (line, col) = pos(l.span().start);
-                    Some(
-                        l.get_ref()
-                            .parse::<std::net::SocketAddr>()
-                            .map_err(|e| err(line, col + 1, SpecErrorKind::Listen(e.to_string())))?,
-                    )
-                }
-            };
+            let listen =
+                match &f.listen {
+                    None => None,
+                    Some(l) => {
+                        let (line, col) = pos(l.span().start);
+                        Some(l.get_ref().parse::<std::net::SocketAddr>().map_err(|e| {
+                            err(line, col + 1, SpecErrorKind::Listen(e.to_string()))
+                        })?)
+                    }
+                };
             let (vline, vcol) = pos(src.span().start);
             // The value's text starts after its opening quote(s); for a
             // multi-line string that starts with a newline, on the next line.

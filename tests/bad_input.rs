@@ -320,7 +320,14 @@ fn unknown_options_and_missing_arguments_exit_2() {
         &["attach", "udp"],
         &["tenants"],
         &["tenants", "--socket", "/tmp/x.sock", "--format", "xml"],
-        &["attach", "--socket", "/nonexistent/x.sock", "--program", "f", "udp"],
+        &[
+            "attach",
+            "--socket",
+            "/nonexistent/x.sock",
+            "--program",
+            "f",
+            "udp",
+        ],
     ] {
         let out = bin().args(args).output().unwrap();
         assert_refused(&out, &args.join(" "), &[]);
@@ -334,34 +341,91 @@ fn unknown_options_and_missing_arguments_exit_2() {
 fn serve_and_attach_name_what_is_wrong() {
     let policy = tmp("bad-policy.toml", b"[[allow]]\nuid = 5\nmax_tenant = 3\n");
     let out = bin()
-        .args(["serve", "-i", "lo", "--socket", "/nonexistent/s.sock", "--policy"])
+        .args([
+            "serve",
+            "-i",
+            "lo",
+            "--socket",
+            "/nonexistent/s.sock",
+            "--policy",
+        ])
         .arg(&policy)
         .output()
         .unwrap();
-    assert_refused(&out, "bad policy", &["bad-policy.toml:3:1", "unknown field `max_tenant`"]);
-    let statics = tmp("no-listen.toml", b"[[filter]]\nname = \"web\"\nexpr = \"tcp\"\n");
+    assert_refused(
+        &out,
+        "bad policy",
+        &["bad-policy.toml:3:1", "unknown field `max_tenant`"],
+    );
+    let statics = tmp(
+        "no-listen.toml",
+        b"[[filter]]\nname = \"web\"\nexpr = \"tcp\"\n",
+    );
     let out = bin()
-        .args(["serve", "-i", "lo", "--socket", "/nonexistent/s.sock", "--filters"])
+        .args([
+            "serve",
+            "-i",
+            "lo",
+            "--socket",
+            "/nonexistent/s.sock",
+            "--filters",
+        ])
         .arg(&statics)
         .output()
         .unwrap();
-    assert_refused(&out, "no listen", &["no-listen.toml:2", "filter `web`", "listen ="]);
+    assert_refused(
+        &out,
+        "no listen",
+        &["no-listen.toml:2", "filter `web`", "listen ="],
+    );
     // `capture` does not stream: a `listen` is refused, not ignored.
-    let listen = tmp("listen.toml", b"[[filter]]\nname = \"web\"\nexpr = \"tcp\"\nlisten = \"127.0.0.1:57012\"\n");
+    let listen = tmp(
+        "listen.toml",
+        b"[[filter]]\nname = \"web\"\nexpr = \"tcp\"\nlisten = \"127.0.0.1:57012\"\n",
+    );
     let out = bin()
-        .args(["capture", "-i", "lo", "--out-dir", "/nonexistent/caps", "--filters"])
+        .args([
+            "capture",
+            "-i",
+            "lo",
+            "--out-dir",
+            "/nonexistent/caps",
+            "--filters",
+        ])
         .arg(&listen)
         .output()
         .unwrap();
-    assert_refused(&out, "capture listen", &["listen.toml:2", "filter `web`", "is for `bpf-demux serve`"]);
+    assert_refused(
+        &out,
+        "capture listen",
+        &["listen.toml:2", "filter `web`", "is for `bpf-demux serve`"],
+    );
     let out = bin()
-        .args(["attach", "--socket", "/nonexistent/s.sock", "udp", "port", "70000"])
+        .args([
+            "attach",
+            "--socket",
+            "/nonexistent/s.sock",
+            "udp",
+            "port",
+            "70000",
+        ])
         .output()
         .unwrap();
-    assert_refused(&out, "bad expression", &["expression: column 10", "out of range"]);
+    assert_refused(
+        &out,
+        "bad expression",
+        &["expression: column 10", "out of range"],
+    );
     let prog = tmp("div0.asm", b"ld #1\ndiv #0\nret a\n");
     let out = bin()
-        .args(["attach", "--socket", "/nonexistent/s.sock", "--name", "d", "--program"])
+        .args([
+            "attach",
+            "--socket",
+            "/nonexistent/s.sock",
+            "--name",
+            "d",
+            "--program",
+        ])
         .arg(&prog)
         .output()
         .unwrap();
@@ -370,7 +434,11 @@ fn serve_and_attach_name_what_is_wrong() {
         .args(["attach", "--socket", "/nonexistent/s.sock", "udp"])
         .output()
         .unwrap();
-    assert_refused(&out, "no daemon", &["--socket /nonexistent/s.sock", "No such file"]);
+    assert_refused(
+        &out,
+        "no daemon",
+        &["--socket /nonexistent/s.sock", "No such file"],
+    );
 }
 
 /// `check` reports every error of a file with its place, not only the

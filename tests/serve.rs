@@ -33,12 +33,27 @@ fn a_hundred_clients_half_unprivileged_each_get_exactly_their_kernel_sockets_fra
     std::fs::write(&policy, "[[allow]]\ngid = 65534\nmax_tenants = 64\n").unwrap();
     let daemon = place.serve(
         &ns.name,
-        &["--group", NOBODY, "--user", "nobody", "--policy", policy.to_str().unwrap()],
+        &[
+            "--group",
+            NOBODY,
+            "--user",
+            "nobody",
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
     );
     // The daemon kept no privilege.
     let status = std::fs::read_to_string(format!("/proc/{}/status", daemon_pid(&daemon))).unwrap();
-    assert!(status.lines().any(|l| l.starts_with("CapEff:\t0000000000000000")), "{status}");
-    assert!(status.lines().any(|l| l.starts_with("Uid:\t65534\t")), "{status}");
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("CapEff:\t0000000000000000")),
+        "{status}"
+    );
+    assert!(
+        status.lines().any(|l| l.starts_with("Uid:\t65534\t")),
+        "{status}"
+    );
     let ts = tenants(&place, 100);
     let clients = attach_all(&place, &ts);
     let programs: Vec<Vec<Insn>> = ts.iter().map(|t| t.program.clone()).collect();
@@ -48,7 +63,11 @@ fn a_hundred_clients_half_unprivileged_each_get_exactly_their_kernel_sockets_fra
         let socks = kernel_sockets(&programs);
         send(&traffic);
         std::thread::sleep(Duration::from_millis(500));
-        socks.iter().zip(snaplens).map(|(s, n)| drain(s, n)).collect::<Vec<_>>()
+        socks
+            .iter()
+            .zip(snaplens)
+            .map(|(s, n)| drain(s, n))
+            .collect::<Vec<_>>()
     });
     let ours = end_all(clients);
     let mut delivered = 0;
@@ -57,18 +76,26 @@ fn a_hundred_clients_half_unprivileged_each_get_exactly_their_kernel_sockets_fra
         assert!(o == k, "tenant {}: bytes differ", t.name);
         delivered += k.len();
     }
-    assert!(delivered > 5_000, "the traffic reaches the tenants ({delivered})");
+    assert!(
+        delivered > 5_000,
+        "the traffic reaches the tenants ({delivered})"
+    );
     daemon.signal("-TERM");
     let (code, err) = daemon.finish();
     assert_eq!(code, 0, "{err:?}");
 }
 
-
 #[test]
 #[ignore = "needs root, a network namespace and tshark"]
 fn tshark_reading_pcap_over_ip_gets_its_tenants_kernel_frames() {
     require_netns();
-    require(Command::new("tshark").arg("-v").output().is_err().then(|| "needs tshark".into()));
+    require(
+        Command::new("tshark")
+            .arg("-v")
+            .output()
+            .is_err()
+            .then(|| "needs tshark".into()),
+    );
     let ns = NetNs::new("servetshark");
     let place = Place::new("servetshark");
     let e = "tcp or arp";
@@ -78,14 +105,27 @@ fn tshark_reading_pcap_over_ip_gets_its_tenants_kernel_frames() {
         format!("[[filter]]\nname = \"web\"\nexpr = \"{e}\"\nlisten = \"127.0.0.1:57012\"\n"),
     )
     .unwrap();
-    let up = Command::new("ip").args(["-n", &ns.name, "link", "set", "lo", "up"]).status().unwrap();
+    let up = Command::new("ip")
+        .args(["-n", &ns.name, "link", "set", "lo", "up"])
+        .status()
+        .unwrap();
     assert!(up.success());
     let daemon = place.serve(&ns.name, &["--filters", filters.to_str().unwrap()]);
     let out = place.dir.join("tshark.pcap");
     let mut c = Command::new("ip");
-    c.args(["netns", "exec", &ns.name, "tshark", "-i", "TCP@127.0.0.1:57012", "-F", "pcap", "-w"])
-        .arg(&out)
-        .stdout(Stdio::null());
+    c.args([
+        "netns",
+        "exec",
+        &ns.name,
+        "tshark",
+        "-i",
+        "TCP@127.0.0.1:57012",
+        "-F",
+        "pcap",
+        "-w",
+    ])
+    .arg(&out)
+    .stdout(Stdio::null());
     let mut tshark = Proc::spawn(c);
     // tshark says so once it reads the stream.
     tshark.wait_for("Capturing on");
@@ -105,7 +145,10 @@ fn tshark_reading_pcap_over_ip_gets_its_tenants_kernel_frames() {
     let got = pcap_frames(&out);
     assert!(kernel.len() > 500, "{}", kernel.len());
     assert_eq!(got.len(), kernel.len());
-    assert!(got == kernel, "tshark's frames differ from the kernel socket's");
+    assert!(
+        got == kernel,
+        "tshark's frames differ from the kernel socket's"
+    );
     daemon.signal("-TERM");
     assert_eq!(daemon.finish().0, 0);
 }
@@ -114,11 +157,17 @@ fn tshark_reading_pcap_over_ip_gets_its_tenants_kernel_frames() {
 fn raw_attach(sock: &Path, req: AttachRequest) -> DaemonMessage {
     let mut s = UnixStream::connect(sock).unwrap();
     let mut out = Vec::new();
-    ClientMessage::Hello { version: proto::VERSION }.encode(&mut out);
+    ClientMessage::Hello {
+        version: proto::VERSION,
+    }
+    .encode(&mut out);
     ClientMessage::Attach(req).encode(&mut out);
     s.write_all(&out).unwrap();
     let mut r = bpf_demux::serve::conn::MessageReader::new(s);
-    assert!(matches!(r.next_daemon().unwrap(), DaemonMessage::Welcome { .. }));
+    assert!(matches!(
+        r.next_daemon().unwrap(),
+        DaemonMessage::Welcome { .. }
+    ));
     r.next_daemon().unwrap()
 }
 
@@ -129,7 +178,11 @@ fn refusals_name_the_rule_and_exit_2() {
     let ns = NetNs::new("serverefuse");
     let place = Place::new("serverefuse");
     let policy = place.dir.join("policy.toml");
-    std::fs::write(&policy, "[[allow]]\nuid = 65534\nmax_tenants = 1\nmax_snaplen = 128\n").unwrap();
+    std::fs::write(
+        &policy,
+        "[[allow]]\nuid = 65534\nmax_tenants = 1\nmax_snaplen = 128\n",
+    )
+    .unwrap();
     let daemon = place.serve(
         &ns.name,
         &["--group", NOBODY, "--policy", policy.to_str().unwrap()],
@@ -148,21 +201,35 @@ fn refusals_name_the_rule_and_exit_2() {
         .stdout(Stdio::null());
     let (code, err) = Proc::spawn(c).finish();
     assert_eq!(code, 2, "{err:?}");
-    assert!(err.iter().any(|l| l.contains("uid 4242") && l.contains("may not attach")), "{err:?}");
+    assert!(
+        err.iter()
+            .any(|l| l.contains("uid 4242") && l.contains("may not attach")),
+        "{err:?}"
+    );
     // Over the snaplen the policy allows.
     let (code, err) = run(true, &["--snaplen", "129", "udp"]);
     assert_eq!(code, 2);
-    assert!(err.iter().any(|l| l.contains("snaplen 129 is over")), "{err:?}");
+    assert!(
+        err.iter().any(|l| l.contains("snaplen 129 is over")),
+        "{err:?}"
+    );
     // One tenant allowed: the second is over quota; the first keeps going.
     let mut first = place.attach(true, &["--name", "one", "udp"], &place.dir.join("one.pcap"));
     first.wait_for("attached one");
     let (code, err) = run(true, &["--name", "two", "udp"]);
     assert_eq!(code, 2);
-    assert!(err.iter().any(|l| l.contains("the most its policy allows")), "{err:?}");
+    assert!(
+        err.iter().any(|l| l.contains("the most its policy allows")),
+        "{err:?}"
+    );
     // Name taken (root is always allowed).
     let (code, err) = run(false, &["--name", "one", "udp"]);
     assert_eq!(code, 2);
-    assert!(err.iter().any(|l| l.contains("a tenant named `one` exists")), "{err:?}");
+    assert!(
+        err.iter()
+            .any(|l| l.contains("a tenant named `one` exists")),
+        "{err:?}"
+    );
     // Listings: uid 65534 sees its own tenant only, root sees both.
     let mut r = place.attach(false, &["--name", "r", "arp"], &place.dir.join("r.pcap"));
     r.wait_for("attached r");
@@ -185,24 +252,49 @@ fn refusals_name_the_rule_and_exit_2() {
     // refused by the client before it connects.
     let (code, err) = run(false, &["udp", "port", "70000"]);
     assert_eq!(code, 2);
-    assert!(err.iter().any(|l| l.contains("expression: column")), "{err:?}");
+    assert!(
+        err.iter().any(|l| l.contains("expression: column")),
+        "{err:?}"
+    );
     let bad = place.dir.join("bad.asm");
     std::fs::write(&bad, "ld #1\ndiv #0\nret a\n").unwrap();
     let (code, err) = run(false, &["--program", bad.to_str().unwrap()]);
     assert_eq!(code, 2);
-    assert!(err.iter().any(|l| l.contains("pc 1") && l.contains("division")), "{err:?}");
+    assert!(
+        err.iter()
+            .any(|l| l.contains("pc 1") && l.contains("division")),
+        "{err:?}"
+    );
     // The daemon refuses the same program sent without the client's check,
     // and a jump out of the program.
     for (insns, needle) in [
-        (vec![Insn::new(0x00, 0, 0, 1), Insn::new(0x34, 0, 0, 0), Insn::new(0x16, 0, 0, 0)], "pc 1"),
-        (vec![Insn::new(0x15, 5, 0, 0), Insn::new(0x06, 0, 0, 0)], "pc 0"),
+        (
+            vec![
+                Insn::new(0x00, 0, 0, 1),
+                Insn::new(0x34, 0, 0, 0),
+                Insn::new(0x16, 0, 0, 0),
+            ],
+            "pc 1",
+        ),
+        (
+            vec![Insn::new(0x15, 5, 0, 0), Insn::new(0x06, 0, 0, 0)],
+            "pc 0",
+        ),
     ] {
         let m = raw_attach(
             &place.sock,
-            AttachRequest { name: "raw".into(), snaplen: None, queue_bytes: None, insns },
+            AttachRequest {
+                name: "raw".into(),
+                snaplen: None,
+                queue_bytes: None,
+                insns,
+            },
         );
         match m {
-            DaemonMessage::Refused { code: RefuseCode::BadFilter, message } => {
+            DaemonMessage::Refused {
+                code: RefuseCode::BadFilter,
+                message,
+            } => {
                 assert!(message.contains(needle), "{message}")
             }
             other => panic!("{other:?}"),
@@ -222,7 +314,10 @@ fn a_flood_of_malformed_messages_closes_only_those_clients() {
     let place = Place::new("serveflood");
     let daemon = place.serve(&ns.name, &[]);
     let ts = tenants(&place, 3);
-    let ts: Vec<Tenant> = ts.into_iter().map(|t| Tenant { nobody: false, ..t }).collect();
+    let ts: Vec<Tenant> = ts
+        .into_iter()
+        .map(|t| Tenant { nobody: false, ..t })
+        .collect();
     let clients = attach_all(&place, &ts);
     let threads = || thread_count(daemon_pid(&daemon));
     let before = threads();
@@ -231,9 +326,14 @@ fn a_flood_of_malformed_messages_closes_only_those_clients() {
     let flood = std::thread::spawn(move || {
         let mut stalled = Vec::new();
         for i in 0..400u32 {
-            let Ok(mut s) = UnixStream::connect(&sock) else { continue };
+            let Ok(mut s) = UnixStream::connect(&sock) else {
+                continue;
+            };
             let mut hello = Vec::new();
-            ClientMessage::Hello { version: proto::VERSION }.encode(&mut hello);
+            ClientMessage::Hello {
+                version: proto::VERSION,
+            }
+            .encode(&mut hello);
             let junk: Vec<u8> = match i % 5 {
                 0 => (0..200).map(|b| (b * 7 + i) as u8).collect(),
                 1 => 0xffff_ffffu32.to_be_bytes().to_vec(),
@@ -255,7 +355,13 @@ fn a_flood_of_malformed_messages_closes_only_those_clients() {
             let mut r = bpf_demux::serve::conn::MessageReader::new(&b[..]);
             let mut refused = false;
             while let Ok(m) = r.next_daemon() {
-                refused |= matches!(m, DaemonMessage::Refused { code: RefuseCode::BadMessage, .. });
+                refused |= matches!(
+                    m,
+                    DaemonMessage::Refused {
+                        code: RefuseCode::BadMessage,
+                        ..
+                    }
+                );
             }
             assert!(refused, "a stalled client is refused and closed");
         }
@@ -267,20 +373,33 @@ fn a_flood_of_malformed_messages_closes_only_those_clients() {
         let socks = kernel_sockets(&programs);
         send(&traffic);
         std::thread::sleep(Duration::from_millis(500));
-        socks.iter().zip(snaplens).map(|(s, n)| drain(s, n)).collect::<Vec<_>>()
+        socks
+            .iter()
+            .zip(snaplens)
+            .map(|(s, n)| drain(s, n))
+            .collect::<Vec<_>>()
     });
     flood.join().unwrap();
     let ours = end_all(clients);
     for ((t, k), o) in ts.iter().zip(&kernel).zip(&ours) {
-        assert!(o == k, "tenant {}: {} frames, kernel {}", t.name, o.len(), k.len());
+        assert!(
+            o == k,
+            "tenant {}: {} frames, kernel {}",
+            t.name,
+            o.len(),
+            k.len()
+        );
     }
     // Every flood connection is gone: no thread left behind.
     std::thread::sleep(Duration::from_millis(800));
-    assert!(threads() <= before, "threads {} > {before} before the flood", threads());
+    assert!(
+        threads() <= before,
+        "threads {} > {before} before the flood",
+        threads()
+    );
     daemon.signal("-TERM");
     assert_eq!(daemon.finish().0, 0);
 }
-
 
 #[test]
 #[ignore = "needs root and a network namespace"]
@@ -310,7 +429,11 @@ fn sigkilled_clients_are_detached_and_nobody_else_notices() {
         go_rx.recv().unwrap();
         send(&second);
         std::thread::sleep(Duration::from_millis(500));
-        socks.iter().zip(snaplens).map(|(s, n)| drain(s, n)).collect::<Vec<_>>()
+        socks
+            .iter()
+            .zip(snaplens)
+            .map(|(s, n)| drain(s, n))
+            .collect::<Vec<_>>()
     });
     half_rx.recv().unwrap();
     // Mid-stream: every other client killed.
@@ -322,7 +445,11 @@ fn sigkilled_clients_are_detached_and_nobody_else_notices() {
     }
     let deadline = Instant::now() + Duration::from_secs(5);
     while listing_names(&place.sock).len() != 5 {
-        assert!(Instant::now() < deadline, "killed clients still listed: {:?}", listing_names(&place.sock));
+        assert!(
+            Instant::now() < deadline,
+            "killed clients still listed: {:?}",
+            listing_names(&place.sock)
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     go_tx.send(()).unwrap();
@@ -330,12 +457,16 @@ fn sigkilled_clients_are_detached_and_nobody_else_notices() {
     let survivors: Vec<usize> = (0..10).filter(|i| i % 2 == 1).collect();
     let ours = end_all(clients);
     for (k, o) in survivors.iter().zip(&ours) {
-        assert!(o == &kernel[*k], "tenant t{k}: {} frames, kernel {}", o.len(), kernel[*k].len());
+        assert!(
+            o == &kernel[*k],
+            "tenant t{k}: {} frames, kernel {}",
+            o.len(),
+            kernel[*k].len()
+        );
     }
     daemon.signal("-TERM");
     assert_eq!(daemon.finish().0, 0);
 }
-
 
 #[test]
 #[ignore = "needs root, a network namespace and tcpdump"]
@@ -357,7 +488,11 @@ fn sigterm_to_the_daemon_ends_every_stream_readable_to_its_last_frame() {
         let socks = kernel_sockets(&programs);
         send(&traffic);
         std::thread::sleep(Duration::from_millis(300));
-        socks.iter().zip(snaplens).map(|(s, n)| drain(s, n)).collect::<Vec<_>>()
+        socks
+            .iter()
+            .zip(snaplens)
+            .map(|(s, n)| drain(s, n))
+            .collect::<Vec<_>>()
     });
     daemon.signal("-TERM");
     let (code, err) = daemon.finish();
@@ -368,10 +503,21 @@ fn sigterm_to_the_daemon_ends_every_stream_readable_to_its_last_frame() {
         // tcpdump reads it to its last frame: what it writes back out is
         // the kernel socket's frames.
         let copy = out.with_extension("tcpdump.pcap");
-        let o = Command::new("tcpdump").arg("-r").arg(&out).arg("-w").arg(&copy).output().unwrap();
+        let o = Command::new("tcpdump")
+            .arg("-r")
+            .arg(&out)
+            .arg("-w")
+            .arg(&copy)
+            .output()
+            .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let read = pcap_frames(&copy);
-        assert_eq!(read.len(), k.len(), "{}: frames tcpdump read", out.display());
+        assert_eq!(
+            read.len(),
+            k.len(),
+            "{}: frames tcpdump read",
+            out.display()
+        );
         assert!(&read == k);
     }
     assert!(!place.sock.exists(), "the socket is removed at exit");
@@ -383,14 +529,28 @@ fn the_daemons_own_stream_never_feeds_a_tenant_on_the_same_interface() {
     require_netns();
     let ns = NetNs::new("servelo");
     let place = Place::new("servelo");
-    let up = Command::new("ip").args(["-n", &ns.name, "link", "set", "lo", "up"]).status().unwrap();
+    let up = Command::new("ip")
+        .args(["-n", &ns.name, "link", "set", "lo", "up"])
+        .status()
+        .unwrap();
     assert!(up.success());
     let filters = place.dir.join("static.toml");
-    std::fs::write(&filters, "[[filter]]\nname = \"all-tcp\"\nexpr = \"tcp\"\nlisten = \"127.0.0.1:57013\"\n").unwrap();
+    std::fs::write(
+        &filters,
+        "[[filter]]\nname = \"all-tcp\"\nexpr = \"tcp\"\nlisten = \"127.0.0.1:57013\"\n",
+    )
+    .unwrap();
     let mut c = Command::new("ip");
     c.args(["netns", "exec", &ns.name])
         .arg(&place.bin)
-        .args(["serve", "-i", "lo", "--filters", filters.to_str().unwrap(), "--socket"])
+        .args([
+            "serve",
+            "-i",
+            "lo",
+            "--filters",
+            filters.to_str().unwrap(),
+            "--socket",
+        ])
         .arg(&place.sock)
         .stdout(Stdio::null());
     let mut daemon = Proc::spawn(c);
@@ -408,7 +568,9 @@ fn the_daemons_own_stream_never_feeds_a_tenant_on_the_same_interface() {
         b.read_exact(&mut four).unwrap();
         drop((a, b));
         std::thread::sleep(Duration::from_millis(1500));
-        reader.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        reader
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
         let mut bytes = Vec::new();
         let mut chunk = [0u8; 65536];
         // Bounded: a stream that fed on itself would never go quiet.
@@ -426,9 +588,16 @@ fn the_daemons_own_stream_never_feeds_a_tenant_on_the_same_interface() {
     let frames = pcap_frames(&path);
     let port = |f: &Vec<u8>, at: usize| u16::from_be_bytes([f[at], f[at + 1]]);
     // Ethernet 14 + IPv4 20 (no options on loopback): TCP ports at 34, 36.
-    assert!(frames.len() >= 6, "the 57099 exchange is there: {}", frames.len());
+    assert!(
+        frames.len() >= 6,
+        "the 57099 exchange is there: {}",
+        frames.len()
+    );
     for f in &frames {
-        assert!(port(f, 34) != 57013 && port(f, 36) != 57013, "our own stream fed back");
+        assert!(
+            port(f, 34) != 57013 && port(f, 36) != 57013,
+            "our own stream fed back"
+        );
         assert!(port(f, 34) == 57099 || port(f, 36) == 57099);
     }
     daemon.signal("-TERM");
@@ -463,11 +632,21 @@ fn a_slow_reader_loses_only_its_own_frames_counted() {
         let socks = kernel_sockets(&programs);
         send(&traffic);
         std::thread::sleep(Duration::from_millis(500));
-        socks.iter().zip(snaplens).map(|(s, n)| drain(s, n)).collect::<Vec<_>>()
+        socks
+            .iter()
+            .zip(snaplens)
+            .map(|(s, n)| drain(s, n))
+            .collect::<Vec<_>>()
     });
     let ours = end_all(clients);
     for ((t, k), o) in ts.iter().zip(&kernel).zip(&ours) {
-        assert!(o == k, "tenant {}: {} frames, kernel {}", t.name, o.len(), k.len());
+        assert!(
+            o == k,
+            "tenant {}: {} frames, kernel {}",
+            t.name,
+            o.len(),
+            k.len()
+        );
     }
     // The slow tenant's drops are counted, and it is still there.
     let o = Command::new(&place.bin)
@@ -476,7 +655,11 @@ fn a_slow_reader_loses_only_its_own_frames_counted() {
         .output()
         .unwrap();
     let r: proto::TenantsReport = serde_json::from_slice(&o.stdout).unwrap();
-    let row = r.tenants.iter().find(|t| t.name == "slow").expect("slow is listed");
+    let row = r
+        .tenants
+        .iter()
+        .find(|t| t.name == "slow")
+        .expect("slow is listed");
     assert!(row.drops > 0, "{row:?}");
     assert!(row.frames + row.drops > 1000, "{row:?}");
     assert_eq!(r.kernel_drops, 0, "the ring never waited");

@@ -46,12 +46,19 @@ fn sighup_swaps_static_tenants_and_count_ends_a_client() {
     require_netns();
     let ns = NetNs::new("servereload");
     let place = Place::new("servereload");
-    let up = Command::new("ip").args(["-n", &ns.name, "link", "set", "lo", "up"]).status().unwrap();
+    let up = Command::new("ip")
+        .args(["-n", &ns.name, "link", "set", "lo", "up"])
+        .status()
+        .unwrap();
     assert!(up.success());
     let file = place.dir.join("static.toml");
     std::fs::write(&file, tenant("dns", "udp", 57020)).unwrap();
     let mut daemon = place.serve(&ns.name, &["--filters", file.to_str().unwrap()]);
-    let mut counted = place.attach(false, &["--name", "five", "-c", "5", "udp", "or", "tcp"], &place.dir.join("five.pcap"));
+    let mut counted = place.attach(
+        false,
+        &["--name", "five", "-c", "5", "udp", "or", "tcp"],
+        &place.dir.join("five.pcap"),
+    );
     counted.wait_for("attached five");
     let dns = stream_reader(&ns, 57020);
     let (first, second) = {
@@ -68,13 +75,26 @@ fn sighup_swaps_static_tenants_and_count_ends_a_client() {
     // -c 5: the client detaches by itself.
     let (code, err) = counted.finish();
     assert_eq!(code, 0, "{err:?}");
-    assert!(err.iter().any(|l| l.contains("5 frames written")), "{err:?}");
-    assert_eq!(pcap_frames(&place.dir.join("five.pcap")), kernel1.1[..5].to_vec());
+    assert!(
+        err.iter().any(|l| l.contains("5 frames written")),
+        "{err:?}"
+    );
+    assert_eq!(
+        pcap_frames(&place.dir.join("five.pcap")),
+        kernel1.1[..5].to_vec()
+    );
     // A file that does not load changes nothing.
-    std::fs::write(&file, "[[filter]]\nname = \"web\"\nexpr = \"tcp\"\nlisten = \"nowhere\"\n").unwrap();
+    std::fs::write(
+        &file,
+        "[[filter]]\nname = \"web\"\nexpr = \"tcp\"\nlisten = \"nowhere\"\n",
+    )
+    .unwrap();
     daemon.signal("-HUP");
     let l = daemon.wait_for("reload failed");
-    assert!(l.contains("static.toml:4:11") && l.contains("`listen` must be"), "{l}");
+    assert!(
+        l.contains("static.toml:4:11") && l.contains("`listen` must be"),
+        "{l}"
+    );
     assert_eq!(listing_names(&place.sock), ["dns"]);
     // dns goes, web comes.
     std::fs::write(&file, tenant("web", "tcp", 57021)).unwrap();
@@ -84,7 +104,12 @@ fn sighup_swaps_static_tenants_and_count_ends_a_client() {
     assert_eq!(listing_names(&place.sock), ["web"]);
     let dns_frames = stream_frames(&place, "dns", &dns.join().unwrap());
     assert!(kernel1.0.len() > 100);
-    assert!(dns_frames == kernel1.0, "dns: {} frames, kernel {}", dns_frames.len(), kernel1.0.len());
+    assert!(
+        dns_frames == kernel1.0,
+        "dns: {} frames, kernel {}",
+        dns_frames.len(),
+        kernel1.0.len()
+    );
     let web = stream_reader(&ns, 57021);
     let kernel2 = in_ns(&ns, move || {
         let s = kernel_sockets(&[live("tcp")]);
@@ -98,5 +123,10 @@ fn sighup_swaps_static_tenants_and_count_ends_a_client() {
     assert_eq!(code, 0, "{err:?}");
     let web_frames = stream_frames(&place, "web", &web.join().unwrap());
     assert!(kernel2.len() > 100);
-    assert!(web_frames == kernel2, "web: {} frames, kernel {}", web_frames.len(), kernel2.len());
+    assert!(
+        web_frames == kernel2,
+        "web: {} frames, kernel {}",
+        web_frames.len(),
+        kernel2.len()
+    );
 }

@@ -153,7 +153,6 @@ pub struct LiveCapture {
     workers: Vec<JoinHandle<io::Result<CaptureTotals>>>,
 }
 
-
 impl LiveCapture {
     /// Opens every ring (errors such as an unknown interface or missing
     /// permission come back here, before any thread starts), then starts

@@ -24,6 +24,6 @@ pub use dispatch::{Dispatcher, Routing, Stamp};
 pub use endpoint::{
     Captured, Delivery, Endpoint, Ready, Senders, TenantId, TenantSpec, TenantStats, FRAME_OVERHEAD,
 };
-pub use queue::QueueBound;
 pub use live::{CaptureTotals, Direction, LiveCapture, LiveConfig};
+pub use queue::QueueBound;
 pub use update::{Applied, Change, PrefilterState, UpdateError};

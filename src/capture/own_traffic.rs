@@ -83,7 +83,8 @@ pub fn is_own(frame: &[u8], meta: &FrameMeta, own: &[SocketAddr]) -> bool {
     let dport = u16::from_be_bytes([tcp[2], tcp[3]]);
     own.iter().any(|a| {
         let any = a.ip().is_unspecified();
-        (a.port() == sport && (any || a.ip() == src)) || (a.port() == dport && (any || a.ip() == dst))
+        (a.port() == sport && (any || a.ip() == src))
+            || (a.port() == dport && (any || a.ip() == dst))
     })
 }
 

@@ -155,7 +155,9 @@ impl Policy {
             let who = match (r.uid, &r.user, r.gid, &r.group) {
                 (Some(u), None, None, None) => Who::Uid(u),
                 (None, Some(u), None, None) => Who::Uid(
-                    creds::user(u).map_err(|e| err(place.clone(), e.to_string()))?.0,
+                    creds::user(u)
+                        .map_err(|e| err(place.clone(), e.to_string()))?
+                        .0,
                 ),
                 (None, None, Some(g), None) => Who::Gid(g),
                 (None, None, None, Some(g)) => {
@@ -176,7 +178,10 @@ impl Policy {
                 max_queue_bytes: r.max_queue_bytes.unwrap_or(d.max_queue_bytes),
             };
             if limits.max_snaplen == 0 || limits.max_queue_bytes == 0 {
-                return Err(err(place, "max_snaplen and max_queue_bytes must be at least 1".into()));
+                return Err(err(
+                    place,
+                    "max_snaplen and max_queue_bytes must be at least 1".into(),
+                ));
             }
             rules.push((who, limits));
         }
@@ -213,7 +218,9 @@ mod tests {
         assert!(d.limits(&peer(5, 50, &[])).is_some());
         assert!(d.limits(&peer(5, 5, &[50])).is_some());
         assert!(d.limits(&peer(5, 5, &[51])).is_none());
-        assert!(Policy::default_for(None).limits(&peer(5, 50, &[])).is_none());
+        assert!(Policy::default_for(None)
+            .limits(&peer(5, 50, &[]))
+            .is_none());
     }
 
     #[test]
@@ -222,7 +229,11 @@ mod tests {
         assert_eq!(e.place, ":1:1");
         assert!(e.msg.contains("exactly one of"), "{e}");
         let e = Policy::parse("p.toml", "[[allow]]\nuid = 1\nmax_tenant = 3\n").unwrap_err();
-        assert!(e.to_string().starts_with("p.toml:3:1: unknown field `max_tenant`"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("p.toml:3:1: unknown field `max_tenant`"),
+            "{e}"
+        );
         let e = Policy::parse("p.toml", "[[allow]]\nuser = \"no-such-user-here\"\n").unwrap_err();
         assert!(e.msg.contains("no user `no-such-user-here`"), "{e}");
         let e = Policy::parse("p.toml", "[[allow]]\nuid = 1\nmax_snaplen = 0\n").unwrap_err();

@@ -224,7 +224,11 @@ struct Body<'a> {
 
 impl<'a> Body<'a> {
     fn new(b: &'a [u8], what: &'static str) -> Body<'a> {
-        Body { b, what, len: b.len() }
+        Body {
+            b,
+            what,
+            len: b.len(),
+        }
     }
     fn take(&mut self, n: usize) -> Result<&'a [u8], ProtoError> {
         if self.b.len() < n {
@@ -241,13 +245,19 @@ impl<'a> Body<'a> {
         Ok(self.take(1)?[0])
     }
     fn u16(&mut self) -> Result<u16, ProtoError> {
-        Ok(u16::from_be_bytes(self.take(2)?.try_into().expect("2 bytes")))
+        Ok(u16::from_be_bytes(
+            self.take(2)?.try_into().expect("2 bytes"),
+        ))
     }
     fn u32(&mut self) -> Result<u32, ProtoError> {
-        Ok(u32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_be_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
     fn u64(&mut self) -> Result<u64, ProtoError> {
-        Ok(u64::from_be_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_be_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
     fn magic(&mut self) -> Result<(), ProtoError> {
         match self.take(4)? == MAGIC {

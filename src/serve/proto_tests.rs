@@ -33,7 +33,10 @@ fn client_messages_have_the_documented_bytes() {
     out.clear();
     attach.encode(&mut out);
     assert_eq!(out, attach_bytes());
-    assert_eq!(decode_client(&attach_bytes()), Ok(Some((attach, attach_bytes().len()))));
+    assert_eq!(
+        decode_client(&attach_bytes()),
+        Ok(Some((attach, attach_bytes().len())))
+    );
     out.clear();
     ClientMessage::Detach.encode(&mut out);
     ClientMessage::List.encode(&mut out);
@@ -49,7 +52,10 @@ fn partial_frames_ask_for_more_and_back_to_back_frames_split() {
     }
     let (m, used) = decode_client(&two).unwrap().unwrap();
     assert_eq!((m, used), (ClientMessage::Hello { version: 1 }, 11));
-    assert_eq!(decode_client(&two[used..]), Ok(Some((ClientMessage::Detach, 5))));
+    assert_eq!(
+        decode_client(&two[used..]),
+        Ok(Some((ClientMessage::Detach, 5)))
+    );
 }
 
 #[test]
@@ -79,9 +85,15 @@ fn malformed_bodies_are_refused_with_what_is_wrong() {
         f.extend_from_slice(body);
         f
     };
-    assert_eq!(decode_client(&frame(&[0x7f])), Err(ProtoError::UnknownKind(0x7f)));
+    assert_eq!(
+        decode_client(&frame(&[0x7f])),
+        Err(ProtoError::UnknownKind(0x7f))
+    );
     // Daemon kinds are not client messages.
-    assert_eq!(decode_client(&frame(&[0x81])), Err(ProtoError::UnknownKind(0x81)));
+    assert_eq!(
+        decode_client(&frame(&[0x81])),
+        Err(ProtoError::UnknownKind(0x81))
+    );
     assert_eq!(
         decode_client(&frame(&[0x01, b'B', b'P', b'F', b'X', 0, 1])),
         Err(ProtoError::BadMagic { what: "hello" })
@@ -114,7 +126,10 @@ fn malformed_bodies_are_refused_with_what_is_wrong() {
     let mut b = attach_bytes();
     b.truncate(b.len() - 8);
     b[3] -= 8;
-    assert!(matches!(decode_client(&b), Err(ProtoError::Truncated { what: "attach", .. })));
+    assert!(matches!(
+        decode_client(&b),
+        Err(ProtoError::Truncated { what: "attach", .. })
+    ));
     // Names: a slash, empty, not UTF-8.
     let mut c = attach_bytes();
     c[7] = b'/';
@@ -122,10 +137,16 @@ fn malformed_bodies_are_refused_with_what_is_wrong() {
     let mut d = vec![0x02, 0];
     d.extend_from_slice(&[0; 12]);
     d.extend_from_slice(&[0, 1, 0, 6, 0, 0, 0, 0, 0, 0]);
-    assert_eq!(decode_client(&frame(&d)), Err(ProtoError::BadName(String::new())));
+    assert_eq!(
+        decode_client(&frame(&d)),
+        Err(ProtoError::BadName(String::new()))
+    );
     let mut e = attach_bytes();
     e[6] = 0xff;
-    assert_eq!(decode_client(&e), Err(ProtoError::NotUtf8 { what: "attach" }));
+    assert_eq!(
+        decode_client(&e),
+        Err(ProtoError::NotUtf8 { what: "attach" })
+    );
     // Counts 0 and 4097 (before any instruction is read).
     let mut z = vec![0x02, 1, b'a'];
     z.extend_from_slice(&[0; 12]);

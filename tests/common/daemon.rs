@@ -73,7 +73,11 @@ impl Proc {
             if let Some(s) = self.child.try_wait().unwrap() {
                 break s.code().unwrap_or(-1);
             }
-            assert!(Instant::now() < deadline, "still running; stderr {:?}", self.seen);
+            assert!(
+                Instant::now() < deadline,
+                "still running; stderr {:?}",
+                self.seen
+            );
             std::thread::sleep(Duration::from_millis(10));
         };
         while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(500)) {
@@ -217,7 +221,13 @@ pub struct Tenant {
 /// `--program` files, every fifth an expression; every seventh with
 /// `--snaplen 64`; odd ones as uid 65534.
 pub fn tenants(place: &Place, n: usize) -> Vec<Tenant> {
-    let exprs = ["udp", "tcp port 80", "arp", "ip and not tcp", "tcp[13] & 2 != 0"];
+    let exprs = [
+        "udp",
+        "tcp port 80",
+        "arp",
+        "ip and not tcp",
+        "tcp[13] & 2 != 0",
+    ];
     (0..n)
         .map(|i| {
             let name = format!("t{i}");
@@ -277,7 +287,10 @@ pub fn end_all(procs: Vec<(Proc, PathBuf)>) -> Vec<Vec<Vec<u8>>> {
         .map(|(p, out)| {
             let (code, err) = p.finish();
             assert_eq!(code, 0, "attach exit; stderr {err:?}");
-            assert!(err.iter().any(|l| l.contains("dropped by its queue")), "{err:?}");
+            assert!(
+                err.iter().any(|l| l.contains("dropped by its queue")),
+                "{err:?}"
+            );
             pcap_frames(&out)
         })
         .collect()
@@ -293,14 +306,15 @@ pub fn in_ns<T: Send + 'static>(ns: &NetNs, f: impl FnOnce() -> T + Send + 'stat
     .unwrap()
 }
 
-
 /// The pid of the serve process (`ip netns exec` execs it in place).
 pub fn daemon_pid(p: &Proc) -> u32 {
     p.child.id()
 }
 
 pub fn thread_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().count()
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .count()
 }
 
 /// Tenant names in the daemon's listing (as root).

@@ -71,7 +71,8 @@ pub fn connect(socket: &Path) -> Result<Session, String> {
         version: proto::VERSION,
     }
     .encode(&mut out);
-    sock.write_all(&out).map_err(|e| format!("--socket {shown}: {e}"))?;
+    sock.write_all(&out)
+        .map_err(|e| format!("--socket {shown}: {e}"))?;
     let mut reader = MessageReader::new(sock.try_clone().map_err(|e| e.to_string())?);
     match reader.next_daemon() {
         Ok(DaemonMessage::Welcome { interface, .. }) => Ok(Session {
@@ -147,7 +148,9 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         .map_err(|e| format!("sending the attach: {e}"))?;
     let snaplen = match s.reader.next_daemon() {
         Ok(DaemonMessage::Attached { snaplen, .. }) => snaplen,
-        Ok(DaemonMessage::Refused { message, .. }) => return Err(format!("attach refused: {message}")),
+        Ok(DaemonMessage::Refused { message, .. }) => {
+            return Err(format!("attach refused: {message}"))
+        }
         Ok(m) => return Err(format!("the daemon answered attach with {m:?}")),
         Err(e) => return Err(format!("waiting for the attach: {e}")),
     };
@@ -169,9 +172,8 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     let mut detached = false;
     let mut output_ok = true;
     let stats = loop {
-        let wants_end = sys::termination_requested()
-            || !output_ok
-            || a.count.is_some_and(|c| written >= c);
+        let wants_end =
+            sys::termination_requested() || !output_ok || a.count.is_some_and(|c| written >= c);
         if wants_end && !detached {
             detached = true;
             s.send(&ClientMessage::Detach)

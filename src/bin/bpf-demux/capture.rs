@@ -137,14 +137,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
             live.stop();
         }
         if sys::take_hangup() {
-            reload(
-                &a.filters,
-                &live,
-                &mut current,
-                &commands,
-                a.queue,
-                workers,
-            );
+            reload(&a.filters, &live, &mut current, &commands, a.queue, workers);
         }
         if sys::take_usr1() {
             let _ = commands.send(Command::PrintStats(progress_line(&live, start)));

@@ -9,8 +9,8 @@ mod convert;
 mod explain;
 mod matching;
 mod ring_args;
-mod sink;
 mod serve;
+mod sink;
 mod split;
 mod tenants;
 

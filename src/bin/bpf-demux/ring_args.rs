@@ -38,7 +38,9 @@ impl RingArgs {
             return Err("--workers must be 1 to 64".into());
         }
         if self.block_kib == 0 || self.block_kib % 4 != 0 || self.blocks == 0 {
-            return Err("--block-kib must be a positive multiple of 4 and --blocks positive".into());
+            return Err(
+                "--block-kib must be a positive multiple of 4 and --blocks positive".into(),
+            );
         }
         let mut cfg = LiveConfig::new(&self.interface);
         cfg.workers = self.workers;

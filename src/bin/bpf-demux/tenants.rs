@@ -56,7 +56,16 @@ fn table(out: &mut dyn Write, r: &TenantsReport) -> std::io::Result<()> {
     writeln!(
         out,
         "{:<24} {:<7} {:<10} {:>5} {:>7} {:>10} {:>12} {:>8} {:>12} {:>10}",
-        "NAME", "KIND", "OWNER", "INSNS", "SNAPLEN", "FRAMES", "BYTES", "DROPS", "QUEUE", "ATTACHED"
+        "NAME",
+        "KIND",
+        "OWNER",
+        "INSNS",
+        "SNAPLEN",
+        "FRAMES",
+        "BYTES",
+        "DROPS",
+        "QUEUE",
+        "ATTACHED"
     )?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

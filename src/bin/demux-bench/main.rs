@@ -154,7 +154,15 @@ fn run_live(args: &Args) -> Result<ExitCode, String> {
     }
     let reps = if args.quick { 1 } else { args.reps };
     if args.serve {
-        let rows = match serve::run(family, &ns, frames, args.rate, args.seed, reps, args.tenant_share) {
+        let rows = match serve::run(
+            family,
+            &ns,
+            frames,
+            args.rate,
+            args.seed,
+            reps,
+            args.tenant_share,
+        ) {
             Ok(r) => r,
             Err(e) if e.contains("tcpdump wrote") => {
                 eprintln!("demux-bench: ENGINES DISAGREE: {e}");

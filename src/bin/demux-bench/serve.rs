@@ -68,10 +68,18 @@ impl Proc {
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut seen = Vec::new();
         loop {
-            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            match self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
                 Ok(l) if l.contains(needle) => return Ok(()),
                 Ok(l) => seen.push(l),
-                Err(_) => return Err(format!("no `{needle}` from pid {}: {seen:?}", self.child.id())),
+                Err(_) => {
+                    return Err(format!(
+                        "no `{needle}` from pid {}: {seen:?}",
+                        self.child.id()
+                    ))
+                }
             }
         }
     }
@@ -177,7 +185,8 @@ pub fn run(
     if Command::new("tcpdump").arg("--version").output().is_err() {
         return Err("--serve compares with tcpdump: install it".into());
     }
-    let ns = NetNs::new("bench-serve").map_err(|e| format!("--serve needs root and iproute2: {e}"))?;
+    let ns =
+        NetNs::new("bench-serve").map_err(|e| format!("--serve needs root and iproute2: {e}"))?;
     let max = *ns_list.iter().max().unwrap_or(&1);
     let frames: Vec<Vec<u8>> = workload::traffic_with_share(frames_n, max, seed, share)
         .into_iter()
@@ -342,7 +351,15 @@ pub fn print(rows: &[ServeRow]) {
     println!("demux-bench --live --serve: N tcpdump -w (one filter each) vs one bpf-demux serve + N attach -w, CPU per frame net of sending (veth, private netns)");
     println!(
         "{:<8} {:>6} {:>5} {:>8} {:>10} {:>14} {:>14} {:>8} {:>12}",
-        "family", "share", "N", "frames", "send ns", "N tcpdump ns", "serve ns", "ratio", "deliveries"
+        "family",
+        "share",
+        "N",
+        "frames",
+        "send ns",
+        "N tcpdump ns",
+        "serve ns",
+        "ratio",
+        "deliveries"
     );
     for r in rows {
         println!(

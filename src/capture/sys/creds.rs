@@ -69,7 +69,13 @@ pub fn user(name: &str) -> io::Result<(u32, u32)> {
     // SAFETY: every pointer is to a live value of the right type; `buf`
     // has the length given; the result points into `pw` or is null.
     let r = unsafe {
-        libc::getpwnam_r(c.as_ptr(), &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut out)
+        libc::getpwnam_r(
+            c.as_ptr(),
+            &mut pw,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut out,
+        )
     };
     if r == 0 && !out.is_null() {
         return Ok((pw.pw_uid, pw.pw_gid));
@@ -77,7 +83,10 @@ pub fn user(name: &str) -> io::Result<(u32, u32)> {
     if let Ok(uid) = name.parse::<u32>() {
         return Ok((uid, uid));
     }
-    Err(io::Error::new(io::ErrorKind::NotFound, format!("no user `{name}`")))
+    Err(io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("no user `{name}`"),
+    ))
 }
 
 /// A group's gid, by name or by number.
@@ -89,7 +98,13 @@ pub fn group(name: &str) -> io::Result<u32> {
     let mut out: *mut libc::group = std::ptr::null_mut();
     // SAFETY: as in `user`.
     let r = unsafe {
-        libc::getgrnam_r(c.as_ptr(), &mut gr, buf.as_mut_ptr().cast(), buf.len(), &mut out)
+        libc::getgrnam_r(
+            c.as_ptr(),
+            &mut gr,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut out,
+        )
     };
     if r == 0 && !out.is_null() {
         return Ok(gr.gr_gid);
@@ -110,7 +125,11 @@ pub fn user_name(uid: u32) -> Option<String> {
         return None;
     }
     // SAFETY: pw_name points at a NUL-terminated string inside `buf`.
-    Some(unsafe { CStr::from_ptr(pw.pw_name) }.to_string_lossy().into_owned())
+    Some(
+        unsafe { CStr::from_ptr(pw.pw_name) }
+            .to_string_lossy()
+            .into_owned(),
+    )
 }
 
 /// Becomes `uid`/`gid` with exactly the supplementary `groups` (from
@@ -153,7 +172,15 @@ pub fn drop_capabilities() -> io::Result<()> {
         inheritable: 0,
     }; 2];
     // SAFETY: prctl with integer arguments.
-    let _ = unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) };
+    let _ = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    };
     // SAFETY: capset reads one header and two data structs (version 3).
     let r = unsafe { libc::syscall(libc::SYS_capset, &mut h as *mut Header, d.as_ptr()) };
     if r != 0 {

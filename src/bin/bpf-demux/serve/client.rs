@@ -69,7 +69,10 @@ fn next(
                     }
                 }
                 if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Err(format!("no message within {} s", MESSAGE_DEADLINE.as_secs()));
+                    return Err(format!(
+                        "no message within {} s",
+                        MESSAGE_DEADLINE.as_secs()
+                    ));
                 }
                 if stop.load(Ordering::Relaxed) && deadline.is_some() {
                     return Err("the daemon is stopping".into());
@@ -95,10 +98,19 @@ pub fn serve(mut sock: UnixStream, peer: Peer, cx: Context, stop: Arc<AtomicBool
             return refuse(
                 &mut sock,
                 RefuseCode::Version,
-                format!("protocol version {version} is not spoken here (this daemon speaks {})", proto::VERSION),
+                format!(
+                    "protocol version {version} is not spoken here (this daemon speaks {})",
+                    proto::VERSION
+                ),
             )
         }
-        Ok(_) => return refuse(&mut sock, RefuseCode::BadMessage, "the first message must be hello".into()),
+        Ok(_) => {
+            return refuse(
+                &mut sock,
+                RefuseCode::BadMessage,
+                "the first message must be hello".into(),
+            )
+        }
         Err(why) => return refuse(&mut sock, RefuseCode::BadMessage, why),
     }
     let welcome = DaemonMessage::Welcome {
@@ -111,7 +123,11 @@ pub fn serve(mut sock: UnixStream, peer: Peer, cx: Context, stop: Arc<AtomicBool
         return;
     }
     loop {
-        match next(&mut reader, Some(Instant::now() + 2 * MESSAGE_DEADLINE), &stop) {
+        match next(
+            &mut reader,
+            Some(Instant::now() + 2 * MESSAGE_DEADLINE),
+            &stop,
+        ) {
             Ok(ClientMessage::List) => {
                 let (tx, rx) = mpsc::channel();
                 if cx
@@ -122,7 +138,11 @@ pub fn serve(mut sock: UnixStream, peer: Peer, cx: Context, stop: Arc<AtomicBool
                     })
                     .is_err()
                 {
-                    return refuse(&mut sock, RefuseCode::Stopped, "the daemon is stopping".into());
+                    return refuse(
+                        &mut sock,
+                        RefuseCode::Stopped,
+                        "the daemon is stopping".into(),
+                    );
                 }
                 match rx.recv() {
                     Ok(report) => {
@@ -130,7 +150,13 @@ pub fn serve(mut sock: UnixStream, peer: Peer, cx: Context, stop: Arc<AtomicBool
                             return;
                         }
                     }
-                    Err(_) => return refuse(&mut sock, RefuseCode::Stopped, "the daemon is stopping".into()),
+                    Err(_) => {
+                        return refuse(
+                            &mut sock,
+                            RefuseCode::Stopped,
+                            "the daemon is stopping".into(),
+                        )
+                    }
                 }
             }
             Ok(ClientMessage::Attach(req)) => return attach(sock, reader, peer, req, &cx, &stop),
@@ -157,7 +183,13 @@ fn attach(
 ) {
     let program = match Program::validate(&req.insns) {
         Ok(p) => p,
-        Err(e) => return refuse(&mut sock, RefuseCode::BadFilter, format!("filter `{}`: {e}", req.name)),
+        Err(e) => {
+            return refuse(
+                &mut sock,
+                RefuseCode::BadFilter,
+                format!("filter `{}`: {e}", req.name),
+            )
+        }
     };
     let filter = NamedProgram {
         name: req.name.clone(),
@@ -175,12 +207,22 @@ fn attach(
         reply: tx,
     };
     if cx.requests.send(asked).is_err() {
-        return refuse(&mut sock, RefuseCode::Stopped, "the daemon is stopping".into());
+        return refuse(
+            &mut sock,
+            RefuseCode::Stopped,
+            "the daemon is stopping".into(),
+        );
     }
     let granted: Granted = match rx.recv() {
         Ok(Ok(g)) => g,
         Ok(Err((code, msg))) => return refuse(&mut sock, code, msg),
-        Err(_) => return refuse(&mut sock, RefuseCode::Stopped, "the daemon is stopping".into()),
+        Err(_) => {
+            return refuse(
+                &mut sock,
+                RefuseCode::Stopped,
+                "the daemon is stopping".into(),
+            )
+        }
     };
     let name = req.name;
     let attached = DaemonMessage::Attached {
@@ -224,7 +266,12 @@ fn stream_frames(ep: &Endpoint, sock: UnixStream, gone: &AtomicBool) -> std::io:
     let put = |w: &mut BufWriter<UnixStream>, d: &bpf_demux::capture::Delivery| {
         let data = d.bytes();
         let f = &d.frame;
-        w.write_all(&proto::frame_header(f.ts_sec, f.ts_nsec, f.orig_len, data.len()))?;
+        w.write_all(&proto::frame_header(
+            f.ts_sec,
+            f.ts_nsec,
+            f.orig_len,
+            data.len(),
+        ))?;
         w.write_all(data)
     };
     let result = (|| loop {

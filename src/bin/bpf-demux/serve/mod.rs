@@ -144,7 +144,10 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         .iter()
         .map(|s| {
             std::net::TcpListener::bind(s.listen).map_err(|e| {
-                format!("filter `{}`: cannot listen on {}: {e}", s.program.name, s.listen)
+                format!(
+                    "filter `{}`: cannot listen on {}: {e}",
+                    s.program.name, s.listen
+                )
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -153,7 +156,8 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     // Attaches wait for the workers to take the new routing: within this
     // long when idle (one wakeup per 100 ms per worker meanwhile).
     cfg.poll = Duration::from_millis(100);
-    let set = FilterSet::new(statics.iter().map(|s| s.program.clone())).map_err(|e| e.to_string())?;
+    let set =
+        FilterSet::new(statics.iter().map(|s| s.program.clone())).map_err(|e| e.to_string())?;
     let specs = set.tenant_specs(registry::static_queue());
     let (senders, endpoints) = Senders::new(specs, false);
     let ifindex = sys::if_index(&interface).ok();
@@ -170,7 +174,8 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     live.set_own_streams(statics.iter().map(|s| s.listen).collect());
     let mut reg = Registry::new(interface.clone());
     for ((s, ep), l) in statics.into_iter().zip(endpoints).zip(listeners) {
-        reg.add_static(s, ep, l).map_err(|e| format!("starting a stream: {e}"))?;
+        reg.add_static(s, ep, l)
+            .map_err(|e| format!("starting a stream: {e}"))?;
     }
     live.set_own_streams(reg.listen_addrs());
     if let Some((uid, pgid)) = user {
@@ -263,7 +268,11 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
 /// Binds the control socket at `path` (a stale socket of a daemon that is
 /// gone is replaced; a live one is not), mode 0660, owned by `uid` (the
 /// daemon's user, so it can remove it) and group `gid`.
-fn open_control_socket(path: &Path, uid: Option<u32>, gid: Option<u32>) -> Result<UnixListener, String> {
+fn open_control_socket(
+    path: &Path,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> Result<UnixListener, String> {
     let shown = path.display();
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         use std::os::unix::fs::FileTypeExt;
@@ -273,7 +282,8 @@ fn open_control_socket(path: &Path, uid: Option<u32>, gid: Option<u32>) -> Resul
         if UnixStream::connect(path).is_ok() {
             return Err(format!("--socket {shown}: another daemon is serving there"));
         }
-        std::fs::remove_file(path).map_err(|e| format!("--socket {shown}: removing the stale socket: {e}"))?;
+        std::fs::remove_file(path)
+            .map_err(|e| format!("--socket {shown}: removing the stale socket: {e}"))?;
     }
     let l = UnixListener::bind(path).map_err(|e| format!("--socket {shown}: {e}"))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))

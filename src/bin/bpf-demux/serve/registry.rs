@@ -155,7 +155,10 @@ impl Registry {
                     let Some(limits) = policy.limits(&peer) else {
                         refuse(
                             RefuseCode::NotAllowed,
-                            format!("uid {} (gid {}) may not attach to this daemon", peer.uid, peer.gid),
+                            format!(
+                                "uid {} (gid {}) may not attach to this daemon",
+                                peer.uid, peer.gid
+                            ),
                         );
                         continue;
                     };
@@ -163,7 +166,10 @@ impl Registry {
                     if mine >= limits.max_tenants {
                         refuse(
                             RefuseCode::OverQuota,
-                            format!("uid {} has {mine} tenants, the most its policy allows", peer.uid),
+                            format!(
+                                "uid {} has {mine} tenants, the most its policy allows",
+                                peer.uid
+                            ),
                         );
                         continue;
                     }
@@ -171,7 +177,10 @@ impl Registry {
                     if snaplen > limits.max_snaplen {
                         refuse(
                             RefuseCode::OverQuota,
-                            format!("snaplen {snaplen} is over the largest this uid may ask for, {}", limits.max_snaplen),
+                            format!(
+                                "snaplen {snaplen} is over the largest this uid may ask for, {}",
+                                limits.max_snaplen
+                            ),
                         );
                         continue;
                     }
@@ -183,9 +192,13 @@ impl Registry {
                         );
                         continue;
                     }
-                    let taken = self.tenants.contains_key(&filter.name) && !removing.contains(&filter.name);
+                    let taken =
+                        self.tenants.contains_key(&filter.name) && !removing.contains(&filter.name);
                     if taken || !names.insert(filter.name.clone()) {
-                        refuse(RefuseCode::NameTaken, format!("a tenant named `{}` exists", filter.name));
+                        refuse(
+                            RefuseCode::NameTaken,
+                            format!("a tenant named `{}` exists", filter.name),
+                        );
                         continue;
                     }
                     *owned.entry(peer.uid).or_default() += 1;
@@ -357,7 +370,10 @@ impl Registry {
         let mut changes = Vec::new();
         let mut listeners = BTreeMap::new();
         let (mut added, mut removed, mut changed) = (0, 0, 0);
-        for name in old.keys().filter(|n| !new.iter().any(|s| &s.program.name == **n)) {
+        for name in old
+            .keys()
+            .filter(|n| !new.iter().any(|s| &s.program.name == **n))
+        {
             changes.push(Change::Remove((*name).clone()));
             removed += 1;
         }
@@ -365,7 +381,10 @@ impl Registry {
             let name = &s.program.name;
             let fresh = match old.get(name) {
                 None if self.tenants.contains_key(name) => {
-                    return fail(format!("{}: filter `{name}`: an attached tenant has this name", path.display()))
+                    return fail(format!(
+                        "{}: filter `{name}`: an attached tenant has this name",
+                        path.display()
+                    ))
                 }
                 None => true,
                 Some(o) if o.listen != s.listen => {
@@ -385,7 +404,12 @@ impl Registry {
             if fresh {
                 let l = match TcpListener::bind(s.listen) {
                     Ok(l) => l,
-                    Err(e) => return fail(format!("filter `{name}`: cannot listen on {}: {e}", s.listen)),
+                    Err(e) => {
+                        return fail(format!(
+                            "filter `{name}`: cannot listen on {}: {e}",
+                            s.listen
+                        ))
+                    }
                 };
                 listeners.insert(name.clone(), l);
                 changes.push(Change::Add {
@@ -427,7 +451,10 @@ impl Registry {
                     let ep = endpoints.next().expect("one endpoint per add");
                     let l = listeners.remove(&filter.name).expect("bound above");
                     if let Err(e) = self.add_static(def, ep, l) {
-                        say(&format!("bpf-demux: filter `{}`: starting its stream: {e}", filter.name));
+                        say(&format!(
+                            "bpf-demux: filter `{}`: starting its stream: {e}",
+                            filter.name
+                        ));
                     }
                 }
                 Change::Replace(p) => {

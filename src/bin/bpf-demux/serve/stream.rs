@@ -32,7 +32,11 @@ pub struct Stream {
 impl Stream {
     /// Starts serving `listener` with `ep`'s frames; `snaplen` goes into
     /// each client's pcap header.
-    pub fn start(listener: TcpListener, ep: Arc<Endpoint>, snaplen: u32) -> std::io::Result<Stream> {
+    pub fn start(
+        listener: TcpListener,
+        ep: Arc<Endpoint>,
+        snaplen: u32,
+    ) -> std::io::Result<Stream> {
         let addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
         let subscribers: Subscribers = Arc::default();
@@ -75,7 +79,10 @@ impl Stream {
 
     /// Clients connected now.
     pub fn clients(&self) -> usize {
-        self.subscribers.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     /// Frames some client's queue was too full to take.
@@ -104,7 +111,9 @@ fn accept_loop(
         match listener.accept() {
             Ok((conn, _)) => {
                 let q = Arc::new(Queue::new(bound));
-                subs.lock().unwrap_or_else(|e| e.into_inner()).push(q.clone());
+                subs.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(q.clone());
                 // The fan-out sets `stop` before it closes the queues it
                 // holds: one pushed after that is closed here.
                 if stop.load(Ordering::Relaxed) {
