@@ -56,19 +56,7 @@ fn a_hundred_clients_half_unprivileged_each_get_exactly_their_kernel_sockets_fra
     );
     let ts = tenants(&place, 100);
     let clients = attach_all(&place, &ts);
-    let programs: Vec<Vec<Insn>> = ts.iter().map(|t| t.program.clone()).collect();
-    let snaplens: Vec<Option<u32>> = ts.iter().map(|t| t.snaplen).collect();
-    let traffic = frames(20_000, 100);
-    let kernel = in_ns(&ns, move || {
-        let socks = kernel_sockets(&programs);
-        send(&traffic);
-        std::thread::sleep(Duration::from_millis(500));
-        socks
-            .iter()
-            .zip(snaplens)
-            .map(|(s, n)| drain(s, n))
-            .collect::<Vec<_>>()
-    });
+    let kernel = replay_to_kernel(&ns, &ts, frames(20_000, 100), 500);
     let ours = end_all(clients);
     let mut delivered = 0;
     for ((t, k), o) in ts.iter().zip(&kernel).zip(&ours) {
@@ -138,7 +126,10 @@ fn tshark_reading_pcap_over_ip_gets_its_tenants_kernel_frames() {
         std::thread::sleep(Duration::from_millis(500));
         drain(&socks[0], None)
     });
-    std::thread::sleep(Duration::from_millis(500));
+    // A stream writer gathers frames for up to 1 s before it writes them
+    // (and the ring hands blocks over every 100 ms): tshark has them all
+    // well within 2 s.
+    std::thread::sleep(Duration::from_secs(2));
     tshark.signal("-INT");
     let (code, err) = tshark.finish();
     assert_eq!(code, 0, "{err:?}");
@@ -366,19 +357,7 @@ fn a_flood_of_malformed_messages_closes_only_those_clients() {
             assert!(refused, "a stalled client is refused and closed");
         }
     });
-    let programs: Vec<Vec<Insn>> = ts.iter().map(|t| t.program.clone()).collect();
-    let snaplens: Vec<Option<u32>> = ts.iter().map(|t| t.snaplen).collect();
-    let traffic = frames(10_000, 100);
-    let kernel = in_ns(&ns, move || {
-        let socks = kernel_sockets(&programs);
-        send(&traffic);
-        std::thread::sleep(Duration::from_millis(500));
-        socks
-            .iter()
-            .zip(snaplens)
-            .map(|(s, n)| drain(s, n))
-            .collect::<Vec<_>>()
-    });
+    let kernel = replay_to_kernel(&ns, &ts, frames(10_000, 100), 500);
     flood.join().unwrap();
     let ours = end_all(clients);
     for ((t, k), o) in ts.iter().zip(&kernel).zip(&ours) {
@@ -481,19 +460,7 @@ fn sigterm_to_the_daemon_ends_every_stream_readable_to_its_last_frame() {
         .map(|t| Tenant { nobody: false, ..t })
         .collect();
     let clients = attach_all(&place, &ts);
-    let programs: Vec<Vec<Insn>> = ts.iter().map(|t| t.program.clone()).collect();
-    let snaplens: Vec<Option<u32>> = ts.iter().map(|t| t.snaplen).collect();
-    let traffic = frames(10_000, 100);
-    let kernel = in_ns(&ns, move || {
-        let socks = kernel_sockets(&programs);
-        send(&traffic);
-        std::thread::sleep(Duration::from_millis(300));
-        socks
-            .iter()
-            .zip(snaplens)
-            .map(|(s, n)| drain(s, n))
-            .collect::<Vec<_>>()
-    });
+    let kernel = replay_to_kernel(&ns, &ts, frames(10_000, 100), 300);
     daemon.signal("-TERM");
     let (code, err) = daemon.finish();
     assert_eq!(code, 0, "{err:?}");
@@ -625,19 +592,7 @@ fn a_slow_reader_loses_only_its_own_frames_counted() {
         .stdout(Stdio::piped());
     let mut slow = Proc::spawn(c);
     slow.wait_for("attached slow");
-    let programs: Vec<Vec<Insn>> = ts.iter().map(|t| t.program.clone()).collect();
-    let snaplens: Vec<Option<u32>> = ts.iter().map(|t| t.snaplen).collect();
-    let traffic = frames(20_000, 100);
-    let kernel = in_ns(&ns, move || {
-        let socks = kernel_sockets(&programs);
-        send(&traffic);
-        std::thread::sleep(Duration::from_millis(500));
-        socks
-            .iter()
-            .zip(snaplens)
-            .map(|(s, n)| drain(s, n))
-            .collect::<Vec<_>>()
-    });
+    let kernel = replay_to_kernel(&ns, &ts, frames(20_000, 100), 500);
     let ours = end_all(clients);
     for ((t, k), o) in ts.iter().zip(&kernel).zip(&ours) {
         assert!(

@@ -444,15 +444,20 @@ fn put(out: &mut Vec<u8>, k: u8, body: impl FnOnce(&mut Vec<u8>)) {
     out[start..start + HEADER].copy_from_slice(&len.to_be_bytes());
 }
 
-/// Appends a short text with its u8 length (cut at 255 bytes, on a
-/// character boundary).
-fn put_short(out: &mut Vec<u8>, s: &str) {
-    let mut n = s.len().min(255);
+/// `s` cut to at most `max` bytes, on a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    let mut n = s.len().min(max);
     while !s.is_char_boundary(n) {
         n -= 1;
     }
-    out.push(n as u8);
-    out.extend_from_slice(&s.as_bytes()[..n]);
+    &s[..n]
+}
+
+/// Appends a short text with its u8 length (cut at 255 bytes).
+fn put_short(out: &mut Vec<u8>, s: &str) {
+    let s = cut(s, 255);
+    out.push(s.len() as u8);
+    out.extend_from_slice(s.as_bytes());
 }
 
 impl ClientMessage {
@@ -520,11 +525,7 @@ impl DaemonMessage {
             }),
             DaemonMessage::Refused { code, message } => put(out, kind::REFUSED, |o| {
                 o.push(*code as u8);
-                let mut n = message.len().min(4096);
-                while !message.is_char_boundary(n) {
-                    n -= 1;
-                }
-                o.extend_from_slice(&message.as_bytes()[..n]);
+                o.extend_from_slice(cut(message, 4096).as_bytes());
             }),
             DaemonMessage::Frame {
                 ts_sec,

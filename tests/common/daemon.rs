@@ -296,6 +296,29 @@ pub fn end_all(procs: Vec<(Proc, PathBuf)>) -> Vec<Vec<Vec<u8>>> {
         .collect()
 }
 
+/// Opens one kernel socket per tenant in `ns`, sends `traffic` from `va`,
+/// waits `settle_ms`, and returns what each socket got (cut to the
+/// tenant's snaplen): the oracle of every serve test.
+pub fn replay_to_kernel(
+    ns: &NetNs,
+    ts: &[Tenant],
+    traffic: Vec<Vec<u8>>,
+    settle_ms: u64,
+) -> Vec<Vec<Vec<u8>>> {
+    let programs: Vec<Vec<Insn>> = ts.iter().map(|t| t.program.clone()).collect();
+    let snaplens: Vec<Option<u32>> = ts.iter().map(|t| t.snaplen).collect();
+    in_ns(ns, move || {
+        let socks = kernel_sockets(&programs);
+        send(&traffic);
+        std::thread::sleep(Duration::from_millis(settle_ms));
+        socks
+            .iter()
+            .zip(snaplens)
+            .map(|(s, n)| drain(s, n))
+            .collect()
+    })
+}
+
 pub fn in_ns<T: Send + 'static>(ns: &NetNs, f: impl FnOnce() -> T + Send + 'static) -> T {
     let path = ns.path();
     std::thread::spawn(move || {

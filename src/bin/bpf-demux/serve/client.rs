@@ -274,37 +274,31 @@ fn stream_frames(ep: &Endpoint, sock: UnixStream, gone: &AtomicBool) -> std::io:
         ))?;
         w.write_all(data)
     };
-    let result = (|| loop {
-        match ep.recv_timeout(Duration::from_secs(3600)) {
-            Ok(d) => {
+    let result = (|| {
+        // Until the stream ends (detached, or the daemon stopping).
+        while let Some(d) = ep.recv() {
+            put(&mut w, &d)?;
+            // Gather what comes in the next moment (or a quarter of the
+            // queue) and write it at once, as libpcap hands tcpdump a
+            // block a second: a hundred tenants wake a few times a second,
+            // not once per ring block each.
+            ep.wait_fill(ep.bound().bytes / 4, Instant::now() + COALESCE);
+            while let Ok(d) = ep.try_recv() {
                 put(&mut w, &d)?;
-                // Gather what comes in the next moment (or a quarter of
-                // the queue) and write it at once, as libpcap hands tcpdump
-                // a block a second: a hundred tenants wake a few times a
-                // second, not once per ring block each.
-                ep.wait_fill(ep.bound().bytes / 4, Instant::now() + COALESCE);
-                while let Ok(d) = ep.try_recv() {
-                    put(&mut w, &d)?;
-                }
-                w.flush()?;
             }
-            Err(true) => {
-                let s = ep.stats();
-                let mut out = Vec::new();
-                DaemonMessage::Stats {
-                    frames: s.frames,
-                    bytes: s.bytes,
-                    drops: s.drops,
-                }
-                .encode(&mut out);
-                w.write_all(&out)?;
-                w.flush()?;
-                return w.get_ref().shutdown(std::net::Shutdown::Write);
-            }
-            // Idle (the wait has no purpose beyond not being forever): a
-            // detached stream ends once the workers let go.
-            Err(false) => {}
+            w.flush()?;
         }
+        let s = ep.stats();
+        let mut out = Vec::new();
+        DaemonMessage::Stats {
+            frames: s.frames,
+            bytes: s.bytes,
+            drops: s.drops,
+        }
+        .encode(&mut out);
+        w.write_all(&out)?;
+        w.flush()?;
+        w.get_ref().shutdown(std::net::Shutdown::Write)
     })();
     if result.is_err() {
         gone.store(true, Ordering::Relaxed);
