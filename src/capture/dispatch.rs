@@ -93,17 +93,41 @@ impl Dispatcher {
         self.matched += 1;
         let vlan = meta.vlan_present.then_some((meta.vlan_tci, meta.vlan_tpid));
         let insert = self.reinsert_vlan && vlan.is_some() && frame.len() >= 12;
-        let mut data = Vec::with_capacity(frame.len() + 4 * insert as usize);
+        // What tenant `id` gets when its filter returns `ret`, before its cap.
+        let tenant_len = |ret: u32| {
+            let seen_len = (ret as usize).min(frame.len());
+            // libpcap on Linux: the tag goes back in when at least the
+            // two MAC addresses were captured.
+            if insert && seen_len >= 12 {
+                seen_len + 4
+            } else {
+                seen_len
+            }
+        };
+        // Only the bytes the longest delivery needs are copied.
+        let senders = &self.routing.senders;
+        let need = self
+            .out
+            .iter()
+            .map(|(id, ret)| match senders.cap(id) {
+                Some(Some(cap)) => tenant_len(ret).min(cap as usize),
+                _ => tenant_len(ret),
+            })
+            .max()
+            .unwrap_or(0);
+        let mut data = Vec::with_capacity(need);
         let mut orig_len = meta.wire_len;
         if insert {
             let (tci, tpid) = vlan.unwrap();
-            data.extend_from_slice(&frame[..12]);
-            data.extend_from_slice(&tpid.to_be_bytes());
-            data.extend_from_slice(&tci.to_be_bytes());
-            data.extend_from_slice(&frame[12..]);
+            let mut tag = [0u8; 4];
+            tag[..2].copy_from_slice(&tpid.to_be_bytes());
+            tag[2..].copy_from_slice(&tci.to_be_bytes());
+            data.extend_from_slice(&frame[..need.min(12)]);
+            data.extend_from_slice(&tag[..need.saturating_sub(12).min(4)]);
+            data.extend_from_slice(&frame[12..12 + need.saturating_sub(16)]);
             orig_len += 4;
         } else {
-            data.extend_from_slice(frame);
+            data.extend_from_slice(&frame[..need]);
         }
         let shared = Arc::new(Captured {
             data: data.into_boxed_slice(),
@@ -114,15 +138,75 @@ impl Dispatcher {
             tag_inserted: insert,
         });
         for (id, ret) in self.out.iter() {
-            let seen_len = (ret as usize).min(frame.len());
-            // libpcap on Linux: the tag goes back in when at least the
-            // two MAC addresses were captured.
-            let len = if insert && seen_len >= 12 {
-                seen_len + 4
-            } else {
-                seen_len
-            };
-            self.routing.senders.send(id, &shared, len);
+            senders.send(id, &shared, tenant_len(ret));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cbpf::text::parse_asm;
+    use crate::cbpf::Program;
+    use crate::spec::NamedProgram;
+    use crate::FilterSet;
+
+    /// Filters `ret #k` (with caps), one frame of 100 bytes whose outer tag
+    /// was stripped: every tenant gets the frame as libpcap rebuilds it
+    /// (tag back at byte 12 once 12 bytes were captured), cut to its own
+    /// length, and the shared copy holds no more than the longest needs.
+    #[test]
+    fn each_tenant_gets_its_cut_and_the_copy_is_no_longer_than_needed() {
+        let frame: Vec<u8> = (0..100u8).collect();
+        let mut meta = FrameMeta::offline(&frame, 100);
+        meta.vlan_present = true;
+        meta.vlan_tci = 0x0064;
+        meta.vlan_tpid = 0x8100;
+        // The oracle: the tagged frame, written out by hand.
+        let mut tagged = frame[..12].to_vec();
+        tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x64]);
+        tagged.extend_from_slice(&frame[12..]);
+        let cases: &[(&[(u32, Option<u32>)], bool)] = &[
+            (&[(5, None), (12, None), (13, None)], true),
+            (&[(14, None), (15, None), (16, None), (17, Some(15))], true),
+            (&[(200, Some(10)), (200, Some(40)), (50, None)], true),
+            (&[(200, None), (3, None)], true),
+            (&[(5, None), (60, Some(20)), (200, None)], false),
+        ];
+        for (tenants, reinsert) in cases {
+            let filters = tenants
+                .iter()
+                .enumerate()
+                .map(|(i, (k, cap))| NamedProgram {
+                    name: format!("t{i}"),
+                    program: Program::validate(&parse_asm(&format!("ret #{k}")).unwrap()).unwrap(),
+                    snaplen: *cap,
+                });
+            let mut set = FilterSet::new(filters).unwrap();
+            let (senders, eps) = Senders::new(set.tenant_specs(16), false);
+            let mut d = Dispatcher::new(set.publish(), senders, *reinsert);
+            d.offer(&frame, &meta, Stamp::default());
+            let mut longest = 0;
+            let mut copy_len = None;
+            for ((k, cap), ep) in tenants.iter().zip(&eps) {
+                let seen = (*k as usize).min(frame.len());
+                let (whole, len) = if *reinsert {
+                    (&tagged, if seen >= 12 { seen + 4 } else { seen })
+                } else {
+                    (&frame, seen)
+                };
+                let len = cap.map_or(len, |c| len.min(c as usize));
+                longest = longest.max(len);
+                let got = ep.try_recv().expect("delivered");
+                assert_eq!(
+                    got.bytes(),
+                    &whole[..len],
+                    "ret #{k} cap {cap:?} reinsert {reinsert}"
+                );
+                assert_eq!(got.frame.orig_len, 100 + 4 * *reinsert as u32);
+                copy_len = Some(got.frame.data.len());
+            }
+            assert_eq!(copy_len, Some(longest), "{tenants:?}: the shared copy");
         }
     }
 }

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 /// One frame as captured, shared by all its endpoints.
 #[derive(Debug)]
 pub struct Captured {
-    /// The bytes, with the outer VLAN tag re-inserted when enabled.
+    /// The bytes, with the outer VLAN tag re-inserted when enabled: as
+    /// many as the longest delivery of this frame needs (a frame whose
+    /// tenants all cut it short is copied short).
     pub data: Box<[u8]>,
     pub ts_sec: u64,
     pub ts_nsec: u32,
@@ -301,6 +303,12 @@ impl Senders {
     /// The slot and cap routed for `id`, if any.
     pub(crate) fn slot(&self, id: FilterId) -> Option<(Arc<Slot>, Option<u32>)> {
         self.slots.get(id.index()).cloned().flatten()
+    }
+
+    /// The snaplen cap of filter `id`'s tenant: `None` when `id` is not
+    /// routed, `Some(None)` when the tenant takes what its filter returns.
+    pub(crate) fn cap(&self, id: FilterId) -> Option<Option<u32>> {
+        self.slots.get(id.index())?.as_ref().map(|(_, cap)| *cap)
     }
 
     /// Routes filter `id` to `slot` with `cap`.

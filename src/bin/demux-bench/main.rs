@@ -2,6 +2,7 @@
 
 mod churn;
 mod live;
+mod lsf;
 mod measure;
 mod plot;
 mod report;
@@ -82,6 +83,18 @@ struct Args {
     /// this share of frames is delivered to someone.
     #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u64).range(0..=100))]
     tenant_share: u64,
+    /// The seed's evaluation of the Linux Socket Filter, beside bpf-demux
+    /// (root): 1. attach (setsockopt(SO_ATTACH_FILTER) against add +
+    /// publish, 1 to 4096 instructions), 2. receive (CPU per frame against
+    /// the snaplen, N kernel sockets against one ring with N tenants, on a
+    /// 100 MB TCP transfer and on the --live frames), 3. delivery
+    /// (recvfrom, TPACKET_V3 and an endpoint, against the filter's size).
+    /// With --json and --plot-dir. See docs/lsf-evaluation.md.
+    #[arg(long, conflicts_with_all = ["live", "churn"])]
+    lsf: bool,
+    /// With --lsf: write one SVG plot per experiment into this folder.
+    #[arg(long, requires = "lsf")]
+    plot_dir: Option<PathBuf>,
     /// Frames per second sent in --live.
     #[arg(long, default_value_t = 20_000)]
     rate: u64,
@@ -215,6 +228,27 @@ fn run(args: Args) -> Result<ExitCode, String> {
     }
     if args.live {
         return run_live(&args);
+    }
+    if args.lsf {
+        let opts = lsf::Options {
+            quick: args.quick,
+            reps: args.reps,
+            json: args.json.clone(),
+            plot_dir: args.plot_dir.clone(),
+            seed: args.seed,
+            rate: args.rate,
+        };
+        return match lsf::run(&opts) {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(e) if e.starts_with("DISAGREE: ") => {
+                eprintln!(
+                    "demux-bench: ENGINES DISAGREE: {}",
+                    &e["DISAGREE: ".len()..]
+                );
+                Ok(ExitCode::from(1))
+            }
+            Err(e) => Err(e),
+        };
     }
     if args.churn {
         let name = args.family.first().map_or("hosts", String::as_str);

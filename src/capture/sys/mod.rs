@@ -260,6 +260,17 @@ impl PacketSocket {
             len,
         }))
     }
+
+    /// Kernel counters since the last call (PACKET_STATISTICS resets on
+    /// read): `(packets, drops)`; packets include drops.
+    pub fn stats(&self) -> io::Result<(u64, u64)> {
+        let st: libc::tpacket_stats = getsockopt(
+            self.fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+        )?;
+        Ok((st.tp_packets as u64, st.tp_drops as u64))
+    }
 }
 
 /// Binds packet socket `fd` to interface `ifindex`, all protocols.
@@ -400,4 +411,14 @@ pub fn process_cpu_time() -> std::time::Duration {
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
     let tv = |t: libc::timeval| std::time::Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// CPU time used by the calling thread, user plus system
+/// (`CLOCK_THREAD_CPUTIME_ID`).
+pub fn thread_cpu_time() -> std::time::Duration {
+    // SAFETY: clock_gettime fills the timespec it is given; zero is a valid start.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a live timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
