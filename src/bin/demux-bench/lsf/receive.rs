@@ -110,7 +110,9 @@ pub struct ReceiveRow {
     pub kernel_ns: Spread,
     /// One bpf-demux ring with N tenants: CPU per frame, ns.
     pub demux_ns: Spread,
-    pub ratio: f64,
+    /// Kernel over bpf-demux, when neither range reaches zero (otherwise
+    /// the difference is within the noise of the subtraction).
+    pub ratio: Option<f64>,
     /// Frames handed to tenants per run (each engine).
     pub deliveries: u64,
 }
@@ -464,7 +466,7 @@ pub fn run(plan: &Plan, rx_ns: &str, tx_ns: &Path) -> Result<Vec<ReceiveRow>, St
                     frames: frames[frames.len() / 2],
                     frame_bytes: bytes,
                     base_ns: Spread::of(&base),
-                    ratio: ks.median / ms.median,
+                    ratio: (ks.min > 0.0 && ms.min > 0.0).then(|| ks.median / ms.median),
                     kernel_ns: ks,
                     demux_ns: ms,
                     deliveries,

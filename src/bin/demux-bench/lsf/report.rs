@@ -108,7 +108,7 @@ pub fn print(r: &Report) {
     );
     for row in &r.receive {
         println!(
-            "{:<8} {:>4} {:>7} {:>8} {:>9.0} {:>8.0} {:>26} {:>26} {:>6.1}x",
+            "{:<8} {:>4} {:>7} {:>8} {:>9.0} {:>8.0} {:>26} {:>26} {:>7}",
             row.traffic.name(),
             row.n,
             row.snaplen,
@@ -118,6 +118,7 @@ pub fn print(r: &Report) {
             row.kernel_ns.show(0),
             row.demux_ns.show(0),
             row.ratio
+                .map_or("noise".to_string(), |x| format!("{x:.1}x"))
         );
     }
     println!();
