@@ -19,7 +19,7 @@ use crate::spec::NamedProgram;
 use std::net::Ipv4Addr;
 
 /// libpcap's default snaplen, returned by accepting programs.
-pub const SNAPLEN: u32 = 262_144;
+pub use crate::expr::DEFAULT_SNAPLEN as SNAPLEN;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Family {

@@ -361,11 +361,6 @@ impl Op {
             Op::Txa => MISC | TXA,
         }
     }
-
-    /// True for the conditional jumps (which use jt and jf).
-    pub fn is_cond_jump(self) -> bool {
-        matches!(self, Op::Jmp(..))
-    }
 }
 
 /// Every code the kernel accepts, in code order.

@@ -196,11 +196,4 @@ impl Automaton {
         self.matches_into(&mut Cache::new(), frame, meta, &mut out);
         out
     }
-
-    pub fn trie(&self) -> &Trie {
-        &self.trie
-    }
-    pub fn term_count(&self) -> usize {
-        self.terms.len()
-    }
 }

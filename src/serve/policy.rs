@@ -35,7 +35,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_tenants: 16,
-            max_snaplen: 262_144,
+            max_snaplen: crate::expr::DEFAULT_SNAPLEN,
             max_queue_bytes: 64 << 20,
         }
     }

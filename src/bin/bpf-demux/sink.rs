@@ -19,8 +19,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// libpcap's default snaplen, for tenants without a cap.
-pub const DEFAULT_SNAPLEN: u32 = 262_144;
+use bpf_demux::expr::DEFAULT_SNAPLEN;
 
 /// How often written frames are flushed to the files.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);

@@ -334,7 +334,7 @@ fn accept_loop(
         let cx = client::Context {
             requests: requests.clone(),
             interface: interface.clone(),
-            max_snaplen: 262_144,
+            max_snaplen: bpf_demux::expr::DEFAULT_SNAPLEN,
         };
         let stop = stop.clone();
         let spawned = std::thread::Builder::new()

@@ -89,7 +89,11 @@ impl Registry {
     ) -> std::io::Result<()> {
         let endpoint = Arc::new(ep);
         let snaplen = def.program.snaplen;
-        let stream = Stream::start(listener, endpoint.clone(), snaplen.unwrap_or(262_144))?;
+        let stream = Stream::start(
+            listener,
+            endpoint.clone(),
+            snaplen.unwrap_or(bpf_demux::expr::DEFAULT_SNAPLEN),
+        )?;
         self.tenants.insert(
             def.program.name.clone(),
             Tenant {

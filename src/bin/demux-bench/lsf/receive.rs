@@ -81,7 +81,7 @@ impl Plan {
             snaplens: if quick {
                 vec![64, 65535]
             } else {
-                vec![64, 1514, 65535]
+                vec![64, 256, 1514, 16384, 65535]
             },
             tcp_bytes: if quick { 10 << 20 } else { 100 << 20 },
             fixed: workload::traffic(count, max, seed)
