@@ -3,8 +3,8 @@
 //! crate; and writing classic pcap.
 //!
 //! Records whose original length exceeds the file's snaplen (truncated
-//! captures) are accepted as they are. Only Ethernet (`LINKTYPE_ETHERNET`,
-//! 1) is accepted; another link type is an error naming it. A file that
+//! captures) are accepted as they are. Only Ethernet (link type 1,
+//! `LINKTYPE_ETHERNET`) is accepted; another link type is an error naming it. A file that
 //! ends inside a record is an error naming the frame, after every whole
 //! frame before it has been handed out.
 

@@ -293,7 +293,7 @@ impl FilterSet {
                     FilterId(i as u32),
                     NamedProgram {
                         name: e.name,
-                        program: Arc::unwrap_or_clone(e.program),
+                        program: Arc::try_unwrap(e.program).unwrap_or_else(|p| (*p).clone()),
                         snaplen: e.snaplen,
                     },
                 ))
@@ -337,7 +337,7 @@ impl FilterSet {
         self.published = None;
         Some(NamedProgram {
             name: e.name,
-            program: Arc::unwrap_or_clone(e.program),
+            program: Arc::try_unwrap(e.program).unwrap_or_else(|p| (*p).clone()),
             snaplen: e.snaplen,
         })
     }

@@ -77,7 +77,8 @@ fn merged_seeds() -> Vec<(String, Vec<u8>, usize)> {
     let public = spec::load_valid(&repo().join("tests/data/public.filters")).unwrap();
     // (pcap, its frames of at most 1600 bytes with their numbers), for the
     // pcaps that have any (three hold one jumbo frame only).
-    let pcaps: Vec<(PathBuf, Vec<(usize, Vec<u8>)>)> = corpus_pcaps()
+    type Numbered = Vec<(usize, Vec<u8>)>;
+    let pcaps: Vec<(PathBuf, Numbered)> = corpus_pcaps()
         .into_iter()
         .map(|p| {
             let small = frames_of(&p)

@@ -94,6 +94,9 @@ fn write_plain_set(path: &Path, set: &[NamedProgram]) {
     std::fs::write(path, s).unwrap();
 }
 
+/// Each tenant's frames, by name.
+type ByTenant = BTreeMap<String, Vec<Vec<u8>>>;
+
 /// Runs `bpf-demux capture` in the namespace while the frames are sent,
 /// then stops it with SIGTERM; returns each tenant's kernel-socket
 /// deliveries and pcap frames.
@@ -102,11 +105,7 @@ fn capture_vs_kernel(
     workers: usize,
     prefilter: bool,
     flag: &str,
-) -> (
-    BTreeMap<String, Vec<Vec<u8>>>,
-    BTreeMap<String, Vec<Vec<u8>>>,
-    usize,
-) {
+) -> (ByTenant, ByTenant, usize) {
     let ns = NetNs::new(tag);
     let set = tenants(prefilter);
     let dir = std::env::temp_dir().join(format!("bpf-demux-live-{tag}-{}", std::process::id()));

@@ -166,7 +166,9 @@ mod tests {
         let mut tagged = frame[..12].to_vec();
         tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x64]);
         tagged.extend_from_slice(&frame[12..]);
-        let cases: &[(&[(u32, Option<u32>)], bool)] = &[
+        // (each tenant's `ret #k` and cap, reinsert the tag?)
+        type Case<'a> = (&'a [(u32, Option<u32>)], bool);
+        let cases: &[Case] = &[
             (&[(5, None), (12, None), (13, None)], true),
             (&[(14, None), (15, None), (16, None), (17, Some(15))], true),
             (&[(200, Some(10)), (200, Some(40)), (50, None)], true),

@@ -478,7 +478,7 @@ impl LiveCapture {
     /// Instructions of the kernel prefilter on the ring sockets (`None`:
     /// none attached, every frame is copied to the ring).
     pub fn prefilter_len(&self) -> Option<usize> {
-        self.prefilter().len()
+        self.prefilter().insns()
     }
     /// The kernel prefilter on the ring sockets now.
     pub fn prefilter(&self) -> PrefilterState {

@@ -90,7 +90,7 @@ pub enum PrefilterState {
 
 impl PrefilterState {
     /// Instructions attached, if any.
-    pub fn len(&self) -> Option<usize> {
+    pub fn insns(&self) -> Option<usize> {
         match self {
             PrefilterState::Attached(n) => Some(*n),
             _ => None,

@@ -397,10 +397,8 @@ fn check_load_and_stores(instrs: &[Instr]) -> Result<(), ValidateError> {
         valid &= masks[pc];
         match *i {
             Instr::St(k) | Instr::Stx(k) => valid |= 1 << k,
-            Instr::LdMem(k) | Instr::LdxMem(k) => {
-                if valid & (1 << k) == 0 {
-                    return Err(ValidateError::ScratchUninit { pc, slot: k as u32 });
-                }
+            Instr::LdMem(k) | Instr::LdxMem(k) if valid & (1 << k) == 0 => {
+                return Err(ValidateError::ScratchUninit { pc, slot: k as u32 });
             }
             Instr::Ja(t) => {
                 masks[t as usize] &= valid;

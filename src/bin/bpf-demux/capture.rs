@@ -70,7 +70,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<ExitCode, String> {
     let mut cfg = a.ring.config()?;
-    if a.duration.is_some_and(|d| !(d > 0.0)) {
+    if a.duration.is_some_and(|d| d.is_nan() || d <= 0.0) {
         return Err("--duration must be positive".into());
     }
     let workers = cfg.workers;
