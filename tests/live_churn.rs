@@ -26,7 +26,9 @@
 mod common;
 
 use bpf_demux::capture::sys::{enter_netns, if_index, PacketSocket};
-use bpf_demux::capture::{Change, LiveCapture, LiveConfig, PrefilterState, Senders};
+use bpf_demux::capture::{
+    Change, LiveCapture, LiveConfig, PrefilterState, RecvTimeoutError, Senders,
+};
 use bpf_demux::cbpf;
 use bpf_demux::spec::NamedProgram;
 use bpf_demux::workload::{self, Family};
@@ -364,7 +366,7 @@ fn a_removed_tenants_stream_ends_without_a_ready_set_consumer() {
         let end = loop {
             match ep.recv_timeout(Duration::from_secs(2)) {
                 Ok(_) => queued += 1,
-                Err(ended) => break ended,
+                Err(e) => break e == RecvTimeoutError::Ended,
             }
         };
         drop(live);

@@ -6,7 +6,7 @@
 //! endpoint's copy is dropped and counted, and nobody waits (unless the
 //! sender was made blocking, for offline splitting).
 
-use super::queue::{Queue, QueueBound, QueueStats};
+use super::queue::{Queue, QueueBound, QueueStats, RecvTimeoutError, TryRecvError};
 use crate::merge::FilterId;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
@@ -88,13 +88,15 @@ impl Endpoint {
     pub fn recv(&self) -> Option<Delivery> {
         self.queue.pop_until(None).ok()
     }
-    /// Waits up to `timeout`. `Err(true)` when the stream has ended (capture
-    /// stopped or the tenant was removed) and everything was read.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Delivery, bool> {
+    /// Waits up to `timeout`; [`RecvTimeoutError::Ended`] once the stream
+    /// has ended (capture stopped or the tenant was removed) and everything
+    /// was read.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Delivery, RecvTimeoutError> {
         self.queue.pop_until(Some(Instant::now() + timeout))
     }
-    /// The next frame if one is queued. `Err(true)` when the stream has ended.
-    pub fn try_recv(&self) -> Result<Delivery, bool> {
+    /// The next frame if one is queued; [`TryRecvError::Ended`] once the
+    /// stream has ended and everything was read.
+    pub fn try_recv(&self) -> Result<Delivery, TryRecvError> {
         self.queue.try_pop()
     }
     /// Frames until the stream ends.

@@ -25,5 +25,5 @@ pub use endpoint::{
     Captured, Delivery, Endpoint, Ready, Senders, TenantId, TenantSpec, TenantStats, FRAME_OVERHEAD,
 };
 pub use live::{CaptureTotals, Direction, LiveCapture, LiveConfig};
-pub use queue::QueueBound;
+pub use queue::{QueueBound, RecvTimeoutError, TryRecvError};
 pub use update::{Applied, Change, PrefilterState, UpdateError};

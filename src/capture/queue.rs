@@ -35,6 +35,29 @@ pub struct QueueBound {
     pub bytes: u64,
 }
 
+/// Why a non-blocking receive returned no item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TryRecvError {
+    /// Nothing is queued now; more may come.
+    #[error("nothing queued")]
+    Empty,
+    /// Nothing is queued and nothing will be: every sender is gone (the
+    /// capture stopped, or the tenant was removed).
+    #[error("the stream has ended")]
+    Ended,
+}
+
+/// Why a receive with a deadline returned no item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RecvTimeoutError {
+    /// The deadline passed with nothing queued; more may come.
+    #[error("timed out")]
+    Timeout,
+    /// Nothing is queued and nothing will be: every sender is gone.
+    #[error("the stream has ended")]
+    Ended,
+}
+
 impl From<usize> for QueueBound {
     /// A bound in frames only.
     fn from(frames: usize) -> QueueBound {
@@ -139,22 +162,21 @@ impl<T> Queue<T> {
         }
     }
 
-    /// The next item if one is queued; `Err(true)` when it is empty and
-    /// every sender is gone, `Err(false)` when it is just empty.
-    pub fn try_pop(&self) -> Result<T, bool> {
+    /// The next item if one is queued.
+    pub fn try_pop(&self) -> Result<T, TryRecvError> {
         let mut s = self.lock();
         match s.items.pop_front() {
             Some((item, w)) => {
                 self.took(&mut s, w);
                 Ok(item)
             }
-            None => Err(s.senders_gone),
+            None if s.senders_gone => Err(TryRecvError::Ended),
+            None => Err(TryRecvError::Empty),
         }
     }
 
     /// Waits for the next item until `deadline` (`None`: no limit).
-    /// `Err(true)`: empty and every sender gone; `Err(false)`: timed out.
-    pub fn pop_until(&self, deadline: Option<Instant>) -> Result<T, bool> {
+    pub fn pop_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let mut s = self.lock();
         loop {
             if let Some((item, w)) = s.items.pop_front() {
@@ -162,7 +184,7 @@ impl<T> Queue<T> {
                 return Ok(item);
             }
             if s.senders_gone {
-                return Err(true);
+                return Err(RecvTimeoutError::Ended);
             }
             s.recv_waiting = true;
             s = match deadline {
@@ -171,7 +193,7 @@ impl<T> Queue<T> {
                     let left = d.saturating_duration_since(Instant::now());
                     if left == Duration::ZERO {
                         s.recv_waiting = false;
-                        return Err(false);
+                        return Err(RecvTimeoutError::Timeout);
                     }
                     self.not_empty
                         .wait_timeout(s, left)
@@ -257,9 +279,9 @@ mod tests {
         );
         assert_eq!(q.try_pop(), Ok(1));
         assert_eq!(q.try_pop(), Ok(2));
-        assert_eq!(q.try_pop(), Err(false));
+        assert_eq!(q.try_pop(), Err(TryRecvError::Empty));
         q.close_senders();
-        assert_eq!(q.try_pop(), Err(true));
+        assert_eq!(q.try_pop(), Err(TryRecvError::Ended));
     }
 
     #[test]
@@ -335,7 +357,7 @@ mod tests {
         let t = Instant::now();
         assert_eq!(
             q.pop_until(Some(Instant::now() + Duration::from_millis(30))),
-            Err(false)
+            Err(RecvTimeoutError::Timeout)
         );
         assert!(t.elapsed() >= Duration::from_millis(30));
         assert!(q.push(1, 1, 1, true));

@@ -9,7 +9,8 @@
 //! on a timer), so a capture that is killed leaves its frames in the
 //! `.part` files.
 
-use bpf_demux::capture::{Endpoint, Ready, TenantId, TenantStats};
+use bpf_demux::capture::{Endpoint, Ready, TenantId, TenantStats, TryRecvError};
+use bpf_demux::expr::DEFAULT_SNAPLEN;
 use bpf_demux::pcapfile::PcapWriter;
 use std::collections::HashMap;
 use std::fs::File;
@@ -18,8 +19,6 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use bpf_demux::expr::DEFAULT_SNAPLEN;
 
 /// How often written frames are flushed to the files.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -138,8 +137,8 @@ impl Sink {
                         .map_err(|e| format!("{}: {e}", o.part.display()))?;
                     wrote += 1;
                 }
-                Err(closed) => {
-                    o.closed |= closed;
+                Err(e) => {
+                    o.closed |= e == TryRecvError::Ended;
                     return Ok(wrote);
                 }
             }
