@@ -390,29 +390,76 @@ fn finish(
     limits: &Limits,
     paths: &mut Vec<Path>,
 ) -> Result<(), NormalizeError> {
+    // What the path's equalities and ranges say of each term, gathered in
+    // one pass (a long `or` chain leaves hundreds of literals on one term:
+    // comparing every literal with every other made finishing its paths
+    // cubic in the chain's length).
+    struct Known {
+        t: TermId,
+        /// An equality's constant, and whether another equality of the
+        /// term names a different one.
+        eq: Option<u32>,
+        eq_conflict: bool,
+        /// The intersection of the term's ranges, and whether it was
+        /// emitted (at the first range's place).
+        range: Option<(u32, u32)>,
+        emitted: bool,
+    }
+    let mut known: SmallVec<[Known; 8]> = SmallVec::new();
+    fn entry<'a>(known: &'a mut SmallVec<[Known; 8]>, t: TermId) -> &'a mut Known {
+        match known.iter().position(|k| k.t == t) {
+            Some(i) => &mut known[i],
+            None => {
+                known.push(Known {
+                    t,
+                    eq: None,
+                    eq_conflict: false,
+                    range: None,
+                    emitted: false,
+                });
+                known.last_mut().unwrap()
+            }
+        }
+    }
+    for l in &s.lits {
+        match *l {
+            Lit::Eq(t, k) => {
+                let e = entry(&mut known, t);
+                match e.eq {
+                    None => e.eq = Some(k),
+                    Some(j) if j != k => e.eq_conflict = true,
+                    Some(_) => {}
+                }
+            }
+            Lit::Range(t, lo, hi) => {
+                let e = entry(&mut known, t);
+                e.range = Some(match e.range {
+                    None => (lo, hi),
+                    Some((a, b)) => (a.max(lo), b.min(hi)),
+                });
+            }
+            _ => {}
+        }
+    }
     let mut lits: Vec<Lit> = Vec::with_capacity(s.lits.len());
     // Ranges: one per term, the intersection; none when an equality decides it.
     for l in &s.lits {
         match *l {
-            Lit::Range(t, lo, hi) => {
-                if s.lits.iter().any(|m| matches!(m, Lit::Eq(u, _) if *u == t)) {
+            Lit::Range(t, ..) => {
+                let e = entry(&mut known, t);
+                if e.eq.is_some() || e.emitted {
                     continue;
                 }
-                if let Some(Lit::Range(_, a, b)) = lits
-                    .iter_mut()
-                    .find(|m| matches!(m, Lit::Range(u, ..) if *u == t))
-                {
-                    *a = (*a).max(lo);
-                    *b = (*b).min(hi);
-                } else {
-                    lits.push(*l);
-                }
+                e.emitted = true;
+                let (lo, hi) = e.range.expect("gathered above");
+                lits.push(Lit::Range(t, lo, hi));
             }
             Lit::Ne(t, k) => {
-                let implied = s.lits.iter().any(|m| match *m {
-                    Lit::Eq(u, j) => u == t && j != k,
-                    Lit::Range(u, lo, hi) => u == t && (k < lo || k > hi),
-                    _ => false,
+                // Implied by an equality to another constant, or by a
+                // range (any one of them) that excludes `k`.
+                let implied = known.iter().find(|e| e.t == t).is_some_and(|e| {
+                    e.eq.is_some_and(|j| j != k || e.eq_conflict)
+                        || e.range.is_some_and(|(lo, hi)| k < lo || k > hi)
                 });
                 if !implied {
                     lits.push(*l);
