@@ -12,7 +12,8 @@ pub struct NetNs {
     pub vb_mac: [u8; 6],
 }
 
-fn ip(args: &[&str]) -> io::Result<()> {
+/// Runs `ip ARGS`; its stderr is the error when it fails.
+pub fn ip(args: &[&str]) -> io::Result<()> {
     let o = Command::new("ip").args(args).output()?;
     if o.status.success() {
         Ok(())

@@ -406,7 +406,7 @@ fn finish(
         emitted: bool,
     }
     let mut known: SmallVec<[Known; 8]> = SmallVec::new();
-    fn entry<'a>(known: &'a mut SmallVec<[Known; 8]>, t: TermId) -> &'a mut Known {
+    fn entry(known: &mut SmallVec<[Known; 8]>, t: TermId) -> &mut Known {
         match known.iter().position(|k| k.t == t) {
             Some(i) => &mut known[i],
             None => {

@@ -105,6 +105,24 @@ pub(crate) fn send_steady(tx: &PacketSocket, frames: &[Vec<u8>], rate: u64) -> D
     start.elapsed()
 }
 
+/// Waits until `live` has read every frame sent: the last block retires
+/// within the ring's timeout (10 ms), so after `first`, until the count of
+/// frames read has not moved for 60 ms (or `limit` passed).
+pub(crate) fn wait_quiet(live: &LiveCapture, first: Duration, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let mut last = (live.frames_seen(), Instant::now());
+    std::thread::sleep(first);
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        let seen = live.frames_seen();
+        if seen != last.0 {
+            last = (seen, Instant::now());
+        } else if last.1.elapsed() >= Duration::from_millis(60) {
+            break;
+        }
+    }
+}
+
 /// Per tenant: (deliveries, digest of the delivered bytes).
 type Deliveries = Vec<(u64, u64)>;
 
@@ -170,20 +188,7 @@ fn phase_merged(
     let c0 = cpu_ns();
     let t0 = threads_cpu();
     let elapsed = send_steady(&tx, frames, rate);
-    // The last block retires within the ring's timeout (10 ms): wait until
-    // the count of frames read stops moving.
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let mut last = (live.frames_seen(), Instant::now());
-    std::thread::sleep(Duration::from_millis(100));
-    while Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-        let seen = live.frames_seen();
-        if seen != last.0 {
-            last = (seen, Instant::now());
-        } else if last.1.elapsed() >= Duration::from_millis(60) {
-            break;
-        }
-    }
+    wait_quiet(&live, Duration::from_millis(100), Duration::from_secs(3));
     let cpu = (cpu_ns() - c0) as f64;
     let t1 = threads_cpu();
     if std::env::var_os("DEMUX_BENCH_DEBUG").is_some() {

@@ -19,12 +19,13 @@
 //! must hand over exactly the frames sent, cut to the snaplen (the sent
 //! frames are the oracle).
 
+use super::netpair::send_from;
 use super::receive::quiet;
 use super::shapes::Shape;
 use super::Spread;
 use crate::live::digest;
 use bpf_demux::capture::sys::ring::{Ring, RingConfig};
-use bpf_demux::capture::sys::{enter_netns, if_index, thread_cpu_time, PacketSocket};
+use bpf_demux::capture::sys::{if_index, thread_cpu_time, PacketSocket};
 use bpf_demux::capture::{LiveCapture, LiveConfig, Senders};
 use bpf_demux::cbpf::Program;
 use bpf_demux::spec::NamedProgram;
@@ -88,24 +89,6 @@ fn frames(count: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn send_all(tx_ns: &Path, frames: &[Vec<u8>]) -> Result<(), String> {
-    let tx_ns = tx_ns.to_path_buf();
-    std::thread::scope(|s| {
-        s.spawn(move || -> Result<(), String> {
-            enter_netns(&tx_ns).map_err(|e| e.to_string())?;
-            let mut tx = PacketSocket::open().map_err(|e| e.to_string())?;
-            tx.bind(if_index("va").map_err(|e| e.to_string())?)
-                .map_err(|e| e.to_string())?;
-            for f in frames {
-                tx.send(f).map_err(|e| format!("send: {e}"))?;
-            }
-            Ok(())
-        })
-        .join()
-        .map_err(|_| "the sender panicked".to_string())?
-    })
-}
-
 /// Times `drain` (which returns frames read and their digest): (cpu ns,
 /// wall ns) per frame, checked against `want`.
 fn timed(
@@ -152,7 +135,7 @@ fn one(
                 .map_err(|e| e.to_string())?;
             s.set_rcvbuf(256 << 20).map_err(|e| e.to_string())?;
             s.bind(vb).map_err(|e| e.to_string())?;
-            send_all(tx_ns, sent)?;
+            send_from(tx_ns, sent, None)?;
             std::thread::sleep(Duration::from_millis(50));
             timed(&label, want, || {
                 let mut acc = (0, 0);
@@ -169,7 +152,7 @@ fn one(
             };
             let mut ring =
                 Ring::open(vb, &cfg, Some(program.insns())).map_err(|e| e.to_string())?;
-            send_all(tx_ns, sent)?;
+            send_from(tx_ns, sent, None)?;
             // Past the block retire timeout (10 ms): every block is ours.
             std::thread::sleep(Duration::from_millis(50));
             timed(&label, want, || {
@@ -200,7 +183,7 @@ fn one(
             cfg.reinsert_vlan = false;
             let live =
                 LiveCapture::start(set, senders, &cfg).map_err(|e| format!("capture: {e}"))?;
-            send_all(tx_ns, sent)?;
+            send_from(tx_ns, sent, None)?;
             quiet(&live);
             let r = timed(&label, want, || {
                 let mut acc = (0, 0);

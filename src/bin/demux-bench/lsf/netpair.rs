@@ -4,26 +4,15 @@
 //! neighbours are static, so nothing but the experiment's frames crosses.
 //! Deleted on drop.
 
-use bpf_demux::capture::netns::NetNs;
+use crate::live::send_steady;
+use bpf_demux::capture::netns::{ip, NetNs};
+use bpf_demux::capture::sys::{enter_netns, if_index, PacketSocket};
 use std::io;
 use std::path::PathBuf;
 use std::process::Command;
 
 pub const TX_ADDR: &str = "10.77.0.1";
 pub const RX_ADDR: &str = "10.77.0.2";
-
-fn ip(args: &[&str]) -> io::Result<()> {
-    let o = Command::new("ip").args(args).output()?;
-    if o.status.success() {
-        Ok(())
-    } else {
-        Err(io::Error::other(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&o.stderr).trim()
-        )))
-    }
-}
 
 pub struct NetPair {
     /// The sender's namespace (deleted first: that removes the veth pair).
@@ -169,4 +158,35 @@ pub fn dev_packets(dev: &str) -> io::Result<(u64, u64)> {
     Err(io::Error::other(format!(
         "no device {dev} in /proc/thread-self/net/dev"
     )))
+}
+
+/// Sends `frames` out of `va` from a thread in the sender's namespace: at
+/// `rate` frames per second, or as fast as they go.
+pub fn send_from(
+    tx_ns: &std::path::Path,
+    frames: &[Vec<u8>],
+    rate: Option<u64>,
+) -> Result<(), String> {
+    let tx_ns = tx_ns.to_path_buf();
+    std::thread::scope(|s| {
+        s.spawn(move || -> Result<(), String> {
+            enter_netns(&tx_ns).map_err(|e| e.to_string())?;
+            let mut tx = PacketSocket::open().map_err(|e| e.to_string())?;
+            tx.bind(if_index("va").map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+            match rate {
+                Some(r) => {
+                    send_steady(&tx, frames, r);
+                }
+                None => {
+                    for f in frames {
+                        tx.send(f).map_err(|e| format!("send: {e}"))?;
+                    }
+                }
+            }
+            Ok(())
+        })
+        .join()
+        .map_err(|_| "the sender panicked".to_string())?
+    })
 }

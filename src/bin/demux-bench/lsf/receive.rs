@@ -25,10 +25,10 @@
 //! fixed runs each tenant's frames (count and bytes) are the same from its
 //! kernel socket and from bpf-demux.
 
-use super::netpair::{dev_packets, set_link, RX_ADDR};
+use super::netpair::{dev_packets, send_from, set_link, RX_ADDR};
 use super::shapes::with_snaplen;
 use super::Spread;
-use crate::live::{cpu_ns, digest, send_steady};
+use crate::live::{cpu_ns, digest, wait_quiet};
 use bpf_demux::capture::sys::{enter_netns, if_index, thread_cpu_time, PacketSocket};
 use bpf_demux::capture::{Endpoint, LiveCapture, LiveConfig, Senders};
 use bpf_demux::cbpf::Program;
@@ -41,7 +41,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -173,22 +173,6 @@ fn transfer(tx_ns: &Path, bytes: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn send_fixed(tx_ns: &Path, frames: &[Vec<u8>], rate: u64) -> Result<(), String> {
-    let tx_ns = tx_ns.to_path_buf();
-    std::thread::scope(|s| {
-        s.spawn(move || -> Result<(), String> {
-            enter_netns(&tx_ns).map_err(|e| e.to_string())?;
-            let mut tx = PacketSocket::open().map_err(|e| e.to_string())?;
-            tx.bind(if_index("va").map_err(|e| e.to_string())?)
-                .map_err(|e| e.to_string())?;
-            send_steady(&tx, frames, rate);
-            Ok(())
-        })
-        .join()
-        .map_err(|_| "the sender panicked".to_string())?
-    })
-}
-
 /// Who receives in a phase.
 enum Receivers {
     None,
@@ -255,18 +239,7 @@ fn drain_demux(eps: Vec<Endpoint>, stop: Arc<AtomicBool>) -> (Vec<Got>, u128, Op
 
 /// Waits until the capture has read every frame (its count stops moving).
 pub(super) fn quiet(live: &LiveCapture) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut last = (live.frames_seen(), Instant::now());
-    std::thread::sleep(Duration::from_millis(30));
-    while Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-        let seen = live.frames_seen();
-        if seen != last.0 {
-            last = (seen, Instant::now());
-        } else if last.1.elapsed() >= Duration::from_millis(60) {
-            break;
-        }
-    }
+    wait_quiet(live, Duration::from_millis(30), Duration::from_secs(5));
 }
 
 fn phase(
@@ -305,7 +278,7 @@ fn phase(
     let c0 = cpu_ns();
     match traffic {
         Traffic::Tcp | Traffic::TcpGso => transfer(tx_ns, plan.tcp_bytes)?,
-        Traffic::Fixed => send_fixed(tx_ns, &plan.fixed, plan.rate)?,
+        Traffic::Fixed => send_from(tx_ns, &plan.fixed, Some(plan.rate))?,
     }
     match &live {
         Some(l) => quiet(l),
