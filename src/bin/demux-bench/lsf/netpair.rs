@@ -98,6 +98,14 @@ impl NetPair {
     }
 }
 
+impl Drop for NetPair {
+    fn drop(&mut self) {
+        // The sender's namespace goes first (with it `va`, so the pair);
+        // `rx` deletes its own namespace after this.
+        let _ = Command::new("ip").args(["netns", "del", &self.tx]).output();
+    }
+}
+
 /// Sets both ends' MTU and the largest segment the sender's stack builds
 /// (`gso_max_size`: 1500 gives wire-size frames; 65536 lets TCP hand the
 /// veth 64 KB segments, as GRO hands them to a sniffer on a real NIC).
