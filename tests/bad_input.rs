@@ -334,24 +334,22 @@ fn unknown_options_and_missing_arguments_exit_2() {
     }
 }
 
+/// `bpf-demux serve -i lo` on a socket nobody can make, with `flag FILE`.
+fn serve_on_lo(flag: &str, file: &Path) -> Output {
+    bin()
+        .args(["serve", "-i", "lo", "--socket", "/nonexistent/s.sock", flag])
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
 /// `serve` refuses a bad policy or static-tenant file before it opens
 /// anything; `attach` refuses a bad filter before it connects, and a
 /// socket nobody serves.
 #[test]
 fn serve_and_attach_name_what_is_wrong() {
     let policy = tmp("bad-policy.toml", b"[[allow]]\nuid = 5\nmax_tenant = 3\n");
-    let out = bin()
-        .args([
-            "serve",
-            "-i",
-            "lo",
-            "--socket",
-            "/nonexistent/s.sock",
-            "--policy",
-        ])
-        .arg(&policy)
-        .output()
-        .unwrap();
+    let out = serve_on_lo("--policy", &policy);
     assert_refused(
         &out,
         "bad policy",
@@ -361,18 +359,7 @@ fn serve_and_attach_name_what_is_wrong() {
         "no-listen.toml",
         b"[[filter]]\nname = \"web\"\nexpr = \"tcp\"\n",
     );
-    let out = bin()
-        .args([
-            "serve",
-            "-i",
-            "lo",
-            "--socket",
-            "/nonexistent/s.sock",
-            "--filters",
-        ])
-        .arg(&statics)
-        .output()
-        .unwrap();
+    let out = serve_on_lo("--filters", &statics);
     assert_refused(
         &out,
         "no listen",

@@ -23,6 +23,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A daemon in a fresh namespace and `n` tenants of [`tenants`], every
+/// one attached as root (no `setpriv`).
+fn serving_root_tenants(tag: &str, n: usize) -> (NetNs, Place, Proc, Vec<Tenant>) {
+    let ns = NetNs::new(tag);
+    let place = Place::new(tag);
+    let daemon = place.serve(&ns.name, &[]);
+    let ts = tenants(&place, n)
+        .into_iter()
+        .map(|t| Tenant { nobody: false, ..t })
+        .collect();
+    (ns, place, daemon, ts)
+}
+
 #[test]
 #[ignore = "needs root, a network namespace and setpriv"]
 fn a_hundred_clients_half_unprivileged_each_get_exactly_their_kernel_sockets_frames() {
@@ -301,14 +314,7 @@ fn refusals_name_the_rule_and_exit_2() {
 #[ignore = "needs root and a network namespace"]
 fn a_flood_of_malformed_messages_closes_only_those_clients() {
     require_netns();
-    let ns = NetNs::new("serveflood");
-    let place = Place::new("serveflood");
-    let daemon = place.serve(&ns.name, &[]);
-    let ts = tenants(&place, 3);
-    let ts: Vec<Tenant> = ts
-        .into_iter()
-        .map(|t| Tenant { nobody: false, ..t })
-        .collect();
+    let (ns, place, daemon, ts) = serving_root_tenants("serveflood", 3);
     let clients = attach_all(&place, &ts);
     let threads = || thread_count(daemon_pid(&daemon));
     let before = threads();
@@ -384,13 +390,7 @@ fn a_flood_of_malformed_messages_closes_only_those_clients() {
 #[ignore = "needs root and a network namespace"]
 fn sigkilled_clients_are_detached_and_nobody_else_notices() {
     require_netns();
-    let ns = NetNs::new("servekill");
-    let place = Place::new("servekill");
-    let daemon = place.serve(&ns.name, &[]);
-    let ts: Vec<Tenant> = tenants(&place, 10)
-        .into_iter()
-        .map(|t| Tenant { nobody: false, ..t })
-        .collect();
+    let (ns, place, daemon, ts) = serving_root_tenants("servekill", 10);
     let mut clients = attach_all(&place, &ts);
     let traffic = frames(20_000, 100);
     let (first, second) = traffic.split_at(traffic.len() / 2);
@@ -452,13 +452,7 @@ fn sigkilled_clients_are_detached_and_nobody_else_notices() {
 fn sigterm_to_the_daemon_ends_every_stream_readable_to_its_last_frame() {
     require_netns();
     require_tcpdump();
-    let ns = NetNs::new("serveterm");
-    let place = Place::new("serveterm");
-    let daemon = place.serve(&ns.name, &[]);
-    let ts: Vec<Tenant> = tenants(&place, 8)
-        .into_iter()
-        .map(|t| Tenant { nobody: false, ..t })
-        .collect();
+    let (ns, place, daemon, ts) = serving_root_tenants("serveterm", 8);
     let clients = attach_all(&place, &ts);
     let kernel = replay_to_kernel(&ns, &ts, frames(10_000, 100), 300);
     daemon.signal("-TERM");
@@ -575,13 +569,7 @@ fn the_daemons_own_stream_never_feeds_a_tenant_on_the_same_interface() {
 #[ignore = "needs root and a network namespace"]
 fn a_slow_reader_loses_only_its_own_frames_counted() {
     require_netns();
-    let ns = NetNs::new("serveslow");
-    let place = Place::new("serveslow");
-    let daemon = place.serve(&ns.name, &[]);
-    let ts: Vec<Tenant> = tenants(&place, 4)
-        .into_iter()
-        .map(|t| Tenant { nobody: false, ..t })
-        .collect();
+    let (ns, place, daemon, ts) = serving_root_tenants("serveslow", 4);
     let clients = attach_all(&place, &ts);
     // A client whose output nobody reads: once its pipe is full it stops
     // reading the daemon, whose queue for it (64 KiB) fills.

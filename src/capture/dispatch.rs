@@ -109,10 +109,7 @@ impl Dispatcher {
         let need = self
             .out
             .iter()
-            .map(|(id, ret)| match senders.cap(id) {
-                Some(Some(cap)) => tenant_len(ret).min(cap as usize),
-                _ => tenant_len(ret),
-            })
+            .map(|(id, ret)| senders.caplen(id, tenant_len(ret)))
             .max()
             .unwrap_or(0);
         let mut data = Vec::with_capacity(need);

@@ -249,6 +249,11 @@ impl Drop for CloseOnDrop {
     }
 }
 
+/// `len` cut to a tenant's snaplen cap.
+fn cap_len(len: usize, cap: Option<u32>) -> usize {
+    cap.map_or(len, |c| len.min(c as usize))
+}
+
 /// Bytes a queued delivery is charged beyond the frame's data (the shared
 /// frame's header and the queue entry).
 pub const FRAME_OVERHEAD: u64 = 64;
@@ -307,10 +312,13 @@ impl Senders {
         self.slots.get(id.index()).cloned().flatten()
     }
 
-    /// The snaplen cap of filter `id`'s tenant: `None` when `id` is not
-    /// routed, `Some(None)` when the tenant takes what its filter returns.
-    pub(crate) fn cap(&self, id: FilterId) -> Option<Option<u32>> {
-        self.slots.get(id.index())?.as_ref().map(|(_, cap)| *cap)
+    /// Bytes filter `id`'s tenant gets of a delivery of `len`: `len` cut to
+    /// the tenant's snaplen cap (0 when `id` is not routed).
+    pub(crate) fn caplen(&self, id: FilterId, len: usize) -> usize {
+        match self.slots.get(id.index()) {
+            Some(Some((_, cap))) => cap_len(len, *cap),
+            _ => 0,
+        }
     }
 
     /// Routes filter `id` to `slot` with `cap`.
@@ -348,7 +356,7 @@ impl Senders {
         let Some(Some((slot, cap))) = self.slots.get(id.index()) else {
             return;
         };
-        let caplen = cap.map_or(len, |c| len.min(c as usize)) as u32;
+        let caplen = cap_len(len, *cap) as u32;
         let d = Delivery {
             frame: frame.clone(),
             caplen,

@@ -133,6 +133,25 @@ pub(crate) fn digest(acc: &mut (u64, u64), bytes: &[u8]) {
     acc.1 = acc.1.wrapping_add(h.finish());
 }
 
+/// One AF_PACKET socket per tenant on interface `vb`, each with its
+/// filter (attached before binding) and a receive buffer of `rcvbuf` bytes.
+pub(crate) fn kernel_sockets(
+    progs: &[NamedProgram],
+    vb: u32,
+    rcvbuf: usize,
+) -> Result<Vec<PacketSocket>, String> {
+    let mut socks = Vec::with_capacity(progs.len());
+    for p in progs {
+        let mut s = PacketSocket::open().map_err(|e| format!("socket: {e}"))?;
+        s.attach_filter(p.program.insns())
+            .map_err(|e| format!("{}: {e}", p.name))?;
+        s.set_rcvbuf(rcvbuf).map_err(|e| e.to_string())?;
+        s.bind(vb).map_err(|e| e.to_string())?;
+        socks.push(s);
+    }
+    Ok(socks)
+}
+
 fn phase_kernel(
     progs: &[NamedProgram],
     frames: &[Vec<u8>],
@@ -140,15 +159,7 @@ fn phase_kernel(
     vb: u32,
     va: u32,
 ) -> Result<(f64, Deliveries, Duration), String> {
-    let mut socks = Vec::with_capacity(progs.len());
-    for p in progs {
-        let mut s = PacketSocket::open().map_err(|e| format!("socket: {e}"))?;
-        s.attach_filter(p.program.insns())
-            .map_err(|e| format!("{}: {e}", p.name))?;
-        s.set_rcvbuf(64 << 20).map_err(|e| e.to_string())?;
-        s.bind(vb).map_err(|e| e.to_string())?;
-        socks.push(s);
-    }
+    let socks = kernel_sockets(progs, vb, 64 << 20)?;
     let mut tx = PacketSocket::open().map_err(|e| e.to_string())?;
     tx.bind(va).map_err(|e| e.to_string())?;
     let c0 = cpu_ns();

@@ -28,7 +28,7 @@
 use super::netpair::{dev_packets, send_from, set_link, RX_ADDR};
 use super::shapes::with_snaplen;
 use super::Spread;
-use crate::live::{cpu_ns, digest, wait_quiet};
+use crate::live::{cpu_ns, digest, kernel_sockets, wait_quiet};
 use bpf_demux::capture::sys::{enter_netns, if_index, thread_cpu_time, PacketSocket};
 use bpf_demux::capture::{Endpoint, LiveCapture, LiveConfig, Senders};
 use bpf_demux::cbpf::Program;
@@ -318,16 +318,7 @@ fn phase(
 
 fn kernel_receivers(progs: &[NamedProgram]) -> Result<Receivers, String> {
     let vb = if_index("vb").map_err(|e| e.to_string())?;
-    let mut socks = Vec::with_capacity(progs.len());
-    for p in progs {
-        let mut s = PacketSocket::open().map_err(|e| format!("socket: {e}"))?;
-        s.attach_filter(p.program.insns())
-            .map_err(|e| format!("{}: {e}", p.name))?;
-        s.set_rcvbuf(256 << 20).map_err(|e| e.to_string())?;
-        s.bind(vb).map_err(|e| e.to_string())?;
-        socks.push(s);
-    }
-    Ok(Receivers::Kernel(socks))
+    Ok(Receivers::Kernel(kernel_sockets(progs, vb, 256 << 20)?))
 }
 
 fn demux_receivers(progs: &[NamedProgram], blocks: u32) -> Result<Receivers, String> {

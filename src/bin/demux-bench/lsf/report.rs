@@ -2,7 +2,7 @@
 
 use super::chart::{Chart, Series};
 use super::delivery::Via;
-use super::receive::Traffic;
+use super::receive::{ReceiveRow, Traffic};
 use super::shapes::Shape;
 use super::{Report, Spread};
 use std::path::{Path, PathBuf};
@@ -193,27 +193,23 @@ pub fn plots(r: &Report, dir: &Path) -> Result<Vec<PathBuf>, String> {
         }
         let mut ns: Vec<usize> = rows.iter().map(|x| x.n).collect();
         ns.dedup();
-        let mut series = Vec::new();
-        for &n in &ns {
-            series.push(Series {
-                label: format!("{n} kernel socket(s)"),
-                points: rows
-                    .iter()
-                    .filter(|x| x.n == n)
-                    .map(|x| (x.snaplen as f64, floor(x.kernel_ns)))
-                    .collect(),
-            });
-        }
-        for &n in &ns {
-            series.push(Series {
-                label: format!("bpf-demux ring, {n} tenant(s)"),
-                points: rows
-                    .iter()
-                    .filter(|x| x.n == n)
-                    .map(|x| (x.snaplen as f64, floor(x.demux_ns)))
-                    .collect(),
-            });
-        }
+        // One line per N for a column of the rows.
+        let by_n = |label: &dyn Fn(usize) -> String, pick: fn(&ReceiveRow) -> Spread| {
+            ns.iter()
+                .map(|&n| Series {
+                    label: label(n),
+                    points: rows
+                        .iter()
+                        .filter(|x| x.n == n)
+                        .map(|x| (x.snaplen as f64, floor(pick(x))))
+                        .collect(),
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut series = by_n(&|n| format!("{n} kernel socket(s)"), |x| x.kernel_ns);
+        series.extend(by_n(&|n| format!("bpf-demux ring, {n} tenant(s)"), |x| {
+            x.demux_ns
+        }));
         let title = format!(
             "2. receive ({} traffic): CPU per frame against the snaplen",
             traffic.name()
