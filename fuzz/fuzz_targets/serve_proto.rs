@@ -1,8 +1,8 @@
 //! Arbitrary bytes through the serve protocol's decoders (checks in
-//! tests/common/fuzz_checks.rs).
+//! crates/bpf-demux-tools/tests/common/fuzz_checks.rs).
 #![no_main]
 
-#[path = "../../tests/common/fuzz_checks.rs"]
+#[path = "../../crates/bpf-demux-tools/tests/common/fuzz_checks.rs"]
 mod checks;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
