@@ -15,7 +15,7 @@
 
 use bpf_demux::cbpf::text::parse_asm;
 use bpf_demux::cbpf::Program;
-use bpf_demux::spec::NamedProgram;
+use bpf_demux::NamedProgram;
 use std::net::Ipv4Addr;
 
 /// libpcap's default snaplen, returned by accepting programs.

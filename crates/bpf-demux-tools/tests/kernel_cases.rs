@@ -10,8 +10,8 @@ mod common;
 
 use bpf_demux::capture::sys::{enter_netns, if_index, PacketSocket};
 use bpf_demux::cbpf::{self, text, FrameMeta, Program};
-use bpf_demux::exec::PREFILTER_ACCEPT;
-use bpf_demux::spec::NamedProgram;
+use bpf_demux::prefilter::ACCEPT as PREFILTER_ACCEPT;
+use bpf_demux::NamedProgram;
 use bpf_demux::{expr, FilterSet};
 use common::*;
 use serde::Deserialize;
@@ -149,7 +149,7 @@ fn the_prefilter_passes_what_the_kernel_delivers() {
     let mut wrong = Vec::new();
     for r in rows() {
         let mut set = FilterSet::new([r.named()]).unwrap();
-        let Some(p) = set.publish().kernel_prefilter() else {
+        let Ok(p) = bpf_demux::prefilter::compile(&set.publish()) else {
             continue;
         };
         with_prefilter += 1;

@@ -13,9 +13,10 @@
 mod common;
 
 use bpf_demux::cbpf::{self, FrameMeta, Program};
-use bpf_demux::exec::PREFILTER_ACCEPT;
-use bpf_demux::spec::{self, NamedProgram};
+use bpf_demux::prefilter::ACCEPT as PREFILTER_ACCEPT;
+use bpf_demux::spec;
 use bpf_demux::FilterSet;
+use bpf_demux::NamedProgram;
 use bpf_demux_testkit::workload::{self, Family};
 use common::gen::{self, base_frames};
 use common::selective;
@@ -46,7 +47,7 @@ struct Seen {
 /// accepts (each tenant alone in the reference interpreter) passes whole.
 fn check_superset(progs: &[NamedProgram], frames: &[(Vec<u8>, FrameMeta)]) -> Seen {
     let mut set = FilterSet::new(progs.iter().cloned()).unwrap();
-    let prefilter = set.publish().kernel_prefilter();
+    let prefilter = bpf_demux::prefilter::compile(&set.publish()).ok();
     let (mut wanted, mut passed) = (0, 0);
     for (i, (f, meta)) in frames.iter().enumerate() {
         let meta = kernel_meta(f, meta);
@@ -154,10 +155,7 @@ fn oversized_sets_coarsen_and_stay_conservative() {
         });
     }
     let mut set = FilterSet::new(progs.iter().cloned()).unwrap();
-    let p = set
-        .publish()
-        .kernel_prefilter()
-        .expect("a coarser prefilter fits");
+    let p = bpf_demux::prefilter::compile(&set.publish()).expect("a coarser prefilter fits");
     bpf_demux::capture::sys::kernel_accepts(p.insns()).expect("the kernel takes it");
     // Frames to and from every 7th tenant host, plus the usual traffic.
     let mut frames = traffic(1000, 10);
@@ -187,7 +185,7 @@ fn the_running_kernel_accepts_the_prefilters() {
     for family in Family::ALL {
         let progs = family.tenants(1000);
         let mut set = FilterSet::new(progs).unwrap();
-        let p = set.publish().kernel_prefilter().unwrap();
+        let p = bpf_demux::prefilter::compile(&set.publish()).unwrap();
         bpf_demux::capture::sys::kernel_accepts(p.insns())
             .unwrap_or_else(|e| panic!("{}: the kernel refused the prefilter: {e}", family.name()));
     }

@@ -18,8 +18,9 @@ use bpf_demux::capture::sys::{enter_netns, if_index, PacketSocket};
 use bpf_demux::capture::{LiveCapture, LiveConfig, Senders};
 use bpf_demux::cbpf::text::parse_asm;
 use bpf_demux::cbpf::Program;
-use bpf_demux::spec::{self, NamedProgram};
+use bpf_demux::spec;
 use bpf_demux::FilterSet;
+use bpf_demux::NamedProgram;
 use common::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -302,7 +303,7 @@ fn a_slow_tenant_drops_and_nobody_waits() {
     };
     let set =
         FilterSet::new([accept_all("fast1"), accept_all("slow"), accept_all("fast2")]).unwrap();
-    let mut tenants = set.tenant_specs(4096);
+    let mut tenants = bpf_demux::capture::TenantSpec::all(set.automaton(), 4096);
     tenants[1].queue = 8.into(); // "slow" never reads
     let (senders, endpoints) = Senders::new(tenants, false);
     let nspath = ns.path();
@@ -375,7 +376,10 @@ fn count_stops_after_that_many_matched_frames() {
         snaplen: None,
     };
     let set = FilterSet::new([ipv4("a"), ipv4("b")]).unwrap();
-    let (senders, endpoints) = Senders::new(set.tenant_specs(4096), false);
+    let (senders, endpoints) = Senders::new(
+        bpf_demux::capture::TenantSpec::all(set.automaton(), 4096),
+        false,
+    );
     let nspath = ns.path();
     let frames = crafted_frames(ns.vb_mac);
     let meta_of = |f: &Vec<u8>| bpf_demux::cbpf::FrameMeta::offline(f, f.len() as u32);

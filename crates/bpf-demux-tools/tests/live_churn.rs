@@ -30,8 +30,8 @@ use bpf_demux::capture::{
     Change, LiveCapture, LiveConfig, PrefilterState, RecvTimeoutError, Senders,
 };
 use bpf_demux::cbpf;
-use bpf_demux::spec::NamedProgram;
 use bpf_demux::FilterSet;
+use bpf_demux::NamedProgram;
 use bpf_demux_testkit::workload::{self, Family};
 use common::*;
 use std::collections::BTreeMap;
@@ -111,7 +111,10 @@ fn tenants_change_under_traffic_and_nobody_else_notices() {
         let mut initial = stayers2.clone();
         initial.extend((0..CHURNERS / 2).map(|i| churner(i, 0)));
         let set = FilterSet::new(initial).unwrap();
-        let (senders, endpoints) = Senders::new(set.tenant_specs(FRAMES + 1), false);
+        let (senders, endpoints) = Senders::new(
+            bpf_demux::capture::TenantSpec::all(set.automaton(), FRAMES + 1),
+            false,
+        );
         let mut cfg = LiveConfig::new("vb");
         cfg.reinsert_vlan = false; // as the kernel sockets deliver
         let live = LiveCapture::start(set, senders, &cfg).unwrap();
@@ -352,7 +355,10 @@ fn a_removed_tenants_stream_ends_without_a_ready_set_consumer() {
             snaplen: None,
         })
         .unwrap();
-        let (senders, endpoints) = Senders::new(set.tenant_specs(1024), false);
+        let (senders, endpoints) = Senders::new(
+            bpf_demux::capture::TenantSpec::all(set.automaton(), 1024),
+            false,
+        );
         let live = LiveCapture::start(set, senders, &LiveConfig::new("vb")).unwrap();
         let ep = endpoints.into_iter().find(|e| e.name == "all").unwrap();
         let mut tx = PacketSocket::open().unwrap();

@@ -7,10 +7,10 @@ mod common;
 use bpf_demux::cbpf::{self, FrameMeta};
 use bpf_demux::ir::{Limits, NormalizeError};
 use bpf_demux::spec;
-use bpf_demux::{Config, FilterSet};
+use bpf_demux::{Config, Fallback, FilterSet};
 use common::*;
 
-fn check_exact(set: &FilterSet, progs: &[spec::NamedProgram]) {
+fn check_exact(set: &FilterSet, progs: &[bpf_demux::NamedProgram]) {
     let mut frames = Vec::new();
     for pcap in corpus_pcaps() {
         frames.extend(frames_of(&pcap));
@@ -18,9 +18,10 @@ fn check_exact(set: &FilterSet, progs: &[spec::NamedProgram]) {
     for (data, orig) in &frames {
         let meta = FrameMeta::offline(data, *orig);
         let mut got: Vec<(String, u32)> = set
+            .automaton()
             .matches(data, &meta)
             .iter()
-            .map(|(id, v)| (set.name(id).to_owned(), v))
+            .map(|(id, v)| (set.name(id).unwrap().to_owned(), v))
             .collect();
         got.sort();
         let mut want: Vec<(String, u32)> = progs
@@ -49,6 +50,17 @@ fn node_budget_turns_filters_into_fallbacks() {
     let s = set.stats();
     assert!(s.nodes <= 400, "{s:?}");
     assert!(s.fallbacks > 100 && s.merged > 10, "{s:?}");
+    // Each fallback gives the set's budget as its reason, not a
+    // per-filter limit it did not reach.
+    for id in set.ids() {
+        if let Some(reason) = set.fallback_reason(id) {
+            assert_eq!(reason, Fallback::NodeBudget { max_nodes: 400 });
+            assert_eq!(
+                reason.to_string(),
+                "the merged structure would pass its budget of 400 nodes"
+            );
+        }
+    }
     check_exact(&set, &progs);
 }
 
@@ -75,12 +87,14 @@ fn path_and_work_limits_turn_filters_into_fallbacks() {
             assert!(
                 matches!(
                     reason,
-                    NormalizeError::TooManyPaths { limit: 4 }
-                        | NormalizeError::TooManyLiterals { limit: 6 }
-                        | NormalizeError::TooMuchWork { limit: 500 }
+                    Fallback::Normalize(
+                        NormalizeError::TooManyPaths { limit: 4 }
+                            | NormalizeError::TooManyLiterals { limit: 6 }
+                            | NormalizeError::TooMuchWork { limit: 500 }
+                    )
                 ),
                 "{}: {reason:?}",
-                set.name(id)
+                set.name(id).unwrap()
             );
         }
     }
@@ -94,9 +108,9 @@ fn path_and_work_limits_turn_filters_into_fallbacks() {
     // port test, each in src or dst, more than 256 paths. Everything else
     // merges.
     let set = FilterSet::new(progs.iter().cloned()).unwrap();
-    let mut fallbacks: Vec<(String, NormalizeError)> = set
+    let mut fallbacks: Vec<(String, Fallback)> = set
         .ids()
-        .filter_map(|id| Some((set.name(id).to_owned(), set.fallback_reason(id)?)))
+        .filter_map(|id| Some((set.name(id).unwrap().to_owned(), set.fallback_reason(id)?)))
         .collect();
     fallbacks.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
@@ -104,15 +118,15 @@ fn path_and_work_limits_turn_filters_into_fallbacks() {
         [
             (
                 "cross-12x12".to_owned(),
-                NormalizeError::TooManyPaths { limit: 256 }
+                Fallback::Normalize(NormalizeError::TooManyPaths { limit: 256 })
             ),
             (
                 "or-hosts-200".to_owned(),
-                NormalizeError::TooManyLiterals { limit: 64 }
+                Fallback::Normalize(NormalizeError::TooManyLiterals { limit: 64 })
             ),
             (
                 "or-hosts-64".to_owned(),
-                NormalizeError::TooManyLiterals { limit: 64 }
+                Fallback::Normalize(NormalizeError::TooManyLiterals { limit: 64 })
             ),
         ]
     );
@@ -129,7 +143,9 @@ fn identical_filters_are_two_results_and_counted_equivalent() {
     assert_eq!(set.stats().equivalent_filters, 1);
     let frames = frames_of(&repo().join("tests/data/corpus/pcaps/gateway_or_not.pcap"));
     let (data, orig) = &frames[0];
-    let m = set.matches(data, &FrameMeta::offline(data, *orig));
+    let m = set
+        .automaton()
+        .matches(data, &FrameMeta::offline(data, *orig));
     assert_eq!(m.len(), 2);
 }
 
@@ -143,7 +159,7 @@ fn protochain_programs_fall_back_and_stay_exact() {
         .enumerate()
     {
         let insns = expr::compile(e, expr::DEFAULT_SNAPLEN).unwrap();
-        progs.push(spec::NamedProgram {
+        progs.push(bpf_demux::NamedProgram {
             name: format!("pc{i}"),
             program: Program::validate(&insns).unwrap(),
             snaplen: None,

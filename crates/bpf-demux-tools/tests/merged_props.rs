@@ -31,7 +31,7 @@ fn got(
     frame: &[u8],
     meta: &FrameMeta,
 ) -> Vec<(FilterId, u32)> {
-    set.matches_into(cache, frame, meta, out);
+    set.automaton().matches_into(cache, frame, meta, out);
     out.sort();
     out.as_slice().to_vec()
 }
@@ -49,7 +49,7 @@ proptest! {
     ) {
         let named = gen::named_set(randoms, &tenants);
         let mut set = FilterSet::new(named.iter().cloned()).unwrap();
-        let mut progs: Vec<(FilterId, Program)> = set.ids().map(|id| (id, set.program(id).clone())).collect();
+        let mut progs: Vec<(FilterId, Program)> = set.ids().map(|id| (id, set.program(id).unwrap().clone())).collect();
         let (mut cache, mut out) = (Cache::new(), MatchSet::new());
         for (f, meta) in &frames {
             prop_assert_eq!(got(&set, &mut cache, &mut out, f, meta), expected(&progs, f, meta));

@@ -8,8 +8,8 @@ mod common;
 
 use bpf_demux::capture::sys::{enter_netns, if_index, PacketSocket};
 use bpf_demux::capture::{Change, LiveCapture, LiveConfig, PrefilterState, Senders};
-use bpf_demux::spec::NamedProgram;
 use bpf_demux::FilterSet;
+use bpf_demux::NamedProgram;
 use bpf_demux_testkit::workload::{self, Family};
 use common::*;
 use std::process::Command;
@@ -100,17 +100,17 @@ fn swap(
         enter_netns(&nspath).unwrap();
         let va = if_index("va").unwrap();
         let prefilter = |v: &[NamedProgram]| {
-            FilterSet::new(v.iter().cloned())
-                .unwrap()
-                .publish()
-                .kernel_prefilter()
+            bpf_demux::prefilter::compile(&FilterSet::new(v.iter().cloned()).unwrap().publish())
                 .unwrap()
         };
         let (a, b) = (prefilter(&first), prefilter(&second));
         let (la, lb) = (min_optmem(&name, a.insns()), min_optmem(&name, b.insns()));
         set_optmem(&name, limit(la, lb));
         let set = FilterSet::new(first.clone()).unwrap();
-        let (senders, _eps) = Senders::new(set.tenant_specs(4096), false);
+        let (senders, _eps) = Senders::new(
+            bpf_demux::capture::TenantSpec::all(set.automaton(), 4096),
+            false,
+        );
         let mut cfg = LiveConfig::new("vb");
         cfg.reinsert_vlan = false;
         let live = LiveCapture::start(set, senders, &cfg).unwrap();

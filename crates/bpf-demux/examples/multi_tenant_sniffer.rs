@@ -12,8 +12,8 @@
 
 use bpf_demux::capture::{LiveCapture, LiveConfig, Senders};
 use bpf_demux::cbpf::{text, Program};
-use bpf_demux::spec::NamedProgram;
 use bpf_demux::FilterSet;
+use bpf_demux::NamedProgram;
 use std::time::Duration;
 
 fn tenant(name: &str, asm: &str, snaplen: Option<u32>) -> NamedProgram {
@@ -43,7 +43,10 @@ fn main() {
     ])
     .expect("three distinct tenants");
 
-    let (senders, endpoints) = Senders::new(set.tenant_specs(1024), false);
+    let (senders, endpoints) = Senders::new(
+        bpf_demux::capture::TenantSpec::all(set.automaton(), 1024),
+        false,
+    );
     let capture = match LiveCapture::start(set, senders, &LiveConfig::new(&iface)) {
         Ok(c) => c,
         Err(e) => {

@@ -31,11 +31,12 @@ pub mod expr;
 pub mod ir;
 pub mod merge;
 pub mod pcapfile;
+pub mod prefilter;
 #[cfg(feature = "serve")]
 pub mod serve;
 pub mod set;
 pub mod spec;
 
-pub use exec::{Automaton, Cache, MatchSet};
-pub use merge::FilterId;
-pub use set::{Config, FilterSet, SetError, Stats};
+pub use exec::FilterId;
+pub use exec::{Automaton, Cache, FilterInfo, MatchSet};
+pub use set::{Config, Fallback, FilterSet, NamedProgram, SetError, Stats};

@@ -10,29 +10,71 @@
 //! by the reference interpreter, so the answers stay exact.
 //!
 //! ```
-//! use bpf_demux::{cbpf::{text, FrameMeta, Program}, spec::NamedProgram, FilterSet};
+//! use bpf_demux::{cbpf::{text, FrameMeta, Program}, FilterSet, NamedProgram};
 //! let prog = |s: &str| Program::validate(&text::parse_ddd(s).unwrap()).unwrap();
-//! let set = FilterSet::new([
-//!     NamedProgram { name: "ipv4".into(), program: prog("4,40 0 0 12,21 0 1 2048,6 0 0 262144,6 0 0 0"), snaplen: None },
-//!     NamedProgram { name: "arp".into(), program: prog("4,40 0 0 12,21 0 1 2054,6 0 0 96,6 0 0 0"), snaplen: None },
+//! let mut set = FilterSet::new([
+//!     NamedProgram::new("ipv4", prog("4,40 0 0 12,21 0 1 2048,6 0 0 262144,6 0 0 0")),
+//!     NamedProgram::new("arp", prog("4,40 0 0 12,21 0 1 2054,6 0 0 96,6 0 0 0")),
 //! ]).unwrap();
 //! let mut frame = [0u8; 60];
 //! frame[12..14].copy_from_slice(&[0x08, 0x06]);
-//! let m = set.matches(&frame, &FrameMeta::offline(&frame, 60));
-//! let got: Vec<_> = m.iter().map(|(id, ret)| (set.name(id), ret)).collect();
+//! let m = set.automaton().matches(&frame, &FrameMeta::offline(&frame, 60));
+//! let got: Vec<_> = m.iter().map(|(id, ret)| (set.name(id).unwrap(), ret)).collect();
 //! assert_eq!(got, [("arp", 96)]);
+//! // Tenants come and go; publish hands the new version to capture threads.
+//! let ipv4 = set.id("ipv4").unwrap();
+//! set.remove(ipv4);
+//! assert_eq!(set.name(ipv4), None);
+//! let published = set.publish();
+//! assert_eq!(published.name(ipv4), None);
+//! assert_eq!(published.len(), 1);
 //! ```
 
-use crate::cbpf::FrameMeta;
-use crate::cbpf::Program;
-use crate::exec::{Automaton, Cache, MatchSet};
+use crate::cbpf::{Program, UnknowableLoad};
+use crate::exec::{Automaton, FilterId, FilterInfo};
 use crate::ir::{normalize, Interner, Limits, NormalForm, NormalizeError};
-use crate::merge::{Accept, FilterId, Group, NodeId};
-use crate::spec::{self, NamedProgram, SpecError};
+use crate::merge::NodeId;
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::path::Path;
 use std::sync::Arc;
+
+/// One validated filter with its name, ready to add to a set.
+#[derive(Clone, Debug)]
+pub struct NamedProgram {
+    /// Unique in its set; see [`valid_name`].
+    pub name: String,
+    /// The filter.
+    pub program: Program,
+    /// Cap on the bytes delivered for it, below its return value.
+    pub snaplen: Option<u32>,
+}
+
+impl NamedProgram {
+    /// `program` called `name`, with no snaplen cap.
+    pub fn new(name: &str, program: Program) -> NamedProgram {
+        NamedProgram {
+            name: name.to_owned(),
+            program,
+            snaplen: None,
+        }
+    }
+    /// The same filter with deliveries capped at `snaplen` bytes.
+    pub fn with_snaplen(self, snaplen: u32) -> NamedProgram {
+        NamedProgram {
+            snaplen: Some(snaplen),
+            ..self
+        }
+    }
+}
+
+/// True when `name` is a legal filter name: non-empty, letters, digits,
+/// `_`, `.`, `-` (it names files and streams).
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
 
 /// How a set is built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,23 +99,49 @@ impl Default for Config {
     }
 }
 
+/// Why a filter was not added.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SetError {
+    /// Another live filter has the name.
     #[error("filter name `{0}` is already in the set")]
     DuplicateName(String),
+    /// The name breaks [`valid_name`].
     #[error("bad filter name `{0}` (use letters, digits, `_`, `.`, `-`)")]
     BadName(String),
+    /// The program reads what userland cannot know.
     #[error("filter `{name}`: {err}")]
     Unknowable {
+        /// The filter.
         name: String,
-        err: crate::cbpf::UnknowableLoad,
+        /// What it reads.
+        err: UnknowableLoad,
+    },
+}
+
+/// Why a filter runs in the fallback interpreter instead of the merged
+/// structure (its answers are exact either way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Fallback {
+    /// It has no normal form within the per-filter limits.
+    #[error("{0}")]
+    Normalize(NormalizeError),
+    /// Its paths would take the merged structure past the set's node
+    /// budget ([`Config::max_nodes`]).
+    #[error("the merged structure would pass its budget of {max_nodes} nodes")]
+    NodeBudget {
+        /// The budget.
+        max_nodes: usize,
     },
 }
 
 #[derive(Clone, Debug)]
 enum Placement {
-    Merged { leaves: Vec<NodeId> },
-    Fallback { reason: NormalizeError },
+    /// Its paths end at `leaves`; `form` is counted in `FilterSet::forms`.
+    Merged {
+        leaves: Vec<NodeId>,
+        form: Arc<NormalForm>,
+    },
+    Fallback(Fallback),
 }
 
 #[derive(Clone, Debug)]
@@ -82,12 +150,12 @@ struct Entry {
     program: Arc<Program>,
     snaplen: Option<u32>,
     placement: Placement,
-    form: Option<Arc<NormalForm>>,
 }
 
 /// Counts describing a built set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Stats {
+    /// Live filters.
     pub filters: usize,
     /// Filters in the merged structure.
     pub merged: usize,
@@ -103,10 +171,13 @@ pub struct Stats {
     pub nodes: usize,
     /// Edges (distinct literal occurrences) = nodes - 1.
     pub literals: usize,
-    /// Equality groups, and those dispatched by a hash table.
+    /// Equality groups.
     pub eq_groups: usize,
+    /// Equality groups dispatched by a hash table.
     pub hash_switches: usize,
+    /// Range groups.
     pub range_groups: usize,
+    /// Single-literal groups.
     pub single_tests: usize,
     /// Filters whose normal form equals an earlier filter's.
     pub equivalent_filters: usize,
@@ -136,6 +207,7 @@ impl Default for FilterSet {
 }
 
 impl FilterSet {
+    /// An empty set built with `config`.
     pub fn with_config(config: Config) -> FilterSet {
         FilterSet {
             config,
@@ -157,13 +229,6 @@ impl FilterSet {
             s.add(f)?;
         }
         Ok(s)
-    }
-
-    /// Loads, validates and compiles a filter-set file.
-    pub fn from_file(path: &Path) -> Result<FilterSet, SpecError> {
-        let progs = spec::load_valid(path)?;
-        // Names were checked unique and programs installable by the loader.
-        Ok(FilterSet::new(progs).expect("validated set"))
     }
 
     /// Adds a filter: O(its paths). Fails on a duplicate or bad name, or a
@@ -188,7 +253,7 @@ impl FilterSet {
     /// What [`add`](Self::add) requires of a filter besides a name not yet
     /// in the set: a legal name, a program userland can run.
     pub fn check(f: &NamedProgram) -> Result<(), SetError> {
-        if !spec::valid_name(&f.name) {
+        if !valid_name(&f.name) {
             return Err(SetError::BadName(f.name.clone()));
         }
         f.program
@@ -203,53 +268,34 @@ impl FilterSet {
     fn insert(&mut self, id: FilterId, f: NamedProgram) {
         let program = Arc::new(f.program);
         let normal = normalize(&program, &mut self.interner, &self.config.limits);
-        for t in &self.interner.terms()[self.working.terms.len()..] {
-            self.working.terms.push(*t);
-        }
-        let (placement, form) = match normal {
+        self.working.sync_terms(&self.interner);
+        let placement = match normal {
             Ok(nf) => {
                 let lits: usize = nf.paths.iter().map(|p| p.lits.len()).sum();
-                if self.working.trie.live_nodes() + lits > self.config.max_nodes {
-                    self.add_fallback(id, &program);
-                    (
-                        Placement::Fallback {
-                            reason: NormalizeError::TooMuchWork {
-                                limit: self.config.max_nodes,
-                            },
-                        },
-                        None,
-                    )
+                if self.working.trie().live_nodes() + lits > self.config.max_nodes {
+                    Placement::Fallback(Fallback::NodeBudget {
+                        max_nodes: self.config.max_nodes,
+                    })
                 } else {
-                    let leaves = nf
-                        .paths
-                        .iter()
-                        .map(|p| {
-                            self.working.trie.insert(
-                                &p.lits,
-                                Accept {
-                                    filter: id,
-                                    ret: p.ret,
-                                },
-                            )
-                        })
-                        .collect();
-                    let nf = Arc::new(nf);
-                    *self.forms.entry(nf.clone()).or_insert(0) += 1;
-                    (Placement::Merged { leaves }, Some(nf))
+                    let leaves = self.working.insert_paths(id, &nf);
+                    let form = Arc::new(nf);
+                    *self.forms.entry(form.clone()).or_insert(0) += 1;
+                    Placement::Merged { leaves, form }
                 }
             }
-            Err(reason) => {
-                self.add_fallback(id, &program);
-                (Placement::Fallback { reason }, None)
-            }
+            Err(reason) => Placement::Fallback(Fallback::Normalize(reason)),
         };
+        if let Placement::Fallback(_) = placement {
+            self.working.add_fallback(id, program.clone());
+        }
+        self.working
+            .set_filter(id, FilterInfo::new(&f.name, f.snaplen));
         self.by_name.insert(f.name.clone(), id);
         let entry = Some(Entry {
             name: f.name,
             program,
             snaplen: f.snaplen,
             placement,
-            form,
         });
         if id.index() == self.entries.len() {
             self.entries.push(entry);
@@ -257,10 +303,6 @@ impl FilterSet {
             self.entries[id.index()] = entry;
         }
         self.published = None;
-    }
-
-    fn add_fallback(&mut self, id: FilterId, program: &Arc<Program>) {
-        Arc::make_mut(&mut self.working.fallbacks).push((id, program.clone()));
     }
 
     /// Removes a filter: O(its paths); its id goes back to the free list.
@@ -316,23 +358,18 @@ impl FilterSet {
     fn remove_entry(&mut self, id: FilterId) -> Option<NamedProgram> {
         let e = self.entries.get_mut(id.index())?.take()?;
         match &e.placement {
-            Placement::Merged { leaves } => {
-                for &leaf in leaves {
-                    self.working.trie.remove(leaf, id);
+            Placement::Merged { leaves, form } => {
+                self.working.remove_paths(id, leaves);
+                if let Some(c) = self.forms.get_mut(form) {
+                    *c -= 1;
+                    if *c == 0 {
+                        self.forms.remove(form);
+                    }
                 }
             }
-            Placement::Fallback { .. } => {
-                Arc::make_mut(&mut self.working.fallbacks).retain(|f| f.0 != id)
-            }
+            Placement::Fallback(_) => self.working.remove_fallback(id),
         }
-        if let Some(nf) = &e.form {
-            if let Some(c) = self.forms.get_mut(nf) {
-                *c -= 1;
-                if *c == 0 {
-                    self.forms.remove(nf);
-                }
-            }
-        }
+        self.working.clear_filter(id);
         self.by_name.remove(&e.name);
         self.published = None;
         Some(NamedProgram {
@@ -353,39 +390,34 @@ impl FilterSet {
         p
     }
 
-    /// Every filter accepting the frame, with its return value.
-    pub fn matches(&self, frame: &[u8], meta: &FrameMeta) -> MatchSet {
-        self.working.matches(frame, meta)
+    /// The working copy of the compiled form, borrowed: what the next
+    /// [`publish`](Self::publish) shares, without publishing it. Match
+    /// frames with it ([`Automaton::matches_into`]) where no other thread
+    /// needs the set.
+    pub fn automaton(&self) -> &Automaton {
+        &self.working
     }
 
-    /// Allocation-free form of [`matches`](Self::matches).
-    pub fn matches_into(
-        &self,
-        cache: &mut Cache,
-        frame: &[u8],
-        meta: &FrameMeta,
-        out: &mut MatchSet,
-    ) {
-        self.working.matches_into(cache, frame, meta, out)
+    fn entry(&self, id: FilterId) -> Option<&Entry> {
+        self.entries.get(id.index())?.as_ref()
     }
-
-    fn entry(&self, id: FilterId) -> &Entry {
-        self.entries[id.index()].as_ref().expect("live filter id")
+    /// The name of filter `id`; `None` when no live filter has the id.
+    pub fn name(&self, id: FilterId) -> Option<&str> {
+        Some(&self.entry(id)?.name)
     }
-    /// The name of a live filter.
-    pub fn name(&self, id: FilterId) -> &str {
-        &self.entry(id).name
+    /// The snaplen cap of filter `id` (`Some(None)`: it has none).
+    pub fn snaplen(&self, id: FilterId) -> Option<Option<u32>> {
+        Some(self.entry(id)?.snaplen)
     }
-    pub fn snaplen(&self, id: FilterId) -> Option<u32> {
-        self.entry(id).snaplen
+    /// The program of filter `id`.
+    pub fn program(&self, id: FilterId) -> Option<&Program> {
+        Some(&self.entry(id)?.program)
     }
-    pub fn program(&self, id: FilterId) -> &Program {
-        &self.entry(id).program
-    }
+    /// The id of the live filter called `name`.
     pub fn id(&self, name: &str) -> Option<FilterId> {
         self.by_name.get(name).copied()
     }
-    /// Live filter ids, in insertion order.
+    /// Live filter ids, in id order.
     pub fn ids(&self) -> impl Iterator<Item = FilterId> + '_ {
         self.entries
             .iter()
@@ -393,99 +425,63 @@ impl FilterSet {
             .filter(|e| e.1.is_some())
             .map(|(i, _)| FilterId(i as u32))
     }
+    /// Live filters.
     pub fn len(&self) -> usize {
         self.by_name.len()
     }
+    /// Whether the set has no filter.
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
     }
-    /// Slots ever allocated (ids are below this).
-    pub fn id_bound(&self) -> usize {
-        self.entries.len()
-    }
-    /// One endpoint spec per live filter (its name and snaplen cap), each
-    /// with a queue of `queue` frames.
-    pub fn tenant_specs(
-        &self,
-        queue: impl Into<crate::capture::QueueBound>,
-    ) -> Vec<crate::capture::TenantSpec> {
-        let queue = queue.into();
-        self.ids()
-            .map(|id| crate::capture::TenantSpec {
-                id,
-                name: self.name(id).to_owned(),
-                snaplen: self.snaplen(id),
-                queue,
-            })
-            .collect()
-    }
 
-    /// Why a filter runs in the fallback interpreter, if it does.
-    pub fn fallback_reason(&self, id: FilterId) -> Option<NormalizeError> {
-        match self.entry(id).placement {
-            Placement::Fallback { reason } => Some(reason),
+    /// Why filter `id` runs in the fallback interpreter, if it does.
+    pub fn fallback_reason(&self, id: FilterId) -> Option<Fallback> {
+        match self.entry(id)?.placement {
+            Placement::Fallback(reason) => Some(reason),
             Placement::Merged { .. } => None,
         }
     }
+    /// The term table the filters were normalized into.
     pub fn interner(&self) -> &Interner {
         &self.interner
     }
 
+    /// Counts describing the set as built now.
     pub fn stats(&self) -> Stats {
+        let trie = self.working.trie();
+        let census = trie.census();
         let mut s = Stats {
             filters: self.len(),
             terms: self.interner.len(),
             terms_shared: self.interner.hits,
-            nodes: self.working.trie.live_nodes(),
+            nodes: trie.live_nodes(),
+            eq_groups: census.eq_groups,
+            hash_switches: census.hash_tables,
+            range_groups: census.range_groups,
+            single_tests: census.tests,
+            bytes: census.bytes
+                + self.working.term_count() * std::mem::size_of::<crate::ir::Term>(),
             ..Stats::default()
         };
         s.literals = s.nodes - 1;
         for e in self.entries.iter().flatten() {
             match &e.placement {
-                Placement::Merged { leaves } => {
+                Placement::Merged { leaves, .. } => {
                     s.merged += 1;
                     s.paths += leaves.len();
                 }
-                Placement::Fallback { .. } => s.fallbacks += 1,
+                Placement::Fallback(_) => s.fallbacks += 1,
             }
         }
         s.equivalent_filters = self.forms.values().map(|c| c - 1).sum();
-        let mut heap = 0usize;
-        self.working.trie.walk(|n, _| {
-            let node = self.working.trie.node(n);
-            for g in &node.groups {
-                match g {
-                    Group::Eq { table, .. } => {
-                        s.eq_groups += 1;
-                        if let crate::merge::EqTable::Hash(m) = table {
-                            s.hash_switches += 1;
-                            heap += m.capacity() * 12;
-                        }
-                    }
-                    Group::Range { table, .. } => {
-                        s.range_groups += 1;
-                        heap += table.entries.capacity() * 16;
-                    }
-                    Group::Test { .. } => s.single_tests += 1,
-                }
-            }
-            if node.accepts.spilled() {
-                heap += node.accepts.capacity() * std::mem::size_of::<Accept>();
-            }
-            if node.groups.spilled() {
-                heap += node.groups.capacity() * std::mem::size_of::<Group>();
-            }
-        });
-        s.bytes = heap
-            + self.working.trie.slots() * std::mem::size_of::<crate::merge::Node>()
-            + self.working.terms.len() * std::mem::size_of::<crate::ir::Term>();
         s
     }
 
     /// The merged structure as indented text, then its stats.
     pub fn explain(&self) -> String {
-        let trie = &self.working.trie;
+        let trie = self.working.trie();
         let i = &self.interner;
+        let name = |id| self.name(id).unwrap_or("?");
         let mut out = String::new();
         trie.walk(|n, depth| {
             let node = trie.node(n);
@@ -500,17 +496,14 @@ impl FilterSet {
                     crate::ir::Ret::Const(k) => k.to_string(),
                     crate::ir::Ret::Term(t) => i.display(t).to_string(),
                 };
-                let _ = write!(out, "  => {}={ret}", self.name(a.filter));
+                let _ = write!(out, "  => {}={ret}", name(a.filter));
             }
             out.push('\n');
         });
-        for (id, _) in self.working.fallbacks.iter() {
-            let _ = writeln!(
-                out,
-                "fallback {} ({})",
-                self.name(*id),
-                self.fallback_reason(*id).unwrap()
-            );
+        for (id, _) in self.working.fallbacks() {
+            if let Some(reason) = self.fallback_reason(*id) {
+                let _ = writeln!(out, "fallback {} ({reason})", name(*id));
+            }
         }
         let s = self.stats();
         let _ = writeln!(

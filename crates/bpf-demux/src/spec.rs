@@ -31,6 +31,7 @@
 
 use crate::cbpf::text::{self, TextError};
 use crate::cbpf::{Insn, Program, UnknowableLoad, ValidateError};
+use crate::set::{valid_name, FilterSet, NamedProgram};
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -47,14 +48,6 @@ pub struct FilterSpec {
     /// `bpf-demux serve`: stream this filter's frames as pcap to every TCP
     /// client of this address (PCAP-over-IP). TOML only.
     pub listen: Option<std::net::SocketAddr>,
-}
-
-/// One validated filter, ready to install.
-#[derive(Clone, Debug)]
-pub struct NamedProgram {
-    pub name: String,
-    pub program: Program,
-    pub snaplen: Option<u32>,
 }
 
 /// What went wrong, and where.
@@ -148,14 +141,6 @@ struct TomlFilter {
     snaplen: Option<u32>,
     /// PCAP-over-IP address (`bpf-demux serve`).
     listen: Option<toml::Spanned<String>>,
-}
-
-/// True when `name` is a legal filter name.
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
 /// Reads a filter-set file (form chosen by content: TOML when the first
@@ -476,4 +461,16 @@ pub fn load_valid_for(path: &Path, target: Target) -> Result<Vec<NamedProgram>, 
         .iter()
         .map(|s| s.validate(path))
         .collect()
+}
+
+/// Loads, validates and compiles a filter-set file (offline expressions).
+pub fn load_set(path: &Path) -> Result<FilterSet, SpecError> {
+    let progs = load_valid(path)?;
+    // Names were checked unique and legal, and programs installable, by
+    // the loader: what `FilterSet::add` checks.
+    let mut set = FilterSet::default();
+    for p in progs {
+        set.add(p).expect("the loader checks what add checks");
+    }
+    Ok(set)
 }

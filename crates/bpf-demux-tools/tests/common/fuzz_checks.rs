@@ -3,8 +3,8 @@
 
 use bpf_demux::cbpf::text::{self, Form};
 use bpf_demux::cbpf::{self, FrameMeta, Program};
-use bpf_demux::spec::NamedProgram;
 use bpf_demux::FilterSet;
+use bpf_demux::NamedProgram;
 
 /// Every reader on arbitrary bytes: no panic; what a reader accepts is a
 /// non-empty program that survives write/read round trips.
@@ -107,13 +107,13 @@ pub fn merged(data: &[u8]) -> usize {
     let named_sorted = |m: bpf_demux::MatchSet, set: &FilterSet| {
         let mut v: Vec<(String, u32)> = m
             .iter()
-            .map(|(id, v)| (set.name(id).to_owned(), v))
+            .map(|(id, v)| (set.name(id).unwrap().to_owned(), v))
             .collect();
         v.sort();
         v
     };
     assert_eq!(
-        named_sorted(set.matches(frame, &meta), &set),
+        named_sorted(set.automaton().matches(frame, &meta), &set),
         want,
         "working set"
     );

@@ -6,7 +6,8 @@ use bpf_demux::cbpf::meta::pkttype;
 use bpf_demux::cbpf::opcode::{code, AluOp, JmpOp, Op, Size, Src};
 use bpf_demux::cbpf::program::{Anc, SKF_AD_OFF, SKF_LL_OFF, SKF_NET_OFF};
 use bpf_demux::cbpf::{FrameMeta, Insn, Program};
-use bpf_demux::spec::{self, NamedProgram};
+use bpf_demux::spec;
+use bpf_demux::NamedProgram;
 use proptest::prelude::*;
 use std::sync::OnceLock;
 

@@ -145,7 +145,7 @@ mod tests {
     use super::*;
     use crate::cbpf::text::parse_asm;
     use crate::cbpf::Program;
-    use crate::spec::NamedProgram;
+    use crate::set::NamedProgram;
     use crate::FilterSet;
 
     /// Filters `ret #k` (with caps), one frame of 100 bytes whose outer tag
@@ -182,7 +182,8 @@ mod tests {
                     snaplen: *cap,
                 });
             let mut set = FilterSet::new(filters).unwrap();
-            let (senders, eps) = Senders::new(set.tenant_specs(16), false);
+            let (senders, eps) =
+                Senders::new(crate::capture::TenantSpec::all(set.automaton(), 16), false);
             let mut d = Dispatcher::new(set.publish(), senders, *reinsert);
             d.offer(&frame, &meta, Stamp::default());
             let mut longest = 0;

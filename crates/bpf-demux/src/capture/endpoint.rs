@@ -7,7 +7,7 @@
 //! sender was made blocking, for offline splitting).
 
 use super::queue::{Queue, QueueBound, QueueStats, RecvTimeoutError, TryRecvError};
-use crate::merge::FilterId;
+use crate::exec::{Automaton, FilterId};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -146,6 +146,24 @@ pub struct TenantSpec {
     /// What the queue holds before this tenant drops (frames, and bytes
     /// of the frames held: see [`Senders::send`]).
     pub queue: QueueBound,
+}
+
+impl TenantSpec {
+    /// One spec per live filter of `automaton` (its name and snaplen
+    /// cap), each with a queue of `queue`: the channels a capture of that
+    /// set delivers to ([`Senders::new`]).
+    pub fn all(automaton: &Automaton, queue: impl Into<QueueBound>) -> Vec<TenantSpec> {
+        let queue = queue.into();
+        automaton
+            .filters()
+            .map(|(id, f)| TenantSpec {
+                id,
+                name: f.name().to_owned(),
+                snaplen: f.snaplen(),
+                queue,
+            })
+            .collect()
+    }
 }
 
 /// The sending end of one tenant's queue, shared by every routing that

@@ -157,7 +157,7 @@ impl LiveCapture {
     /// Opens every ring (errors such as an unknown interface or missing
     /// permission come back here, before any thread starts), then starts
     /// the workers on `set`'s tenants, delivered through `senders` (made by
-    /// [`Senders::new`] from `set.tenant_specs(..)`). The capture owns the
+    /// [`Senders::new`] from `TenantSpec::all(set.automaton(), ..)`). The capture owns the
     /// set from here on; [`update`](Self::update) changes it.
     pub fn start(
         mut set: FilterSet,
@@ -175,17 +175,19 @@ impl LiveCapture {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
-                    "tenant `{}` has no channel (make the Senders from this set's tenant_specs)",
-                    set.name(id)
+                    "tenant `{}` has no channel (make the Senders from TenantSpec::all of this set)",
+                    set.name(id).unwrap_or("?")
                 ),
             ));
         }
         let automaton = set.publish();
         let prefilter = cfg
             .kernel_prefilter
-            .then(|| automaton.kernel_prefilter())
-            .flatten();
-        let mut filter = prefilter.as_ref().map(|p| p.insns());
+            .then(|| crate::prefilter::compile(&automaton));
+        let mut filter = match &prefilter {
+            Some(Ok(p)) => Some(p.insns()),
+            _ => None,
+        };
         let mut refused = None;
         let mut rings = Vec::new();
         for _ in 0..workers {
@@ -327,11 +329,11 @@ impl LiveCapture {
             }
         }
         let refusals = refused.is_some() as u64;
-        let prefilter = match (cfg.kernel_prefilter, prefilter, refused) {
-            (false, ..) => PrefilterState::Off,
-            (true, _, Some(why)) => PrefilterState::Refused(why),
-            (true, Some(p), None) => PrefilterState::Attached(p.len()),
-            (true, None, None) => PrefilterState::NoneForSet,
+        let prefilter = match (prefilter, refused) {
+            (None, _) => PrefilterState::Off,
+            (Some(_), Some(why)) => PrefilterState::Refused(why),
+            (Some(Ok(p)), None) => PrefilterState::Attached(p.len()),
+            (Some(Err(why)), None) => PrefilterState::NoneForSet(why),
         };
         Ok(LiveCapture {
             stop,

@@ -11,8 +11,9 @@ use super::endpoint::Endpoint;
 use super::queue::QueueBound;
 use super::sys::FilterHandle;
 use crate::exec::Automaton;
+use crate::prefilter::NoPrefilter;
+use crate::set::NamedProgram;
 use crate::set::SetError;
-use crate::spec::NamedProgram;
 use crate::FilterSet;
 use std::collections::HashSet;
 
@@ -80,9 +81,10 @@ pub enum PrefilterState {
     Off,
     /// This many instructions on every ring socket.
     Attached(usize),
-    /// None: the set has none (a tenant accepts everything, or a filter
-    /// runs in the fallback interpreter), so every frame reaches the ring.
-    NoneForSet,
+    /// None: the set has none (the reason: a tenant accepts everything,
+    /// or a filter runs in the fallback interpreter), so every frame
+    /// reaches the ring.
+    NoneForSet(NoPrefilter),
     /// None, because the kernel refused to attach the set's (the error):
     /// every frame reaches the ring, and the capture goes on.
     Refused(String),
@@ -101,13 +103,17 @@ impl PrefilterState {
 /// Checks `changes` against the tenants of `set`, in order, without
 /// changing anything.
 pub(crate) fn check(set: &FilterSet, changes: &[Change]) -> Result<(), UpdateError> {
-    let mut names: HashSet<String> = set.ids().map(|id| set.name(id).to_owned()).collect();
+    let mut names: HashSet<&str> = set.ids().filter_map(|id| set.name(id)).collect();
     for (index, c) in changes.iter().enumerate() {
-        let name = c.name().to_owned();
+        let name = c.name();
+        let named = |name: &str| name.to_owned();
         match c {
             Change::Remove(_) => {
-                if !names.remove(&name) {
-                    return Err(UpdateError::Unknown { index, name });
+                if !names.remove(name) {
+                    return Err(UpdateError::Unknown {
+                        index,
+                        name: named(name),
+                    });
                 }
             }
             Change::Add { filter, queue } => {
@@ -115,14 +121,20 @@ pub(crate) fn check(set: &FilterSet, changes: &[Change]) -> Result<(), UpdateErr
                 if queue.frames == 0 || queue.bytes == 0 {
                     return Err(UpdateError::EmptyQueue { index });
                 }
-                if !names.insert(name.clone()) {
-                    return Err(UpdateError::Exists { index, name });
+                if !names.insert(name) {
+                    return Err(UpdateError::Exists {
+                        index,
+                        name: named(name),
+                    });
                 }
             }
             Change::Replace(filter) => {
                 FilterSet::check(filter).map_err(|err| UpdateError::Filter { index, err })?;
-                if !names.contains(&name) {
-                    return Err(UpdateError::Unknown { index, name });
+                if !names.contains(name) {
+                    return Err(UpdateError::Unknown {
+                        index,
+                        name: named(name),
+                    });
                 }
             }
         }
@@ -141,12 +153,15 @@ pub(crate) fn swap_prefilter(
     rings: &[FilterHandle],
     automaton: &Automaton,
 ) -> (PrefilterState, bool) {
-    let Some(p) = automaton.kernel_prefilter() else {
-        for h in rings {
-            // Without a filter every frame passes: the safe side.
-            let _ = h.detach();
+    let p = match crate::prefilter::compile(automaton) {
+        Ok(p) => p,
+        Err(why) => {
+            for h in rings {
+                // Without a filter every frame passes: the safe side.
+                let _ = h.detach();
+            }
+            return (PrefilterState::NoneForSet(why), false);
         }
-        return (PrefilterState::NoneForSet, false);
     };
     let mut refused = None;
     let mut retried = false;

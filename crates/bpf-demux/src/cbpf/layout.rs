@@ -4,7 +4,7 @@
 //! Used by every code generator (the expression compiler, the kernel
 //! prefilter).
 
-use super::opcode::Op;
+use super::opcode::{JmpOp, Op, Src};
 use super::program::MAX_INSNS;
 use super::Insn;
 
@@ -14,14 +14,17 @@ pub type Label = usize;
 /// One element of a program under construction.
 #[derive(Clone, Copy, Debug)]
 pub enum Item {
-    Stmt(Insn),
-    /// A conditional jump (`code` a `JMP` class opcode) to `t` or `f`.
+    /// Any instruction but a jump: `op` with operand `k`.
+    Stmt(Op, u32),
+    /// A conditional jump, `A op k` (or `A op X`), to `t` or `f`.
     Jmp {
-        code: u16,
+        op: JmpOp,
+        src: Src,
         k: u32,
         t: Label,
         f: Label,
     },
+    /// An unconditional jump.
     Ja(Label),
     Place(Label),
 }
@@ -65,8 +68,9 @@ pub fn thread_jumps(items: &[Item], nlabels: usize) -> Vec<Item> {
         .iter()
         .map(|it| match *it {
             Item::Ja(l) => Item::Ja(resolve(l)),
-            Item::Jmp { code, k, t, f } => Item::Jmp {
-                code,
+            Item::Jmp { op, src, k, t, f } => Item::Jmp {
+                op,
+                src,
                 k,
                 t: resolve(t),
                 f: resolve(f),
@@ -107,7 +111,7 @@ pub fn thread_jumps(items: &[Item], nlabels: usize) -> Vec<Item> {
             Item::Place(l) => live |= used[*l],
             _ if !*k => {}
             _ if !live => *k = false,
-            Item::Stmt(s) if s.code & 0x07 == super::opcode::code::RET => live = false,
+            Item::Stmt(Op::RetK | Op::RetA, _) => live = false,
             Item::Ja(_) | Item::Jmp { .. } => live = false,
             _ => {}
         }
@@ -165,9 +169,9 @@ pub fn layout(items: &[Item], nlabels: usize) -> Result<Vec<Insn>, TooLong> {
         for (i, it) in items.iter().enumerate() {
             match it {
                 Item::Place(_) => {}
-                Item::Stmt(s) => out.push(*s),
+                Item::Stmt(op, k) => out.push(Insn::stmt(op.code(), *k)),
                 Item::Ja(l) => out.push(Insn::stmt(Op::Ja.code(), (at[*l] - pos[i] - 1) as u32)),
-                Item::Jmp { code, k, t, f } => {
+                Item::Jmp { op, src, k, t, f } => {
                     let (ft, ff) = far[i];
                     let next = pos[i] + 1;
                     let mut tramp = Vec::new();
@@ -183,7 +187,7 @@ pub fn layout(items: &[Item], nlabels: usize) -> Result<Vec<Insn>, TooLong> {
                     } else {
                         (at[*f] - next) as u8
                     };
-                    out.push(Insn::new(*code, jt, jf, *k));
+                    out.push(Insn::new(Op::Jmp(*op, *src).code(), jt, jf, *k));
                     for (n, l) in tramp.iter().enumerate() {
                         let here = pos[i] + 1 + n;
                         out.push(Insn::stmt(Op::Ja.code(), (at[*l] - here - 1) as u32));

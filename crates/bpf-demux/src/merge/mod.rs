@@ -9,4 +9,4 @@
 pub mod cow;
 pub mod trie;
 
-pub use trie::{Accept, EqTable, FilterId, Group, Node, NodeId, RangeTable, Trie};
+pub use trie::{Accept, Census, EqTable, FilterId, Group, Node, NodeId, RangeTable, Trie};

@@ -359,4 +359,53 @@ impl Trie {
             }
         }
     }
+
+    /// Groups by kind, and the heap bytes the live structure holds.
+    pub fn census(&self) -> Census {
+        let mut c = Census::default();
+        let hash_entry = std::mem::size_of::<(u32, NodeId)>() + 1; // hashbrown: one control byte per bucket
+        self.walk(|n, _| {
+            let node = self.node(n);
+            for g in &node.groups {
+                match g {
+                    Group::Eq { table, .. } => {
+                        c.eq_groups += 1;
+                        if let EqTable::Hash(m) = table {
+                            c.hash_tables += 1;
+                            c.bytes += m.capacity() * hash_entry;
+                        }
+                    }
+                    Group::Range { table, .. } => {
+                        c.range_groups += 1;
+                        c.bytes += table.entries.capacity()
+                            * std::mem::size_of::<(u32, u32, NodeId)>()
+                            + table.max_hi.capacity() * std::mem::size_of::<u32>();
+                    }
+                    Group::Test { .. } => c.tests += 1,
+                }
+            }
+            if node.accepts.spilled() {
+                c.bytes += node.accepts.capacity() * std::mem::size_of::<Accept>();
+            }
+            if node.groups.spilled() {
+                c.bytes += node.groups.capacity() * std::mem::size_of::<Group>();
+            }
+        });
+        c.bytes += self.slots() * std::mem::size_of::<Node>();
+        c
+    }
+}
+
+/// What [`Trie::census`] counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Census {
+    /// Equality groups, and those of them that are hash tables.
+    pub eq_groups: usize,
+    pub hash_tables: usize,
+    /// Range groups.
+    pub range_groups: usize,
+    /// Single-literal groups.
+    pub tests: usize,
+    /// Heap bytes of nodes, tables and spilled lists.
+    pub bytes: usize,
 }

@@ -326,7 +326,7 @@ pub fn decode_client(buf: &[u8]) -> Result<Option<(ClientMessage, usize)>, Proto
             let mut b = Body::new(body, "attach");
             let n = b.u8()? as usize;
             let name = b.text(n)?;
-            if name.len() > MAX_NAME || !crate::spec::valid_name(&name) {
+            if name.len() > MAX_NAME || !crate::set::valid_name(&name) {
                 return Err(ProtoError::BadName(name));
             }
             let snaplen = Some(b.u32()?).filter(|s| *s != 0);

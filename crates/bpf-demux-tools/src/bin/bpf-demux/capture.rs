@@ -3,8 +3,9 @@
 use crate::sink::{self, Command, Sink};
 use bpf_demux::capture::sys;
 use bpf_demux::capture::{Change, LiveCapture, Senders};
-use bpf_demux::spec::{self, NamedProgram, Target};
+use bpf_demux::spec::{self, Target};
 use bpf_demux::FilterSet;
+use bpf_demux::NamedProgram;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -85,7 +86,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         progs.iter().map(|p| (p.name.clone(), p.clone())).collect();
     let set = FilterSet::new(progs).map_err(|e| e.to_string())?;
     let n_tenants = set.len();
-    let tenants = set.tenant_specs(a.queue);
+    let tenants = bpf_demux::capture::TenantSpec::all(set.automaton(), a.queue);
     let caps: Vec<Option<u32>> = tenants.iter().map(|t| t.snaplen).collect();
     let (senders, endpoints) = Senders::new(tenants, false);
     let mut sink = Sink::create(

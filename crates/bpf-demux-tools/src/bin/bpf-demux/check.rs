@@ -1,5 +1,6 @@
 //! `bpf-demux check FILTERS`: validate every filter of a set.
 
+use bpf_demux::prefilter::NoPrefilter;
 use bpf_demux::spec;
 use bpf_demux::FilterSet;
 use std::path::PathBuf;
@@ -63,7 +64,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
 }
 
 /// Says which filters switch the kernel prefilter off for the set.
-fn warn_prefilter(valid: &[spec::NamedProgram]) {
+fn warn_prefilter(valid: &[bpf_demux::NamedProgram]) {
     let Ok(mut set) = FilterSet::new(valid.iter().cloned()) else {
         return;
     };
@@ -73,14 +74,15 @@ fn warn_prefilter(valid: &[spec::NamedProgram]) {
             off += 1;
             eprintln!(
                 "bpf-demux: warning: filter `{}` runs in the fallback interpreter ({reason}): the set gets no kernel prefilter",
-                set.name(id)
+                set.name(id).unwrap_or("?")
             );
         }
     }
-    if off == 0 && !valid.is_empty() && set.publish().kernel_prefilter().is_none() {
+    let compile = bpf_demux::prefilter::compile;
+    if off == 0 && !valid.is_empty() && compile(&set.publish()).is_err() {
         for p in valid {
-            let alone = FilterSet::new([p.clone()]).map(|mut s| s.publish().kernel_prefilter());
-            if matches!(alone, Ok(None)) {
+            let alone = FilterSet::new([p.clone()]).map(|mut s| compile(&s.publish()));
+            if matches!(alone, Ok(Err(NoPrefilter::AcceptsAll))) {
                 eprintln!(
                     "bpf-demux: warning: filter `{}` may accept every frame: the set gets no kernel prefilter",
                     p.name

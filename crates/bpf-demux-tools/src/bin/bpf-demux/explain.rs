@@ -1,6 +1,6 @@
 //! `bpf-demux explain FILTERS`: the merged structure as text.
 
-use bpf_demux::FilterSet;
+use bpf_demux::prefilter::NoPrefilter;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -31,14 +31,23 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<ExitCode, String> {
-    let mut set = FilterSet::from_file(&a.filters).map_err(|e| e.to_string())?;
+    let mut set = bpf_demux::spec::load_set(&a.filters).map_err(|e| e.to_string())?;
     if a.prefilter {
-        let Some(p) = set.publish().kernel_prefilter() else {
-            eprintln!(
-                "bpf-demux: no kernel prefilter for this set: a tenant accepts every frame \
-                 or a filter runs in the fallback interpreter (every frame reaches the ring)"
-            );
-            return Ok(ExitCode::SUCCESS);
+        let p = match bpf_demux::prefilter::compile(&set.publish()) {
+            Ok(p) => p,
+            Err(why) => {
+                let why = match why {
+                    NoPrefilter::Fallback(id) => format!(
+                        "filter `{}` runs in the fallback interpreter",
+                        set.name(id).unwrap_or("?")
+                    ),
+                    why => why.to_string(),
+                };
+                eprintln!(
+                    "bpf-demux: no kernel prefilter for this set: {why} (every frame reaches the ring)"
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
         };
         eprintln!("bpf-demux: kernel prefilter of {} instructions", p.len());
         return crate::with_stdout(|out| {

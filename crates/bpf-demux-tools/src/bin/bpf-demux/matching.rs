@@ -90,7 +90,8 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
                     }
                     Some(m) => {
                         // Filters were added in file order: FilterId i is set[i].
-                        m.matches_into(&mut cache, rec.data, &meta, &mut found);
+                        m.automaton()
+                            .matches_into(&mut cache, rec.data, &meta, &mut found);
                         rets.fill(0);
                         for (id, v) in found.iter() {
                             rets[id.index()] = v;
@@ -114,7 +115,7 @@ fn write_line(
     base: &str,
     number: u64,
     order: &[usize],
-    set: &[spec::NamedProgram],
+    set: &[bpf_demux::NamedProgram],
     rets: &[u32],
 ) -> std::io::Result<()> {
     match format {

@@ -4,7 +4,6 @@ use crate::sink::{self, Sink};
 use bpf_demux::capture::{Dispatcher, Senders, Stamp};
 use bpf_demux::cbpf::FrameMeta;
 use bpf_demux::pcapfile::PcapReader;
-use bpf_demux::FilterSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -30,7 +29,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<ExitCode, String> {
-    let mut set = FilterSet::from_file(&a.filters).map_err(|e| e.to_string())?;
+    let mut set = bpf_demux::spec::load_set(&a.filters).map_err(|e| e.to_string())?;
     // Every input opens before anything is written, so a missing or bad
     // file leaves the output folder as it was.
     let mut readers = Vec::new();
@@ -39,7 +38,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     }
     sink::check_open_files(set.len(), a.pcaps.len())?;
     let automaton = set.publish();
-    let tenants = set.tenant_specs(1024);
+    let tenants = bpf_demux::capture::TenantSpec::all(set.automaton(), 1024);
     let caps: Vec<Option<u32>> = tenants.iter().map(|t| t.snaplen).collect();
     let (senders, endpoints) = Senders::new(tenants, true);
     let mut sink = Sink::create(

@@ -7,8 +7,8 @@
 //! end, that the set still answers exactly like its filters alone.
 
 use bpf_demux::cbpf::{self, FrameMeta};
-use bpf_demux::spec::NamedProgram;
 use bpf_demux::FilterSet;
+use bpf_demux::NamedProgram;
 use bpf_demux_testkit::workload::{self, Family};
 use std::time::Instant;
 
@@ -84,9 +84,10 @@ pub fn run(family: Family, n: usize, cycles: usize) -> Result<bool, String> {
     for f in &frames {
         let meta = FrameMeta::offline(&f.data, f.wire_len);
         let mut got: Vec<(String, u32)> = set
+            .automaton()
             .matches(&f.data, &meta)
             .iter()
-            .map(|(id, v)| (set.name(id).to_owned(), v))
+            .map(|(id, v)| (set.name(id).unwrap().to_owned(), v))
             .collect();
         got.sort();
         let mut want: Vec<(String, u32)> = progs
@@ -118,7 +119,7 @@ pub fn run(family: Family, n: usize, cycles: usize) -> Result<bool, String> {
         rss_start as f64 / (1 << 20) as f64,
         rss_end as f64 / (1 << 20) as f64,
         set.len(),
-        set.id_bound()
+        set.automaton().id_bound()
     );
     if wrong > 0 {
         return Err(format!(

@@ -17,8 +17,8 @@
 
 use bpf_demux::capture::sys::{enter_netns, if_index, process_cpu_time, PacketSocket};
 use bpf_demux::capture::{LiveCapture, LiveConfig, Senders};
-use bpf_demux::spec::NamedProgram;
 use bpf_demux::FilterSet;
+use bpf_demux::NamedProgram;
 use bpf_demux_testkit::netns::NetNs;
 use bpf_demux_testkit::workload::{self, Family};
 use std::collections::hash_map::DefaultHasher;
@@ -188,7 +188,7 @@ fn phase_merged(
     // after it, as the kernel sockets' queues are. A queue's memory grows
     // with its backlog, so the bound is simply every frame sent (plus
     // whatever else the veth carries).
-    let specs = set.tenant_specs(frames.len() + 1024);
+    let specs = bpf_demux::capture::TenantSpec::all(set.automaton(), frames.len() + 1024);
     let (senders, endpoints) = Senders::new(specs, false);
     let mut cfg = LiveConfig::new("vb");
     cfg.reinsert_vlan = false;

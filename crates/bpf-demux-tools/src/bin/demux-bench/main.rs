@@ -10,7 +10,8 @@ mod serve;
 
 use bpf_demux::cbpf::FrameMeta;
 use bpf_demux::pcapfile::PcapReader;
-use bpf_demux::spec::{self, NamedProgram};
+use bpf_demux::spec;
+use bpf_demux::NamedProgram;
 use bpf_demux_testkit::workload::{self, Family};
 use clap::Parser;
 use std::io::IsTerminal;

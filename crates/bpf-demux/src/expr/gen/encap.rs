@@ -23,14 +23,14 @@ impl Gen {
         let reg = 16 - self.kept;
         let o = self.o;
         let present = SKF_AD_OFF + Anc::VlanTagPresent.offset();
-        self.stmt(Op::LdImm.code(), 0);
-        self.stmt(Op::St.code(), reg);
+        self.stmt(Op::LdImm, 0);
+        self.stmt(Op::St, reg);
         let (tagged, in_frame) = (self.label(), self.label());
-        self.stmt(Op::LdAbs(Size::B).code(), present);
+        self.stmt(Op::LdAbs(Size::B), present);
         self.jmp(JmpOp::Eq, Src::K, 1, tagged, in_frame);
         self.items.push(Item::Place(in_frame));
-        self.stmt(Op::LdImm.code(), 4);
-        self.stmt(Op::St.code(), reg);
+        self.stmt(Op::LdImm, 4);
+        self.stmt(Op::St, reg);
         let tpid = or(vec![
             o.linktype(0x8100)?,
             o.linktype(0x88a8)?,
@@ -42,18 +42,15 @@ impl Gen {
             None => self.items.push(Item::Ja(t)),
             Some(v) => {
                 let (meta, bytes, test) = (self.label(), self.label(), self.label());
-                self.stmt(Op::LdAbs(Size::B).code(), present);
+                self.stmt(Op::LdAbs(Size::B), present);
                 self.jmp(JmpOp::Eq, Src::K, 1, meta, bytes);
                 self.items.push(Item::Place(meta));
-                self.stmt(
-                    Op::LdAbs(Size::B).code(),
-                    SKF_AD_OFF + Anc::VlanTag.offset(),
-                );
+                self.stmt(Op::LdAbs(Size::B), SKF_AD_OFF + Anc::VlanTag.offset());
                 self.items.push(Item::Ja(test));
                 self.items.push(Item::Place(bytes));
-                self.stmt(Op::LdAbs(Size::H).code(), o.net().k);
+                self.stmt(Op::LdAbs(Size::H), o.net().k);
                 self.items.push(Item::Place(test));
-                self.stmt(Op::Alu(AluOp::And, Src::K).code(), 0x0fff);
+                self.stmt(Op::Alu(AluOp::And, Src::K), 0x0fff);
                 self.jmp(JmpOp::Eq, Src::K, v, t, f);
             }
         }
@@ -114,43 +111,43 @@ impl Gen {
         // A = the IPv4 header length (X), plus the variable part.
         self.items.push(Item::Place(ok4));
         self.load_x(tr(Size::B, 0));
-        self.stmt(Op::Txa.code(), 0);
+        self.stmt(Op::Txa, 0);
         self.items.push(Item::Ja(offs));
         self.items.push(Item::Place(try6));
         self.cond(&and(c6), ok6, f);
         // A = 40, plus the variable part.
         self.items.push(Item::Place(ok6));
-        self.stmt(Op::LdImm.code(), 40);
+        self.stmt(Op::LdImm, 40);
         if let Some(r) = net.reg {
-            self.stmt(Op::LdxMem.code(), r);
-            self.stmt(Op::Alu(AluOp::Add, Src::X).code(), 0);
+            self.stmt(Op::LdxMem, r);
+            self.stmt(Op::Alu(AluOp::Add, Src::X), 0);
         }
         self.items.push(Item::Place(offs));
         self.kept += 3;
         let (lt, lh, pl) = (16 - self.kept + 2, 16 - self.kept + 1, 16 - self.kept);
-        let add = |g: &mut Gen, k: u32| g.stmt(Op::Alu(AluOp::Add, Src::K).code(), k);
+        let add = |g: &mut Gen, k: u32| g.stmt(Op::Alu(AluOp::Add, Src::K), k);
         add(self, net.k + 8); // A = the Geneve header
-        self.stmt(Op::Tax.code(), 0);
+        self.stmt(Op::Tax, 0);
         add(self, 2);
-        self.stmt(Op::St.code(), lt); // protocol type
-        self.stmt(Op::LdInd(Size::B).code(), 0);
-        self.stmt(Op::Alu(AluOp::And, Src::K).code(), 0x3f);
-        self.stmt(Op::Alu(AluOp::Mul, Src::K).code(), 4);
+        self.stmt(Op::St, lt); // protocol type
+        self.stmt(Op::LdInd(Size::B), 0);
+        self.stmt(Op::Alu(AluOp::And, Src::K), 0x3f);
+        self.stmt(Op::Alu(AluOp::Mul, Src::K), 4);
         add(self, 8);
-        self.stmt(Op::Alu(AluOp::Add, Src::X).code(), 0);
-        self.stmt(Op::St.code(), lh); // the encapsulated frame
-        self.stmt(Op::LdInd(Size::H).code(), 2);
-        self.stmt(Op::LdxMem.code(), lh);
+        self.stmt(Op::Alu(AluOp::Add, Src::X), 0);
+        self.stmt(Op::St, lh); // the encapsulated frame
+        self.stmt(Op::LdInd(Size::H), 2);
+        self.stmt(Op::LdxMem, lh);
         let (teb, store) = (self.label(), self.label());
         self.jmp(JmpOp::Eq, Src::K, TEB, teb, store);
         self.items.push(Item::Place(teb));
-        self.stmt(Op::Txa.code(), 0);
+        self.stmt(Op::Txa, 0);
         add(self, 12);
-        self.stmt(Op::St.code(), lt); // its EtherType
+        self.stmt(Op::St, lt); // its EtherType
         add(self, 2);
-        self.stmt(Op::Tax.code(), 0);
+        self.stmt(Op::Tax, 0);
         self.items.push(Item::Place(store));
-        self.stmt(Op::Stx.code(), pl); // its payload
+        self.stmt(Op::Stx, pl); // its payload
         self.items.push(Item::Ja(t));
         let var = |r| Pos { reg: Some(r), k: 0 };
         self.o = Offs {
@@ -184,11 +181,11 @@ impl Gen {
         self.items.push(Item::Place(go));
         let m = self.alloc()?;
         if v6 {
-            self.stmt(Op::LdAbs(Size::B).code(), net + 6);
-            self.stmt(Op::LdxImm.code(), 40);
+            self.stmt(Op::LdAbs(Size::B), net + 6);
+            self.stmt(Op::LdxImm, 40);
         } else {
-            self.stmt(Op::LdAbs(Size::B).code(), net + 9);
-            self.stmt(Op::LdxMsh.code(), net);
+            self.stmt(Op::LdAbs(Size::B), net + 9);
+            self.stmt(Op::LdxMsh, net);
         }
         let depth = if v6 {
             PROTOCHAIN_DEPTH_V6
@@ -214,31 +211,31 @@ impl Gen {
                     }
                 }
                 self.items.push(Item::Place(adv));
-                self.stmt(Op::LdInd(Size::B).code(), net);
-                self.stmt(Op::St.code(), m);
-                self.stmt(Op::LdInd(Size::B).code(), net + 1);
-                self.stmt(Op::Alu(AluOp::Add, Src::K).code(), 1);
-                self.stmt(Op::Alu(AluOp::Mul, Src::K).code(), 8);
-                self.stmt(Op::Alu(AluOp::Add, Src::X).code(), 0);
-                self.stmt(Op::Tax.code(), 0);
-                self.stmt(Op::LdMem.code(), m);
+                self.stmt(Op::LdInd(Size::B), net);
+                self.stmt(Op::St, m);
+                self.stmt(Op::LdInd(Size::B), net + 1);
+                self.stmt(Op::Alu(AluOp::Add, Src::K), 1);
+                self.stmt(Op::Alu(AluOp::Mul, Src::K), 8);
+                self.stmt(Op::Alu(AluOp::Add, Src::X), 0);
+                self.stmt(Op::Tax, 0);
+                self.stmt(Op::LdMem, m);
                 self.items.push(Item::Ja(next));
             }
             self.items.push(Item::Place(ah));
             let ahadv = self.label();
             self.jmp(JmpOp::Eq, Src::K, 51, ahadv, f);
             self.items.push(Item::Place(ahadv));
-            self.stmt(Op::Txa.code(), 0);
-            self.stmt(Op::LdInd(Size::B).code(), net);
-            self.stmt(Op::St.code(), m);
-            self.stmt(Op::Txa.code(), 0);
-            self.stmt(Op::Alu(AluOp::Add, Src::K).code(), 1);
-            self.stmt(Op::Tax.code(), 0);
-            self.stmt(Op::LdInd(Size::B).code(), net);
-            self.stmt(Op::Alu(AluOp::Add, Src::K).code(), 2);
-            self.stmt(Op::Alu(AluOp::Mul, Src::K).code(), 4);
-            self.stmt(Op::Tax.code(), 0);
-            self.stmt(Op::LdMem.code(), m);
+            self.stmt(Op::Txa, 0);
+            self.stmt(Op::LdInd(Size::B), net);
+            self.stmt(Op::St, m);
+            self.stmt(Op::Txa, 0);
+            self.stmt(Op::Alu(AluOp::Add, Src::K), 1);
+            self.stmt(Op::Tax, 0);
+            self.stmt(Op::LdInd(Size::B), net);
+            self.stmt(Op::Alu(AluOp::Add, Src::K), 2);
+            self.stmt(Op::Alu(AluOp::Mul, Src::K), 4);
+            self.stmt(Op::Tax, 0);
+            self.stmt(Op::LdMem, m);
             self.items.push(Item::Place(next));
         }
         self.scratch -= 1;

@@ -12,7 +12,7 @@ mod encap;
 use super::ast::*;
 use super::ExprError;
 use crate::cbpf::layout::{layout, Item, Label};
-use crate::cbpf::opcode::{code, AluOp, JmpOp, Op, Size, Src};
+use crate::cbpf::opcode::{AluOp, JmpOp, Op, Size, Src};
 use crate::cbpf::program::MAX_INSNS;
 use crate::cbpf::Insn;
 
@@ -466,36 +466,31 @@ impl Gen {
         self.labels += 1;
         self.labels - 1
     }
-    fn stmt(&mut self, code: u16, k: u32) {
-        self.items.push(Item::Stmt(Insn::stmt(code, k)));
+    fn stmt(&mut self, op: Op, k: u32) {
+        self.items.push(Item::Stmt(op, k));
     }
     fn jmp(&mut self, op: JmpOp, src: Src, k: u32, t: Label, f: Label) {
-        self.items.push(Item::Jmp {
-            code: Op::Jmp(op, src).code(),
-            k,
-            t,
-            f,
-        });
+        self.items.push(Item::Jmp { op, src, k, t, f });
     }
 
     /// Puts the X part of an indexed load into X (without the final load).
     fn load_x(&mut self, l: Load) {
         match l {
-            Load::Var(_, var, _) => self.stmt(Op::LdxMem.code(), var),
+            Load::Var(_, var, _) => self.stmt(Op::LdxMem, var),
             Load::Transport {
                 iphdr: Pos { reg: None, k },
                 ..
-            } => self.stmt(Op::LdxMsh.code(), k),
+            } => self.stmt(Op::LdxMsh, k),
             Load::Transport {
                 iphdr: Pos { reg: Some(v), k },
                 ..
             } => {
-                self.stmt(Op::LdxMem.code(), v);
-                self.stmt(Op::LdInd(Size::B).code(), k);
-                self.stmt(Op::Alu(AluOp::And, Src::K).code(), 0xf);
-                self.stmt(Op::Alu(AluOp::Lsh, Src::K).code(), 2);
-                self.stmt(Op::Alu(AluOp::Add, Src::X).code(), 0);
-                self.stmt(Op::Tax.code(), 0);
+                self.stmt(Op::LdxMem, v);
+                self.stmt(Op::LdInd(Size::B), k);
+                self.stmt(Op::Alu(AluOp::And, Src::K), 0xf);
+                self.stmt(Op::Alu(AluOp::Lsh, Src::K), 2);
+                self.stmt(Op::Alu(AluOp::Add, Src::X), 0);
+                self.stmt(Op::Tax, 0);
             }
             Load::Abs(..) | Load::Len | Load::Mems { .. } => {}
         }
@@ -503,20 +498,20 @@ impl Gen {
 
     fn load(&mut self, l: Load) {
         match l {
-            Load::Abs(s, off) => self.stmt(Op::LdAbs(s).code(), off),
+            Load::Abs(s, off) => self.stmt(Op::LdAbs(s), off),
             Load::Var(s, var, off) => {
-                self.stmt(Op::LdxMem.code(), var);
-                self.stmt(Op::LdInd(s).code(), off);
+                self.stmt(Op::LdxMem, var);
+                self.stmt(Op::LdInd(s), off);
             }
             Load::Transport { size, off, .. } => {
                 // libpcap's gen_loadx_iphdrlen, then the indexed load.
                 self.load_x(l);
-                self.stmt(Op::LdInd(size).code(), off);
+                self.stmt(Op::LdInd(size), off);
             }
-            Load::Len => self.stmt(Op::LdLen.code(), 0),
+            Load::Len => self.stmt(Op::LdLen, 0),
             Load::Mems { a, x } => {
-                self.stmt(Op::LdMem.code(), a);
-                self.stmt(Op::LdxMem.code(), x);
+                self.stmt(Op::LdMem, a);
+                self.stmt(Op::LdxMem, x);
             }
         }
     }
@@ -551,7 +546,7 @@ impl Gen {
                 match *test {
                     Test::Eq(k) => self.jmp(JmpOp::Eq, Src::K, k, t, f),
                     Test::MaskEq(m, k) => {
-                        self.stmt(Op::Alu(AluOp::And, Src::K).code(), m);
+                        self.stmt(Op::Alu(AluOp::And, Src::K), m);
                         self.jmp(JmpOp::Eq, Src::K, k, t, f)
                     }
                     Test::Ge(k) => self.jmp(JmpOp::Ge, Src::K, k, t, f),
@@ -735,11 +730,11 @@ impl Gen {
     /// Computes `a` into A.
     fn arith(&mut self, a: &Arith) -> Result<(), String> {
         match a {
-            Arith::Num(k) => self.stmt(Op::LdImm.code(), *k),
-            Arith::Len => self.stmt(Op::LdLen.code(), 0),
+            Arith::Num(k) => self.stmt(Op::LdImm, *k),
+            Arith::Len => self.stmt(Op::LdLen, 0),
             Arith::Neg(x) => {
                 self.arith(x)?;
-                self.stmt(Op::Neg.code(), 0);
+                self.stmt(Op::Neg, 0);
             }
             Arith::Load { proto, index, size } => {
                 let s = match size {
@@ -767,24 +762,24 @@ impl Gen {
                 };
                 match &**index {
                     Arith::Num(k) => match x_part {
-                        None => self.stmt(Op::LdAbs(s).code(), base.k.wrapping_add(*k)),
+                        None => self.stmt(Op::LdAbs(s), base.k.wrapping_add(*k)),
                         Some(l) => {
                             self.load_x(l);
-                            self.stmt(Op::LdInd(s).code(), base.k.wrapping_add(*k));
+                            self.stmt(Op::LdInd(s), base.k.wrapping_add(*k));
                         }
                     },
                     idx => {
                         self.arith(idx)?;
                         if let Some(l) = x_part {
                             let m = self.alloc()?;
-                            self.stmt(Op::St.code(), m);
+                            self.stmt(Op::St, m);
                             self.load_x(l);
-                            self.stmt(Op::LdMem.code(), m);
-                            self.stmt(Op::Alu(AluOp::Add, Src::X).code(), 0);
+                            self.stmt(Op::LdMem, m);
+                            self.stmt(Op::Alu(AluOp::Add, Src::X), 0);
                             self.scratch -= 1;
                         }
-                        self.stmt(Op::Tax.code(), 0);
-                        self.stmt(Op::LdInd(s).code(), base.k);
+                        self.stmt(Op::Tax, 0);
+                        self.stmt(Op::LdInd(s), base.k);
                     }
                 }
             }
@@ -797,14 +792,14 @@ impl Gen {
                     if matches!(op, AluOp::Lsh | AluOp::Rsh) && k > 31 {
                         return Err(format!("shift by {k} is more than 31 bits"));
                     }
-                    self.stmt(Op::Alu(*op, Src::K).code(), k);
+                    self.stmt(Op::Alu(*op, Src::K), k);
                 } else {
                     let m = self.alloc()?;
-                    self.stmt(Op::St.code(), m);
+                    self.stmt(Op::St, m);
                     self.arith(y)?;
-                    self.stmt(Op::Tax.code(), 0);
-                    self.stmt(Op::LdMem.code(), m);
-                    self.stmt(Op::Alu(*op, Src::X).code(), 0);
+                    self.stmt(Op::Tax, 0);
+                    self.stmt(Op::LdMem, m);
+                    self.stmt(Op::Alu(*op, Src::X), 0);
                     self.scratch -= 1;
                 }
             }
@@ -833,10 +828,10 @@ impl Gen {
             Some(*k)
         } else {
             let m = self.alloc()?;
-            self.stmt(Op::St.code(), m);
+            self.stmt(Op::St, m);
             self.arith(r)?;
-            self.stmt(Op::Tax.code(), 0);
-            self.stmt(Op::LdMem.code(), m);
+            self.stmt(Op::Tax, 0);
+            self.stmt(Op::LdMem, m);
             self.scratch -= 1;
             None
         };
@@ -861,9 +856,9 @@ impl Gen {
         let (t, f) = (self.label(), self.label());
         self.node(root, t, f)?;
         self.items.push(Item::Place(t));
-        self.stmt(code::RET | code::K, snaplen);
+        self.stmt(Op::RetK, snaplen);
         self.items.push(Item::Place(f));
-        self.stmt(code::RET | code::K, 0);
+        self.stmt(Op::RetK, 0);
         layout(&self.items, self.labels).map_err(|e| {
             ExprError::new(
                 1,

@@ -17,8 +17,8 @@ use bpf_demux::capture::sys::{self, creds, creds::Peer};
 use bpf_demux::capture::{Endpoint, LiveCapture, Senders};
 use bpf_demux::serve::policy::Policy;
 use bpf_demux::serve::proto::{RefuseCode, TenantsReport};
-use bpf_demux::spec::NamedProgram;
 use bpf_demux::FilterSet;
+use bpf_demux::NamedProgram;
 use registry::Registry;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -158,7 +158,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     cfg.poll = Duration::from_millis(100);
     let set =
         FilterSet::new(statics.iter().map(|s| s.program.clone())).map_err(|e| e.to_string())?;
-    let specs = set.tenant_specs(registry::static_queue());
+    let specs = bpf_demux::capture::TenantSpec::all(set.automaton(), registry::static_queue());
     let (senders, endpoints) = Senders::new(specs, false);
     let ifindex = sys::if_index(&interface).ok();
     let live = LiveCapture::start(set, senders, &cfg).map_err(|e| {

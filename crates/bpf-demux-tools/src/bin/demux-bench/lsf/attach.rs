@@ -9,8 +9,8 @@ use super::{sysctl, Spread};
 use bpf_demux::capture::sys::ring::{Ring, RingConfig};
 use bpf_demux::capture::sys::{if_index, PacketSocket};
 use bpf_demux::cbpf::{Insn, Program};
-use bpf_demux::spec::NamedProgram;
 use bpf_demux::FilterSet;
+use bpf_demux::NamedProgram;
 use bpf_demux_testkit::workload::{Family, SNAPLEN};
 use serde::Serialize;
 use std::time::Instant;
@@ -170,7 +170,7 @@ pub fn run(
                     ap.push(t0.elapsed().as_secs_f64() * 1e6);
                     fallback = set.fallback_reason(id).is_some();
                     let t1 = Instant::now();
-                    let pf = auto.kernel_prefilter();
+                    let pf = bpf_demux::prefilter::compile(&auto).ok();
                     pb.push(t1.elapsed().as_secs_f64() * 1e6);
                     if let Some(p) = &pf {
                         let t2 = Instant::now();

@@ -28,8 +28,8 @@ use bpf_demux::capture::sys::ring::{Ring, RingConfig};
 use bpf_demux::capture::sys::{if_index, thread_cpu_time, PacketSocket};
 use bpf_demux::capture::{LiveCapture, LiveConfig, Senders};
 use bpf_demux::cbpf::Program;
-use bpf_demux::spec::NamedProgram;
 use bpf_demux::FilterSet;
+use bpf_demux::NamedProgram;
 use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -178,7 +178,10 @@ fn one(
                 snaplen: None,
             }])
             .map_err(|e| e.to_string())?;
-            let (senders, eps) = Senders::new(set.tenant_specs(usize::MAX), false);
+            let (senders, eps) = Senders::new(
+                bpf_demux::capture::TenantSpec::all(set.automaton(), usize::MAX),
+                false,
+            );
             let mut cfg = LiveConfig::new("vb");
             cfg.reinsert_vlan = false;
             let live =

@@ -32,8 +32,8 @@ use crate::live::{cpu_ns, digest, kernel_sockets, wait_quiet};
 use bpf_demux::capture::sys::{enter_netns, if_index, thread_cpu_time, PacketSocket};
 use bpf_demux::capture::{Endpoint, LiveCapture, LiveConfig, Senders};
 use bpf_demux::cbpf::Program;
-use bpf_demux::spec::NamedProgram;
 use bpf_demux::FilterSet;
+use bpf_demux::NamedProgram;
 use bpf_demux_testkit::workload::{self, Family};
 use serde::Serialize;
 use std::io::{Read, Write};
@@ -323,7 +323,7 @@ fn kernel_receivers(progs: &[NamedProgram]) -> Result<Receivers, String> {
 
 fn demux_receivers(progs: &[NamedProgram], blocks: u32) -> Result<Receivers, String> {
     let set = FilterSet::new(progs.iter().cloned()).map_err(|e| e.to_string())?;
-    let specs = set.tenant_specs(usize::MAX);
+    let specs = bpf_demux::capture::TenantSpec::all(set.automaton(), usize::MAX);
     let (senders, eps) = Senders::new(specs, false);
     let mut cfg = LiveConfig::new("vb");
     cfg.reinsert_vlan = false;

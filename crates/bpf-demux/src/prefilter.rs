@@ -27,13 +27,17 @@
 //! than the scratch memory, nodes past the depth budget) returns ACCEPT at
 //! that point. When the result would exceed the kernel's 4096
 //! instructions, the budgets shrink and compilation starts over; a set
-//! with interpreter fallbacks gets no prefilter.
+//! with interpreter fallbacks gets no prefilter ([`NoPrefilter`] says why).
+//!
+//! Pipeline position: a back end of the published [`Automaton`], beside
+//! the matcher; it emits typed instructions through [`crate::cbpf::layout`]
+//! and validates the result, treating a refusal as its own bug.
 
-use super::Automaton;
 use crate::cbpf::layout::{layout, thread_jumps, Item, Label};
-use crate::cbpf::opcode::{code, AluOp, Size};
+use crate::cbpf::opcode::{AluOp, JmpOp, Op, Size, Src};
 use crate::cbpf::program::{MAX_INSNS, SKF_AD_OFF};
-use crate::cbpf::{Insn, Program};
+use crate::cbpf::{Insn, Program, ValidateError};
+use crate::exec::{Automaton, FilterId};
 use crate::ir::{Lit, Term, TermId};
 use crate::merge::{Group, NodeId};
 
@@ -128,22 +132,24 @@ impl<'a> Gen<'a> {
     fn place(&mut self, l: Label) {
         self.items.push(Item::Place(l));
     }
-    fn stmt(&mut self, code: u16, k: u32) {
-        self.items.push(Item::Stmt(Insn::stmt(code, k)));
+    fn stmt(&mut self, op: Op, k: u32) {
+        self.items.push(Item::Stmt(op, k));
         self.insns += 1;
     }
-    fn jmp(&mut self, op: u16, k: u32, t: Label, f: Label) {
+    fn jmp(&mut self, op: JmpOp, k: u32, t: Label, f: Label) {
         self.items.push(Item::Jmp {
-            code: code::JMP | op | code::K,
+            op,
+            src: Src::K,
             k,
             t,
             f,
         });
         self.insns += 1;
     }
-    fn jmp_x(&mut self, op: u16, t: Label, f: Label) {
+    fn jmp_x(&mut self, op: JmpOp, t: Label, f: Label) {
         self.items.push(Item::Jmp {
-            code: code::JMP | op | code::X,
+            op,
+            src: Src::X,
             k: 0,
             t,
             f,
@@ -155,7 +161,7 @@ impl<'a> Gen<'a> {
         self.insns += 1;
     }
     fn accept(&mut self) {
-        self.stmt(code::RET | code::K, ACCEPT);
+        self.stmt(Op::RetK, ACCEPT);
     }
     fn check(&self) -> Result<(), Overflow> {
         if self.insns > MAX_INSNS {
@@ -170,7 +176,7 @@ impl<'a> Gen<'a> {
     /// at least this on every path here.
     fn node(&mut self, n: NodeId, fail: Label, proven: u32, depth: u32) -> Result<(), Overflow> {
         self.check()?;
-        let node = self.a.trie.node(n);
+        let node = self.a.trie().node(n);
         if self.accepting(n, 4) || depth > self.budget.depth {
             self.accept();
             return Ok(());
@@ -224,7 +230,7 @@ impl<'a> Gen<'a> {
     /// of `host X` excludes little; dropping it over-approximates, which
     /// is all a prefilter needs, and lets whole tables collapse.
     fn accepting(&self, n: NodeId, depth: u32) -> bool {
-        let node = self.a.trie.node(n);
+        let node = self.a.trie().node(n);
         !node.accepts.is_empty()
             || (depth > 0
                 && node.groups.iter().any(|g| match g {
@@ -327,7 +333,7 @@ impl<'a> Gen<'a> {
         if ivs.len() > 2 {
             let mid = ivs.len() / 2;
             let (left, right) = (self.label(), self.label());
-            self.jmp(code::JGE, ivs[mid].lo, right, left);
+            self.jmp(JmpOp::Ge, ivs[mid].lo, right, left);
             self.place(left);
             self.search(&ivs[..mid], known, fail, children);
             self.place(right);
@@ -346,17 +352,17 @@ impl<'a> Gen<'a> {
             };
             let next = self.label();
             if iv.lo == iv.hi {
-                self.jmp(code::JEQ, iv.lo, hit, next);
+                self.jmp(JmpOp::Eq, iv.lo, hit, next);
             } else {
                 if iv.lo > known {
                     let inside = self.label();
-                    self.jmp(code::JGE, iv.lo, inside, fail);
+                    self.jmp(JmpOp::Ge, iv.lo, inside, fail);
                     self.place(inside);
                 }
                 if iv.hi == u32::MAX {
                     self.ja(hit);
                 } else {
-                    self.jmp(code::JGT, iv.hi, next, hit);
+                    self.jmp(JmpOp::Gt, iv.hi, next, hit);
                 }
             }
             if iv.to == Target::Accept {
@@ -375,23 +381,23 @@ impl<'a> Gen<'a> {
         match *lit {
             Lit::Eq(x, k) => {
                 self.term(x, f, proven, 0)?;
-                self.jmp(code::JEQ, k, t, f);
+                self.jmp(JmpOp::Eq, k, t, f);
             }
             Lit::Ne(x, k) => {
                 self.term(x, f, proven, 0)?;
-                self.jmp(code::JEQ, k, f, t);
+                self.jmp(JmpOp::Eq, k, f, t);
             }
             Lit::Range(x, lo, hi) => {
                 self.term(x, f, proven, 0)?;
                 if lo > 0 {
                     let inside = self.label();
-                    self.jmp(code::JGE, lo, inside, f);
+                    self.jmp(JmpOp::Ge, lo, inside, f);
                     self.place(inside);
                 }
                 if hi == u32::MAX {
                     self.ja(t);
                 } else {
-                    self.jmp(code::JGT, hi, f, t);
+                    self.jmp(JmpOp::Gt, hi, f, t);
                 }
             }
             Lit::Guard(x) => {
@@ -400,12 +406,11 @@ impl<'a> Gen<'a> {
             }
             Lit::Cmp(op, a, b, truth) => {
                 self.term(b, f, proven, 0)?;
-                self.stmt(code::ST, 0);
+                self.stmt(Op::St, 0);
                 self.term(a, f, proven, 1)?;
-                self.stmt(code::LDX | code::MEM, 0);
-                let jop = op.bits();
+                self.stmt(Op::LdxMem, 0);
                 let (yes, no) = if truth { (t, f) } else { (f, t) };
-                self.jmp_x(jop, yes, no);
+                self.jmp_x(op, yes, no);
             }
         }
         Ok(())
@@ -439,14 +444,13 @@ impl<'a> Gen<'a> {
         if depth >= SCRATCH || self.insns > MAX_INSNS {
             return Err(Unsupported);
         }
-        match *self.a.terms.get(t.index()) {
-            Term::Const(k) => self.stmt(code::LD | code::IMM, k),
-            Term::Len => self.stmt(code::LD | code::W | code::LEN, 0),
-            Term::Anc(anc) => self.stmt(code::LD | code::W | code::ABS, SKF_AD_OFF + anc.offset()),
+        match self.a.term(t) {
+            Term::Const(k) => self.stmt(Op::LdImm, k),
+            Term::Len => self.stmt(Op::LdLen, 0),
+            Term::Anc(anc) => self.stmt(Op::LdAbs(Size::W), SKF_AD_OFF + anc.offset()),
             Term::Load(size, off) => {
                 let bytes = size.bytes();
-                let sz = size.bits();
-                if let Term::Const(k) = *self.a.terms.get(off.index()) {
+                if let Term::Const(k) = self.a.term(off) {
                     if k >= 0x8000_0000 - 4 {
                         // Negative areas (or the wrap past them).
                         return Err(Unsupported);
@@ -454,12 +458,12 @@ impl<'a> Gen<'a> {
                     let end = k + bytes;
                     if end > *proven {
                         let ok = self.label();
-                        self.stmt(code::LD | code::W | code::LEN, 0);
-                        self.jmp(code::JGE, end, ok, fail);
+                        self.stmt(Op::LdLen, 0);
+                        self.jmp(JmpOp::Ge, end, ok, fail);
                         self.place(ok);
                         *proven = end;
                     }
-                    self.stmt(code::LD | sz | code::ABS, k);
+                    self.stmt(Op::LdAbs(size), k);
                 } else {
                     // A computed offset: negative ones address the kernel's
                     // special areas, which this does not model: ACCEPT.
@@ -467,33 +471,32 @@ impl<'a> Gen<'a> {
                     let ok = self.label();
                     if self.max_value(off, 8).map_or(true, |m| m >= 0x8000_0000) {
                         let (pos, neg) = (self.label(), self.label());
-                        self.jmp(code::JGE, 0x8000_0000, neg, pos);
+                        self.jmp(JmpOp::Ge, 0x8000_0000, neg, pos);
                         self.place(neg);
                         self.accept();
                         self.place(pos);
                     }
-                    self.stmt(code::ST, depth as u32);
-                    self.stmt(code::ALU | code::ADD | code::K, bytes);
-                    self.stmt(code::MISC | code::TAX, 0);
-                    self.stmt(code::LD | code::W | code::LEN, 0);
-                    self.jmp_x(code::JGE, ok, fail);
+                    self.stmt(Op::St, depth as u32);
+                    self.stmt(Op::Alu(AluOp::Add, Src::K), bytes);
+                    self.stmt(Op::Tax, 0);
+                    self.stmt(Op::LdLen, 0);
+                    self.jmp_x(JmpOp::Ge, ok, fail);
                     self.place(ok);
-                    self.stmt(code::LDX | code::MEM, depth as u32);
-                    self.stmt(code::LD | sz | code::IND, 0);
+                    self.stmt(Op::LdxMem, depth as u32);
+                    self.stmt(Op::LdInd(size), 0);
                 }
             }
             Term::Neg(a) => {
                 self.term_inner(a, fail, proven, depth)?;
-                self.stmt(code::ALU | code::NEG, 0);
+                self.stmt(Op::Neg, 0);
             }
             Term::Alu(op, a, b) => {
-                let op_code = op.bits();
-                if let Term::Const(k) = *self.a.terms.get(b.index()) {
+                if let Term::Const(k) = self.a.term(b) {
                     self.term_inner(a, fail, proven, depth)?;
                     match op {
-                        AluOp::Lsh | AluOp::Rsh => self.stmt(code::ALU | op_code | code::K, k & 31),
-                        AluOp::Div | AluOp::Mod if k == 0 => self.stmt(code::LD | code::IMM, 0),
-                        _ => self.stmt(code::ALU | op_code | code::K, k),
+                        AluOp::Lsh | AluOp::Rsh => self.stmt(Op::Alu(op, Src::K), k & 31),
+                        AluOp::Div | AluOp::Mod if k == 0 => self.stmt(Op::LdImm, 0),
+                        _ => self.stmt(Op::Alu(op, Src::K), k),
                     }
                 } else {
                     // Both operands evaluate (either may fail), then the
@@ -503,23 +506,23 @@ impl<'a> Gen<'a> {
                         return Err(Unsupported);
                     }
                     self.term_inner(b, fail, proven, depth)?;
-                    self.stmt(code::ST, depth as u32);
+                    self.stmt(Op::St, depth as u32);
                     self.term_inner(a, fail, proven, depth + 1)?;
-                    self.stmt(code::LDX | code::MEM, depth as u32);
+                    self.stmt(Op::LdxMem, depth as u32);
                     if matches!(op, AluOp::Div | AluOp::Mod) {
                         let (zero, nonzero, done) = (self.label(), self.label(), self.label());
-                        self.stmt(code::ST, depth as u32 + 1);
-                        self.stmt(code::MISC | code::TXA, 0);
-                        self.jmp(code::JEQ, 0, zero, nonzero);
+                        self.stmt(Op::St, depth as u32 + 1);
+                        self.stmt(Op::Txa, 0);
+                        self.jmp(JmpOp::Eq, 0, zero, nonzero);
                         self.place(nonzero);
-                        self.stmt(code::LD | code::MEM, depth as u32 + 1);
-                        self.stmt(code::ALU | op_code | code::X, 0);
+                        self.stmt(Op::LdMem, depth as u32 + 1);
+                        self.stmt(Op::Alu(op, Src::X), 0);
                         self.ja(done);
                         self.place(zero);
-                        self.stmt(code::LD | code::IMM, 0);
+                        self.stmt(Op::LdImm, 0);
                         self.place(done);
                     } else {
-                        self.stmt(code::ALU | op_code | code::X, 0);
+                        self.stmt(Op::Alu(op, Src::X), 0);
                     }
                 }
             }
@@ -535,7 +538,7 @@ impl Gen<'_> {
         if depth == 0 {
             return None;
         }
-        let m = match *self.a.terms.get(t.index()) {
+        let m = match self.a.term(t) {
             Term::Const(k) => k as u64,
             Term::Load(Size::B, _) => 0xff,
             Term::Load(Size::H, _) => 0xffff,
@@ -552,7 +555,7 @@ impl Gen<'_> {
             Term::Alu(AluOp::Mul, a, b) => {
                 self.max_value(a, depth - 1)? * self.max_value(b, depth - 1)?
             }
-            Term::Alu(AluOp::Lsh, a, b) => match *self.a.terms.get(b.index()) {
+            Term::Alu(AluOp::Lsh, a, b) => match self.a.term(b) {
                 Term::Const(k) => self.max_value(a, depth - 1)? << (k & 31),
                 _ => return None,
             },
@@ -564,45 +567,151 @@ impl Gen<'_> {
     }
 }
 
-impl Automaton {
-    /// The kernel prefilter for this automaton (see the module docs), or
-    /// `None` when it could not reject anything: a set with interpreter
-    /// fallbacks, an empty set, or nothing fits the kernel's limit.
-    pub fn kernel_prefilter(&self) -> Option<Program> {
-        if !self.fallbacks.is_empty() {
-            return None;
+/// Why a set gets no kernel prefilter (every frame then reaches the ring).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NoPrefilter {
+    /// The set has no filter.
+    #[error("the set is empty")]
+    Empty,
+    /// A filter runs in the fallback interpreter, which the prefilter does
+    /// not model.
+    #[error("filter {0:?} runs in the fallback interpreter")]
+    Fallback(FilterId),
+    /// Some filter accepts every frame (or nothing narrower fits the
+    /// kernel's limit): the program would be `ret #-1`.
+    #[error("some filter accepts every frame")]
+    AcceptsAll,
+    /// No attempt fit the kernel's 4096 instructions.
+    #[error("no program within {MAX_INSNS} instructions")]
+    TooLong,
+    /// The generator emitted a program the validator refuses: a bug in
+    /// this module (the tests check it never happens), reported instead of
+    /// attached.
+    #[error("the generated prefilter is invalid (a bug): {0}")]
+    Invalid(ValidateError),
+}
+
+/// The kernel prefilter for `automaton` (see the module docs).
+///
+/// ```
+/// use bpf_demux::cbpf::{self, text, FrameMeta, Program};
+/// use bpf_demux::{prefilter, FilterSet, NamedProgram};
+/// let prog = |s: &str| Program::validate(&text::parse_ddd(s).unwrap()).unwrap();
+/// let mut set = FilterSet::new([NamedProgram::new(
+///     "arp",
+///     prog("4,40 0 0 12,21 0 1 2054,6 0 0 96,6 0 0 0"),
+/// )])
+/// .unwrap();
+/// let p = prefilter::compile(&set.publish()).unwrap();
+/// let mut frame = [0u8; 60];
+/// assert_eq!(cbpf::run(&p, &frame, &FrameMeta::offline(&frame, 60)), 0);
+/// frame[12..14].copy_from_slice(&[0x08, 0x06]);
+/// assert_eq!(cbpf::run(&p, &frame, &FrameMeta::offline(&frame, 60)), prefilter::ACCEPT);
+/// ```
+pub fn compile(automaton: &Automaton) -> Result<Program, NoPrefilter> {
+    if let Some((id, _)) = automaton.fallbacks().first() {
+        return Err(NoPrefilter::Fallback(*id));
+    }
+    if automaton.is_empty() {
+        return Err(NoPrefilter::Empty);
+    }
+    let insns = generate(automaton)?;
+    match Program::validate(&insns) {
+        Ok(p) => Ok(p),
+        Err(e) => {
+            debug_assert!(
+                false,
+                "the prefilter generator emitted an invalid program: {e}"
+            );
+            Err(NoPrefilter::Invalid(e))
         }
-        for budget in ATTEMPTS {
-            let mut g = Gen {
-                a: self,
-                budget,
-                items: Vec::new(),
-                labels: 0,
-                insns: 0,
-            };
-            let fail = g.label();
-            if g.node(NodeId::ROOT, fail, 0, 0).is_err() {
-                continue;
-            }
-            g.place(fail);
-            g.stmt(code::RET | code::K, 0);
-            let items = thread_jumps(&g.items, g.labels);
-            let Ok(insns) = layout(&items, g.labels) else {
-                continue;
-            };
-            if insns.len() <= 1 {
-                // Only `ret #0`: an empty set; the capture sees nothing
-                // anyway, but an empty automaton has no use for a filter.
-                return None;
-            }
-            if insns
-                .first()
-                .is_some_and(|i| *i == Insn::stmt(code::RET | code::K, ACCEPT))
-            {
-                return None;
-            }
-            return Program::validate(&insns).ok();
+    }
+}
+
+/// The program of the first attempt that fits, unvalidated.
+fn generate(automaton: &Automaton) -> Result<Vec<Insn>, NoPrefilter> {
+    for budget in ATTEMPTS {
+        let mut g = Gen {
+            a: automaton,
+            budget,
+            items: Vec::new(),
+            labels: 0,
+            insns: 0,
+        };
+        let fail = g.label();
+        if g.node(NodeId::ROOT, fail, 0, 0).is_err() {
+            continue;
         }
-        None
+        g.place(fail);
+        g.stmt(Op::RetK, 0);
+        let items = thread_jumps(&g.items, g.labels);
+        let Ok(insns) = layout(&items, g.labels) else {
+            continue;
+        };
+        if insns.first() == Some(&Insn::stmt(Op::RetK.code(), ACCEPT)) {
+            return Err(NoPrefilter::AcceptsAll);
+        }
+        if insns.len() <= 1 {
+            // Only `ret #0`: no filter accepts anything.
+            return Err(NoPrefilter::Empty);
+        }
+        return Ok(insns);
+    }
+    Err(NoPrefilter::TooLong)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cbpf::text::parse_asm;
+    use crate::{FilterSet, NamedProgram};
+
+    /// Every generated program passes the kernel's rules: over sets of
+    /// filters of every term shape the prefilter compiles (constant and
+    /// computed loads, ALU with constants and registers, division, ranges,
+    /// comparisons of two terms), and with the budgets forced small.
+    #[test]
+    fn every_generated_program_is_valid() {
+        let shapes = [
+            "ldh [12]\njeq #0x800, yes, no\nyes: ret #-1\nno: ret #0",
+            "ldb [14]\nand #0xf\nlsh #2\ntax\nldh [x+16]\njgt #1000, yes, no\nyes: ret #96\nno: ret #0",
+            "ld [26]\nand #0xffffff00\njeq #0x0a000100, yes, no\nyes: ret #-1\nno: ret #0",
+            "ldb [23]\ntax\nld [26]\ndiv x\njge #7, yes, no\nyes: ret #-1\nno: ret #0",
+            "ld #4\nst M[0]\nldb [20]\nldx M[0]\nmod x\njeq #1, yes, no\nyes: ret #64\nno: ret #0",
+            "ldh [12]\nldx len\njgt x, yes, no\nyes: ret #-1\nno: ret #0",
+            "ld len\njge #60, a, no\na: ldh [20]\njset #0x1fff, no, yes\nyes: ret #1\nno: ret #0",
+        ];
+        let mut set = FilterSet::default();
+        let mut checked = 0;
+        for (round, shape) in shapes.iter().cycle().take(40).enumerate() {
+            // Vary the constants so the tables grow past every budget.
+            let text = shape.replace("0x800", &format!("{:#x}", 0x800 + round));
+            let p = Program::validate(&parse_asm(&text).unwrap()).unwrap();
+            set.add(NamedProgram::new(&format!("f{round}"), p)).unwrap();
+            let a = set.publish();
+            let insns = generate(&a).expect("these sets have a prefilter");
+            Program::validate(&insns).unwrap_or_else(|e| panic!("round {round}: {e}"));
+            for budget in ATTEMPTS {
+                let mut g = Gen {
+                    a: &a,
+                    budget,
+                    items: Vec::new(),
+                    labels: 0,
+                    insns: 0,
+                };
+                let fail = g.label();
+                if g.node(NodeId::ROOT, fail, 0, 0).is_ok() {
+                    g.place(fail);
+                    g.stmt(Op::RetK, 0);
+                    let items = thread_jumps(&g.items, g.labels);
+                    if let Ok(insns) = layout(&items, g.labels) {
+                        Program::validate(&insns)
+                            .unwrap_or_else(|e| panic!("round {round} {budget:?}: {e}"));
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked >= 200, "{checked} programs checked");
     }
 }
