@@ -1,15 +1,26 @@
 //! bpf-demux: many tenants' classic BPF filters, one pass per frame.
 //!
-//! The pipeline, one layer per module, each depending only on those above it:
+//! Each tenant's filter is validated as Linux validates it, normalized
+//! into accepting paths over hash-consed terms, and merged with every
+//! other into one decision structure; a frame goes through it once and
+//! comes out with every accepting filter and that filter's return value,
+//! as the kernel would answer running the filter alone.
+//!
+//! The modules, bottom up; each names only those below it (DESIGN.md,
+//! "Layers", checked by `tests/layers.rs`):
 //!
 //! ```text
-//! program text ──cbpf::text──▶ Vec<Insn> ──Program::validate──▶ Program
-//!   (kernel rules)      ──cbpf::interp──▶ reference answer per filter
-//! Program ──ir::normalize──▶ NormalForm ──merge──▶ trie ──FilterSet::publish──▶ Arc<Automaton>
-//! frame + FrameMeta ──Automaton::matches_into──▶ MatchSet (every accepting filter, its return value)
-//! filter-set file ──spec──▶ named programs
-//! pcap / pcapng ──pcapfile──▶ frames + FrameMeta
-//! AF_PACKET ring ──capture──▶ frames ──dispatch──▶ per-tenant endpoints
+//! 7  serve       the daemon's control protocol and attach policy (feature `serve`)
+//! 6  capture     AF_PACKET ring -> dispatch -> per-tenant endpoints; live updates
+//! 5  spec        filter-set files -> NamedProgram / FilterSet
+//! 5  prefilter   Automaton -> one conservative cBPF program for the socket
+//! 4  set         FilterSet: add, remove, publish -> Arc<Automaton>
+//! 3  exec        Automaton (the matcher, with names and snaplens), Cache, MatchSet
+//! 2  merge       the trie of literals, copy-on-write
+//! 1  ir          terms, literals, normalization
+//! 1  expr        pcap-filter expressions -> cBPF
+//! 0  cbpf        instructions, validator, reference interpreter, text forms
+//! 0  pcapfile    pcap and pcapng files
 //! ```
 //!
 //! ```

@@ -664,7 +664,7 @@ fn generate(automaton: &Automaton) -> Result<Vec<Insn>, NoPrefilter> {
 mod tests {
     use super::*;
     use crate::cbpf::text::parse_asm;
-    use crate::{FilterSet, NamedProgram};
+    use crate::set::{FilterSet, NamedProgram};
 
     /// Every generated program passes the kernel's rules: over sets of
     /// filters of every term shape the prefilter compiles (constant and
