@@ -479,7 +479,7 @@ fn errors_point_at_the_token() {
     ];
     for (e, col, msg) in cases {
         let err = expr::compile(e, expr::DEFAULT_SNAPLEN).unwrap_err();
-        assert!(err.msg.contains(msg), "{e}: {err}");
+        assert!(err.kind.to_string().contains(msg), "{e}: {err}");
         assert_eq!(err.col, col, "{e}: {err}");
     }
 }

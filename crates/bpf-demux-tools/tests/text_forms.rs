@@ -129,18 +129,21 @@ fn reader_errors_carry_line_and_column() {
     let e = text::parse_ddd("2\n40 0 0 12\n6 0 0\n").unwrap_err();
     assert_eq!((e.line, e.col), (3, 1), "{e}");
     let e = text::parse_ddd("3\n40 0 0 12\n6 0 0 0\n").unwrap_err();
-    assert!(e.msg.contains("count says 3"), "{e}");
+    assert!(e.kind.to_string().contains("count says 3"), "{e}");
     let e = text::parse_dd("{ 0x28, 0, 0, 0x0000000c },\n{ 0x6, 0, zz, 0 },\n").unwrap_err();
     assert_eq!((e.line, e.col), (2, 11), "{e}");
     let e = text::parse_listing("(000) ldh      [12]\n(001) frob     #3\n").unwrap_err();
     assert_eq!(e.line, 2, "{e}");
     let e = text::parse_asm("  ldh [12]\n  jeq #1, nowhere\n  ret #0\n").unwrap_err();
     assert_eq!((e.line, e.col), (2, 11), "{e}");
-    assert!(e.msg.contains("undefined label"), "{e}");
+    assert!(e.kind.to_string().contains("undefined label"), "{e}");
     let e = text::parse_asm("top: ldh [12]\n  ja top\n  ret #0\n").unwrap_err();
-    assert!(e.msg.contains("forward"), "{e}");
+    assert!(e.kind.to_string().contains("forward"), "{e}");
     let e = text::parse_raw(&[0u8; 13]).unwrap_err();
-    assert!(e.msg.contains("left over at byte offset 8"), "{e}");
+    assert!(
+        e.kind.to_string().contains("left over at byte offset 8"),
+        "{e}"
+    );
     assert!(text::parse_raw(&[]).is_err());
     assert!(text::parse_ddd("").is_err());
     assert!(text::parse_asm("; only a comment\n").is_err());

@@ -29,8 +29,9 @@
 //! it, the offline commands ignore it). Every error names the file, the line (and column where
 //! known) and the filter.
 
-use crate::cbpf::text::{self, TextError};
+use crate::cbpf::text::{self, TextError, TextErrorKind};
 use crate::cbpf::{Insn, Program, UnknowableLoad, ValidateError};
+use crate::expr::ExprErrorKind;
 use crate::set::{valid_name, FilterSet, NamedProgram};
 use serde::Deserialize;
 use std::fmt;
@@ -64,11 +65,13 @@ pub struct SpecError {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SpecErrorKind {
     #[error("cannot read file: {0}")]
-    Io(String),
+    Io(IoFailure),
+    #[error("file is not UTF-8 text")]
+    NotUtf8,
     #[error("no filters in file")]
     Empty,
-    #[error("{0}")]
-    Toml(String),
+    #[error("{}", .0.message().trim())]
+    Toml(toml::de::Error),
     #[error("bad filter name `{0}` (use letters, digits, `_`, `.`, `-`)")]
     BadName(String),
     #[error("filter name `{name}` already used on line {first_line}")]
@@ -76,13 +79,13 @@ pub enum SpecErrorKind {
     #[error("give exactly one of `cbpf`, `asm` or `expr`")]
     ProgramKeys,
     #[error("expression: {0}")]
-    Expr(String),
+    Expr(ExprErrorKind),
     #[error("expected `name<TAB>program`")]
     NoTab,
     #[error("snaplen must be at least 1")]
     ZeroSnaplen,
     #[error("program text: {0}")]
-    Text(String),
+    Text(TextErrorKind),
     #[error("invalid program: {0}")]
     Invalid(ValidateError),
     #[error("not installable: {0}")]
@@ -90,7 +93,36 @@ pub enum SpecErrorKind {
     #[error("`live` applies to `expr` filters only (a program runs as written)")]
     LiveNotExpr,
     #[error("`listen` must be an IP address and port, such as \"127.0.0.1:57012\" or \"[::1]:57012\": {0}")]
-    Listen(String),
+    Listen(std::net::AddrParseError),
+}
+
+/// Why a file could not be read: the system's error, kept as its kind and
+/// OS code (an `io::Error` is neither `Clone` nor `Eq`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoFailure {
+    /// The error's kind.
+    pub kind: std::io::ErrorKind,
+    /// The OS error number, when the error came from the system.
+    pub os: Option<i32>,
+}
+
+impl IoFailure {
+    /// The failure `e` describes.
+    pub fn of(e: &std::io::Error) -> IoFailure {
+        IoFailure {
+            kind: e.kind(),
+            os: e.raw_os_error(),
+        }
+    }
+}
+
+impl fmt::Display for IoFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.os {
+            Some(n) => write!(f, "{}", std::io::Error::from_raw_os_error(n)),
+            None => write!(f, "{}", self.kind),
+        }
+    }
 }
 
 /// What expressions in a set are compiled for: a pcap file (tags in the
@@ -170,7 +202,7 @@ fn read_text(path: &Path) -> Result<String, SpecError> {
         line: 0,
         col: None,
         filter: None,
-        kind: SpecErrorKind::Io(e.to_string()),
+        kind: SpecErrorKind::Io(IoFailure::of(&e)),
     })?;
     String::from_utf8(bytes).map_err(|e| {
         let (line, col) = text::line_col(e.as_bytes(), e.utf8_error().valid_up_to());
@@ -179,7 +211,7 @@ fn read_text(path: &Path) -> Result<String, SpecError> {
             line,
             col: Some(col),
             filter: None,
-            kind: SpecErrorKind::Text("file is not UTF-8 text".into()),
+            kind: SpecErrorKind::NotUtf8,
         }
     })
 }
@@ -286,12 +318,12 @@ fn parse_plain(
                     err(
                         col0 + 5 + lead + x.col - 1,
                         Some(name),
-                        SpecErrorKind::Expr(x.msg),
+                        SpecErrorKind::Expr(x.kind),
                     )
                 })?
             } else {
                 text::parse_ddd(prog.trim_end()).map_err(|e: TextError| {
-                    err(col0 + e.col - 1, Some(name), SpecErrorKind::Text(e.msg))
+                    err(col0 + e.col - 1, Some(name), SpecErrorKind::Text(e.kind))
                 })?
             };
             Ok(FilterSpec {
@@ -326,7 +358,7 @@ fn parse_toml(
             line,
             col: Some(col),
             filter: None,
-            kind: SpecErrorKind::Toml(e.message().trim().to_owned()),
+            kind: SpecErrorKind::Toml(e),
         }
     })?;
     let mut out = Vec::new();
@@ -364,16 +396,17 @@ fn parse_toml(
             if f.live && form != 2 {
                 return Err(err(nline, ncol, SpecErrorKind::LiveNotExpr));
             }
-            let listen =
-                match &f.listen {
-                    None => None,
-                    Some(l) => {
-                        let (line, col) = pos(l.span().start);
-                        Some(l.get_ref().parse::<std::net::SocketAddr>().map_err(|e| {
-                            err(line, col + 1, SpecErrorKind::Listen(e.to_string()))
-                        })?)
-                    }
-                };
+            let listen = match &f.listen {
+                None => None,
+                Some(l) => {
+                    let (line, col) = pos(l.span().start);
+                    Some(
+                        l.get_ref()
+                            .parse::<std::net::SocketAddr>()
+                            .map_err(|e| err(line, col + 1, SpecErrorKind::Listen(e)))?,
+                    )
+                }
+            };
             let (vline, vcol) = pos(src.span().start);
             // The value's text starts after its opening quote(s); for a
             // multi-line string that starts with a newline, on the next line.
@@ -394,7 +427,7 @@ fn parse_toml(
                     live: f.live || target == Target::Live,
                 };
                 let insns = crate::expr::compile_with(src.get_ref(), &opts)
-                    .map_err(|e| err(l0, c0 + e.col - 1, SpecErrorKind::Expr(e.msg)))?;
+                    .map_err(|e| err(l0, c0 + e.col - 1, SpecErrorKind::Expr(e.kind)))?;
                 return Ok(FilterSpec {
                     name,
                     insns,
@@ -410,7 +443,7 @@ fn parse_toml(
             };
             let insns = parsed.map_err(|e| {
                 let e = e.shifted(l0, c0);
-                err(e.line, e.col, SpecErrorKind::Text(e.msg))
+                err(e.line, e.col, SpecErrorKind::Text(e.kind))
             })?;
             Ok(FilterSpec {
                 name,

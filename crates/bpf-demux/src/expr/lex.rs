@@ -1,6 +1,6 @@
 //! Tokens of the pcap-filter language, with their columns.
 
-use super::ExprError;
+use super::{ExprError, ExprErrorKind};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Tok {
@@ -86,12 +86,7 @@ pub fn lex(text: &str) -> Result<Vec<Token>, ExprError> {
         let op = match (op, c) {
             (Some(o), _) => *o,
             (None, '>') => ">",
-            _ => {
-                return Err(ExprError::new(
-                    col,
-                    format!("syntax error: unexpected character `{c}`"),
-                ))
-            }
+            _ => return Err(ExprError::new(col, ExprErrorKind::UnexpectedChar(c))),
         };
         match op {
             "[" => depth += 1,

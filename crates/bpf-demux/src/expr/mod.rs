@@ -20,40 +20,18 @@
 //! (`gateway`, `decnet`, `atalk`, ...) are refused with an error naming them.
 
 mod ast;
+mod error;
 mod gen;
 mod lex;
 mod names;
 mod parse;
 
+pub use error::{Expected, ExprError, ExprErrorKind};
+
 use crate::cbpf::Insn;
-use std::fmt;
 
 /// libpcap's default snaplen: what accepting programs return.
 pub const DEFAULT_SNAPLEN: u32 = 262_144;
-
-/// A compile error, at a 1-based column of the expression.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ExprError {
-    pub col: usize,
-    pub msg: String,
-}
-
-impl ExprError {
-    pub fn new(col: usize, msg: impl Into<String>) -> ExprError {
-        ExprError {
-            col,
-            msg: msg.into(),
-        }
-    }
-}
-
-impl fmt::Display for ExprError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "column {}: {}", self.col, self.msg)
-    }
-}
-
-impl std::error::Error for ExprError {}
 
 /// How to compile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

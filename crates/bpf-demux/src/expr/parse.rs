@@ -7,7 +7,7 @@
 use super::ast::*;
 use super::lex::{Tok, Token};
 use super::names;
-use super::ExprError;
+use super::{Expected, ExprError, ExprErrorKind};
 use crate::cbpf::AluOp;
 
 pub struct Parser {
@@ -60,8 +60,8 @@ impl Parser {
     }
     fn syntax(&self) -> ExprError {
         match self.toks.get(self.pos) {
-            Some(t) => ExprError::new(t.col, format!("syntax error near `{}`", show(&t.tok))),
-            None => ExprError::new(self.end_col, "syntax error: unexpected end of expression"),
+            Some(t) => ExprError::new(t.col, ExprErrorKind::SyntaxNear(show(&t.tok).to_string())),
+            None => ExprError::new(self.end_col, ExprErrorKind::UnexpectedEnd),
         }
     }
     fn expect_op(&mut self, op: &str) -> R<()> {
@@ -75,10 +75,7 @@ impl Parser {
 
     pub fn parse(mut self) -> R<Node> {
         if self.toks.is_empty() {
-            return Err(ExprError::new(
-                1,
-                "empty expression (bpf-demux needs a filter; use `len > 0` to accept all)",
-            ));
+            return Err(ExprError::new(1, ExprErrorKind::Empty));
         }
         let n = self.expr()?;
         if self.pos < self.toks.len() {
@@ -222,12 +219,7 @@ impl Parser {
                     let n = self.number()?;
                     size = match n {
                         1 | 2 | 4 => n as u8,
-                        _ => {
-                            return Err(ExprError::new(
-                                scol,
-                                format!("data size must be 1, 2 or 4, not {n}"),
-                            ))
-                        }
+                        _ => return Err(ExprError::new(scol, ExprErrorKind::DataSize(n))),
                     };
                 }
                 self.expect_op("]")?;
@@ -243,7 +235,10 @@ impl Parser {
             self.pos += 1;
             return Ok(Arith::Num(v));
         }
-        Err(ExprError::new(col, format!("syntax error near `{w}`")))
+        Err(ExprError::new(
+            col,
+            ExprErrorKind::SyntaxNear(w.to_string()),
+        ))
     }
 
     fn number(&mut self) -> R<u32> {
@@ -253,7 +248,10 @@ impl Parser {
                 self.pos += 1;
                 Ok(n)
             }
-            None => Err(ExprError::new(col, "expected a number")),
+            None => Err(ExprError::new(
+                col,
+                ExprErrorKind::Expected(Expected::Number),
+            )),
         }
     }
 
@@ -274,7 +272,7 @@ impl Parser {
         if let Some(kw) = names::UNSUPPORTED.iter().find(|k| **k == first) {
             return Err(ExprError::new(
                 col,
-                format!("`{kw}` is not supported yet by bpf-demux's compiler"),
+                ExprErrorKind::Unsupported(kw.to_string()),
             ));
         }
         match first.as_str() {
@@ -341,28 +339,24 @@ impl Parser {
                 (Proto::Ether, Some("multicast")) => return self.done(Prim::EtherMulticast),
                 (Proto::Ip, Some("multicast")) => return self.done(Prim::IpMulticast),
                 (Proto::Ip6, Some("multicast")) => return self.done(Prim::Ip6Multicast),
-                (Proto::Ip, Some("broadcast")) => return Err(ExprError::new(
-                    self.col(),
-                    "`ip broadcast` needs the network's netmask, which a filter set does not know",
-                )),
+                (Proto::Ip, Some("broadcast")) => {
+                    return Err(ExprError::new(self.col(), ExprErrorKind::IpBroadcast))
+                }
                 (Proto::Ether, Some("proto")) => {
                     self.pos += 1;
                     let col = self.col();
                     if let Some(w) = self.word().filter(|w| Proto::from_word(w).is_some()) {
-                        return Err(ExprError::new(
-                            col,
-                            format!("syntax error near `{w}` (write `\\{w}`)"),
-                        ));
+                        return Err(ExprError::new(col, ExprErrorKind::Unescaped(w.to_string())));
                     }
                     let word = self.word().map(|w| w.trim_start_matches('\\').to_owned());
                     let n = word
                         .as_deref()
                         .and_then(|w| names::number(w).or_else(|| names::ethertype(w)));
                     let n = n.ok_or_else(|| {
-                        ExprError::new(col, "expected an EtherType number or name")
+                        ExprError::new(col, ExprErrorKind::Expected(Expected::EtherType))
                     })?;
                     if n > 0xffff {
-                        return Err(ExprError::new(col, format!("EtherType {n} out of range")));
+                        return Err(ExprError::new(col, ExprErrorKind::EtherTypeRange(n)));
                     }
                     self.pos += 1;
                     return Ok(prim(Prim::EtherProto(n as u16)));
@@ -390,7 +384,7 @@ impl Parser {
                 (_, Some(w)) if names::UNSUPPORTED.contains(&w) => {
                     return Err(ExprError::new(
                         self.col(),
-                        format!("`{w}` is not supported yet by bpf-demux's compiler"),
+                        ExprErrorKind::Unsupported(w.to_string()),
                     ));
                 }
                 _ => {}
@@ -411,15 +405,15 @@ impl Parser {
             // A bare value: the qualifiers of the previous primitive.
             return match self.last {
                 Some((p, d, k)) if self.word().is_some() => self.value(p, d, k),
-                _ => Err(ExprError::new(col, format!("syntax error near `{first}`"))),
+                _ => Err(ExprError::new(
+                    col,
+                    ExprErrorKind::SyntaxNear(first.to_string()),
+                )),
             };
         }
         if let (Some(p), None, None) = (proto, dir, kind) {
             if p == Proto::Ether {
-                return Err(ExprError::new(
-                    self.col(),
-                    "`ether` needs a qualifier (host, src, dst, proto, broadcast, multicast)",
-                ));
+                return Err(ExprError::new(self.col(), ExprErrorKind::EtherQualifier));
             }
             return Ok(prim(Prim::Proto(p)));
         }
@@ -453,24 +447,18 @@ impl Parser {
         let col = self.col();
         let raw = self
             .word()
-            .ok_or_else(|| ExprError::new(col, "expected a protocol number or name"))?
+            .ok_or_else(|| ExprError::new(col, ExprErrorKind::Expected(Expected::Protocol)))?
             .to_owned();
         // A protocol keyword must be escaped here (`ip proto \tcp`), as in libpcap.
         if Proto::from_word(&raw).is_some() {
-            return Err(ExprError::new(
-                col,
-                format!("syntax error near `{raw}` (write `\\{raw}`)"),
-            ));
+            return Err(ExprError::new(col, ExprErrorKind::Unescaped(raw.clone())));
         }
         let w = raw.trim_start_matches('\\').to_owned();
         let n = names::number(&w)
             .or_else(|| names::ip_proto(&w))
-            .ok_or_else(|| ExprError::new(col, format!("unknown ip proto '{w}'")))?;
+            .ok_or_else(|| ExprError::new(col, ExprErrorKind::UnknownProtocol(w.to_string())))?;
         if n > 255 {
-            return Err(ExprError::new(
-                col,
-                format!("protocol {n} out of range (0 to 255)"),
-            ));
+            return Err(ExprError::new(col, ExprErrorKind::ProtocolRange(n)));
         }
         self.pos += 1;
         Ok(n as u8)
@@ -486,12 +474,15 @@ impl Parser {
             Kind::Port | Kind::PortRange => {
                 if let Some(p) = proto {
                     if matches!(p, Proto::Ip | Proto::Ip6) {
-                        return Err(ExprError::new(col, "illegal qualifier of 'port'"));
+                        return Err(ExprError::new(col, ExprErrorKind::PortQualifier));
                     }
                     if !matches!(p, Proto::Tcp | Proto::Udp | Proto::Sctp) {
                         return Err(ExprError::new(
                             col,
-                            format!("'{}' modifier applied to port", p.name()),
+                            ExprErrorKind::Modifier {
+                                qualifier: p.name(),
+                                target: "port",
+                            },
                         ));
                     }
                 }
@@ -505,7 +496,10 @@ impl Parser {
                             Some(p) if p != only => {
                                 return Err(ExprError::new(
                                     col,
-                                    format!("port '{w}' is {}", only.name()),
+                                    ExprErrorKind::PortOfOtherProto {
+                                        port: w.to_string(),
+                                        proto: only.name(),
+                                    },
                                 ))
                             }
                             _ => {}
@@ -514,10 +508,7 @@ impl Parser {
                 }
                 let (lo, hi) = if kind == Kind::PortRange {
                     let (a, b) = w.split_once('-').ok_or_else(|| {
-                        ExprError::new(
-                            col,
-                            format!("expected a port range `LOW-HIGH`, found `{w}`"),
-                        )
+                        ExprError::new(col, ExprErrorKind::PortRange(w.to_string()))
                     })?;
                     (port(a, col)?, port(b, col)?)
                 } else {
@@ -534,10 +525,16 @@ impl Parser {
             Kind::Host | Kind::Net => {
                 if proto == Some(Proto::Ether) {
                     if kind == Kind::Net {
-                        return Err(ExprError::new(col, "'ether' modifier applied to net"));
+                        return Err(ExprError::new(
+                            col,
+                            ExprErrorKind::Modifier {
+                                qualifier: "ether",
+                                target: "net",
+                            },
+                        ));
                     }
                     let mac = names::mac(&w).ok_or_else(|| {
-                        ExprError::new(col, format!("bad ethernet address '{w}'"))
+                        ExprError::new(col, ExprErrorKind::BadEthernet(w.to_string()))
                     })?;
                     return Ok(prim(Prim::EtherHost { dir: d, mac }));
                 }
@@ -545,7 +542,10 @@ impl Parser {
                     if !matches!(p, Proto::Ip | Proto::Ip6 | Proto::Arp | Proto::Rarp) {
                         return Err(ExprError::new(
                             col,
-                            format!("'{}' modifier applied to host", p.name()),
+                            ExprErrorKind::Modifier {
+                                qualifier: p.name(),
+                                target: "host",
+                            },
                         ));
                     }
                 }
@@ -555,12 +555,12 @@ impl Parser {
                         self.pos += 1;
                         prefix = self.number()?;
                         if prefix > 128 {
-                            return Err(ExprError::new(col, format!("mask length {prefix} > 128")));
+                            return Err(ExprError::new(col, ExprErrorKind::MaskLength6(prefix)));
                         }
                     }
                     let a: std::net::Ipv6Addr = w
                         .parse()
-                        .map_err(|_| ExprError::new(col, format!("bad IPv6 address '{w}'")))?;
+                        .map_err(|_| ExprError::new(col, ExprErrorKind::BadIpv6(w.to_string())))?;
                     let bits = u128::from(a);
                     let mask = if prefix == 0 {
                         0
@@ -570,16 +570,16 @@ impl Parser {
                     if bits & !mask != 0 {
                         return Err(ExprError::new(
                             col,
-                            format!("non-network bits set in \"{w}/{prefix}\""),
+                            ExprErrorKind::NonNetworkBits(format!("{w}/{prefix}")),
                         ));
                     }
                     if matches!(proto, Some(Proto::Ip | Proto::Arp | Proto::Rarp)) {
                         return Err(ExprError::new(
                             col,
-                            format!(
-                                "'{}' modifier applied to an IPv6 address",
-                                proto.unwrap().name()
-                            ),
+                            ExprErrorKind::Modifier {
+                                qualifier: proto.unwrap().name(),
+                                target: "an IPv6 address",
+                            },
                         ));
                     }
                     return Ok(prim(Prim::Net6 {
@@ -590,25 +590,25 @@ impl Parser {
                 }
                 let (addr, bits) = names::ipv4(&w).ok_or_else(|| {
                     if w.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
-                        ExprError::new(
-                            col,
-                            format!("unknown host '{w}' (names need DNS; give an address)"),
-                        )
+                        ExprError::new(col, ExprErrorKind::UnknownHost(w.to_string()))
                     } else {
-                        ExprError::new(col, format!("bad IPv4 address '{w}'"))
+                        ExprError::new(col, ExprErrorKind::BadIpv4(w.to_string()))
                     }
                 })?;
                 if proto == Some(Proto::Ip6) {
                     return Err(ExprError::new(
                         col,
-                        "'ip6' modifier applied to an IPv4 address",
+                        ExprErrorKind::Modifier {
+                            qualifier: "ip6",
+                            target: "an IPv4 address",
+                        },
                     ));
                 }
                 let mut mask = if kind == Kind::Host {
                     if bits != 32 {
                         return Err(ExprError::new(
                             col,
-                            format!("'{w}' is not a complete host address"),
+                            ExprErrorKind::IncompleteHost(w.to_string()),
                         ));
                     }
                     u32::MAX
@@ -624,7 +624,7 @@ impl Parser {
                     let lcol = self.col();
                     let len = self.number()?;
                     if len > 32 {
-                        return Err(ExprError::new(lcol, format!("mask length {len} > 32")));
+                        return Err(ExprError::new(lcol, ExprErrorKind::MaskLength4(len)));
                     }
                     mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
                 } else if kind == Kind::Net && self.is_word("mask") {
@@ -634,14 +634,16 @@ impl Parser {
                         .word()
                         .and_then(names::ipv4)
                         .filter(|m| m.1 == 32)
-                        .ok_or_else(|| ExprError::new(mcol, "expected a netmask"))?;
+                        .ok_or_else(|| {
+                            ExprError::new(mcol, ExprErrorKind::Expected(Expected::Netmask))
+                        })?;
                     self.pos += 1;
                     mask = m.0;
                 }
                 if addr & !mask != 0 {
                     return Err(ExprError::new(
                         col,
-                        format!("non-network bits set in \"{w}\""),
+                        ExprErrorKind::NonNetworkBits(w.to_string()),
                     ));
                 }
                 Ok(prim(Prim::Net4 {
@@ -663,12 +665,9 @@ fn prim(p: Prim) -> Node {
 fn port(w: &str, col: usize) -> R<u16> {
     let n = names::number(w)
         .or_else(|| names::port(w))
-        .ok_or_else(|| ExprError::new(col, format!("unknown port '{w}'")))?;
+        .ok_or_else(|| ExprError::new(col, ExprErrorKind::UnknownPort(w.to_string())))?;
     if n > 65535 {
-        return Err(ExprError::new(
-            col,
-            format!("port {n} out of range (0 to 65535)"),
-        ));
+        return Err(ExprError::new(col, ExprErrorKind::PortValueRange(n)));
     }
     Ok(n as u16)
 }

@@ -5,7 +5,7 @@
 //! `jne`/`jneq` (jump if not equal), `jlt` and `jle`.
 
 use super::operand::{encode_cond, encode_stmt, parse_operand};
-use super::TextError;
+use super::{TextError, TextErrorKind};
 use crate::cbpf::opcode::{Insn, JmpOp, Op};
 use std::collections::HashMap;
 
@@ -92,7 +92,7 @@ pub fn parse_asm(text: &str) -> Result<Vec<Insn>, TextError> {
                 return Err(TextError::new(
                     ln,
                     col(off + skip),
-                    format!("label `{name}` defined twice"),
+                    TextErrorKind::LabelTwice(name.to_string()),
                 ));
             }
             off += rest.len() - after.len();
@@ -108,7 +108,7 @@ pub fn parse_asm(text: &str) -> Result<Vec<Insn>, TextError> {
         let ops_off = mn_off + mn.len() + t[mn.len()..].chars().next().map_or(0, char::len_utf8);
         let mnl = mn.to_ascii_lowercase();
         let pc = insns.len();
-        let err = |byte: usize, m: String| TextError::new(ln, col(byte), m);
+        let err = |byte: usize, m: TextErrorKind| TextError::new(ln, col(byte), m);
         // Conditional jumps: `jeq #k, Lt[, Lf]` and the pseudo-jumps.
         let cond = match mnl.as_str() {
             "jeq" => Some((JmpOp::Eq, false)),
@@ -135,10 +135,10 @@ pub fn parse_asm(text: &str) -> Result<Vec<Insn>, TextError> {
             if parts.len() < 2 || parts.len() > 3 || (inverted && parts.len() != 2) {
                 return Err(err(
                     mn_off,
-                    format!(
-                        "`{mnl}` takes a value and {} label(s)",
-                        if inverted { "one" } else { "one or two" }
-                    ),
+                    TextErrorKind::JumpArity {
+                        mnemonic: mnl.clone(),
+                        inverted,
+                    },
                 ));
             }
             let operand = parse_operand(parts[0].1).map_err(|m| err(parts[0].0, m))?;
@@ -153,7 +153,7 @@ pub fn parse_asm(text: &str) -> Result<Vec<Insn>, TextError> {
             };
             for (field, (at, name)) in targets {
                 if !is_ident(name) {
-                    return Err(err(at, format!("`{name}` is not a label")));
+                    return Err(err(at, TextErrorKind::NotLabel(name.to_string())));
                 }
                 fixups.push(Fixup {
                     pc,
@@ -170,7 +170,10 @@ pub fn parse_asm(text: &str) -> Result<Vec<Insn>, TextError> {
             if !is_ident(name) || parts.len() != 1 {
                 return Err(err(
                     ops_off,
-                    format!("`{mnl}` takes one label, found `{name}`"),
+                    TextErrorKind::JaArity {
+                        mnemonic: mnl.clone(),
+                        found: name.to_string(),
+                    },
                 ));
             }
             insns.push(Insn::stmt(Op::Ja.code(), 0));
@@ -184,16 +187,17 @@ pub fn parse_asm(text: &str) -> Result<Vec<Insn>, TextError> {
             continue;
         }
         if parts.len() > 1 {
-            return Err(err(parts[1].0, format!("`{mnl}` takes one operand")));
+            return Err(err(parts[1].0, TextErrorKind::OneOperand(mnl.clone())));
         }
         let operand = parse_operand(ops).map_err(|m| err(ops_off, m))?;
         let (code, k) = encode_stmt(&mnl, operand).map_err(|m| {
             err(
                 mn_off,
-                if m.contains("does not take") {
-                    format!("unknown instruction or operand: {m}")
-                } else {
-                    m
+                match m {
+                    TextErrorKind::OperandNotTaken { mnemonic, operand } => {
+                        TextErrorKind::UnknownInstruction { mnemonic, operand }
+                    }
+                    m => m,
                 },
             )
         })?;
@@ -204,17 +208,14 @@ pub fn parse_asm(text: &str) -> Result<Vec<Insn>, TextError> {
             return Err(TextError::new(
                 f.line,
                 f.col,
-                format!("undefined label `{}`", f.label),
+                TextErrorKind::UndefinedLabel(f.label.to_string()),
             ));
         };
         if target <= f.pc {
             return Err(TextError::new(
                 f.line,
                 f.col,
-                format!(
-                    "label `{}` is not after this jump (classic BPF only jumps forward)",
-                    f.label
-                ),
+                TextErrorKind::LabelBehind(f.label.to_string()),
             ));
         }
         let d = target - f.pc - 1;
@@ -225,10 +226,10 @@ pub fn parse_asm(text: &str) -> Result<Vec<Insn>, TextError> {
                     return Err(TextError::new(
                         f.line,
                         f.col,
-                        format!(
-                            "label `{}` is {d} instructions ahead; conditional jumps reach 255",
-                            f.label
-                        ),
+                        TextErrorKind::LabelFar {
+                            label: f.label.to_string(),
+                            distance: d,
+                        },
                     ));
                 }
                 if f.field == Field::Jt {
@@ -240,7 +241,7 @@ pub fn parse_asm(text: &str) -> Result<Vec<Insn>, TextError> {
         }
     }
     if insns.is_empty() {
-        return Err(TextError::new(1, 1, "no instructions in bpf_asm text"));
+        return Err(TextError::new(1, 1, TextErrorKind::NoAsm));
     }
     Ok(insns)
 }

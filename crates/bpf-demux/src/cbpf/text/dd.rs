@@ -2,7 +2,7 @@
 //! whole `struct sock_filter code[] = { ... };` declaration: every innermost
 //! brace group is one instruction.
 
-use super::{line_col, parse_int, TextError};
+use super::{line_col, parse_int, TextError, TextErrorKind};
 use crate::cbpf::opcode::Insn;
 
 pub fn parse_dd(text: &str) -> Result<Vec<Insn>, TextError> {
@@ -20,21 +20,14 @@ pub fn parse_dd(text: &str) -> Result<Vec<Insn>, TextError> {
             (Some(c), _) => c,
             (None, _) => {
                 let (l, c) = line_col(bytes, open);
-                return Err(TextError::new(l, c, "`{` without a closing `}`"));
+                return Err(TextError::new(l, c, TextErrorKind::Unclosed));
             }
         };
         let inner = &text[open + 1..close];
         let parts: Vec<&str> = inner.split(',').collect();
         if parts.len() != 4 {
             let (l, c) = line_col(bytes, open);
-            return Err(TextError::new(
-                l,
-                c,
-                format!(
-                    "expected `{{ code, jt, jf, k }}`, found {} field(s)",
-                    parts.len()
-                ),
-            ));
+            return Err(TextError::new(l, c, TextErrorKind::DdFields(parts.len())));
         }
         let mut off = open + 1;
         let mut vals = [0i64; 4];
@@ -48,7 +41,14 @@ pub fn parse_dd(text: &str) -> Result<Vec<Insn>, TextError> {
                 .ok_or_else(|| {
                     let (l, c) = line_col(bytes, off + lead);
                     let what = ["code", "jt", "jf", "k"][n];
-                    TextError::new(l, c, format!("bad {what} `{w}`"))
+                    TextError::new(
+                        l,
+                        c,
+                        TextErrorKind::BadField {
+                            field: what,
+                            text: w.to_string(),
+                        },
+                    )
                 })?;
             off += p.len() + 1;
         }
@@ -61,7 +61,7 @@ pub fn parse_dd(text: &str) -> Result<Vec<Insn>, TextError> {
         i = close + 1;
     }
     if insns.is_empty() {
-        return Err(TextError::new(1, 1, "no `{ code, jt, jf, k }` rows found"));
+        return Err(TextError::new(1, 1, TextErrorKind::NoRows));
     }
     Ok(insns)
 }

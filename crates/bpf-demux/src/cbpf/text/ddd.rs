@@ -2,7 +2,7 @@
 //! instruction per line, or all on one line joined by commas (the form
 //! iptables' xt_bpf and bpf_asm print).
 
-use super::{parse_int, words, TextError};
+use super::{parse_int, words, TextError, TextErrorKind};
 use crate::cbpf::opcode::Insn;
 
 /// Reads either -ddd form. The count must match the instructions given.
@@ -14,18 +14,14 @@ pub fn parse_ddd(text: &str) -> Result<Vec<Insn>, TextError> {
         .filter(|(_, l)| !l.trim().is_empty())
         .collect();
     let Some(&(first_line, first)) = lines.first() else {
-        return Err(TextError::new(
-            1,
-            1,
-            "empty program text (expected a count)",
-        ));
+        return Err(TextError::new(1, 1, TextErrorKind::EmptyDdd));
     };
     // (line, column of field start, field text)
     let mut fields: Vec<(usize, usize, &str)> = Vec::new();
     if first.contains(',') {
         if lines.len() > 1 {
             let (l, _) = lines[1];
-            return Err(TextError::new(l, 1, "text after the one-line -ddd program"));
+            return Err(TextError::new(l, 1, TextErrorKind::TextAfterDdd));
         }
         let mut col = 1;
         for part in first.split(',') {
@@ -41,22 +37,12 @@ pub fn parse_ddd(text: &str) -> Result<Vec<Insn>, TextError> {
     let count_words = words(count_text);
     let count = match count_words.as_slice() {
         [(c, w)] => parse_int(w).filter(|v| *v >= 0).ok_or_else(|| {
-            TextError::new(cl, cc + c - 1, format!("bad instruction count `{w}`"))
+            TextError::new(cl, cc + c - 1, TextErrorKind::BadCount(w.to_string()))
         })?,
-        _ => {
-            return Err(TextError::new(
-                cl,
-                cc,
-                "the first field must be the instruction count",
-            ))
-        }
+        _ => return Err(TextError::new(cl, cc, TextErrorKind::CountFirst)),
     } as usize;
     if count == 0 {
-        return Err(TextError::new(
-            cl,
-            cc,
-            "instruction count 0: an empty program",
-        ));
+        return Err(TextError::new(cl, cc, TextErrorKind::ZeroCount));
     }
     let mut insns = Vec::with_capacity(fields.len() - 1);
     for &(line, col0, f) in &fields[1..] {
@@ -66,18 +52,23 @@ pub fn parse_ddd(text: &str) -> Result<Vec<Insn>, TextError> {
             return Err(TextError::new(
                 line,
                 col,
-                format!(
-                    "expected `code jt jf k` (4 numbers), found {} field(s)",
-                    ws.len()
-                ),
+                TextErrorKind::DddFields(ws.len()),
             ));
         }
-        let num = |i: usize, max: i64, what: &str| {
+        let num = |i: usize, max: i64, what: &'static str| {
             let (c, w) = ws[i];
             parse_int(w)
                 .filter(|v| *v >= i32::MIN as i64 && *v <= max)
                 .ok_or_else(|| {
-                    TextError::new(line, col0 + c - 1, format!("bad {what} `{w}` (0 to {max})"))
+                    TextError::new(
+                        line,
+                        col0 + c - 1,
+                        TextErrorKind::FieldRange {
+                            field: what,
+                            text: w.to_string(),
+                            max,
+                        },
+                    )
                 })
         };
         let code = num(0, 0xffff, "opcode")?;
@@ -90,7 +81,7 @@ pub fn parse_ddd(text: &str) -> Result<Vec<Insn>, TextError> {
                 return Err(TextError::new(
                     line,
                     col0 + c - 1,
-                    format!("negative field `{w}`"),
+                    TextErrorKind::NegativeField(w.to_string()),
                 ));
             }
         }
@@ -100,7 +91,10 @@ pub fn parse_ddd(text: &str) -> Result<Vec<Insn>, TextError> {
         return Err(TextError::new(
             cl,
             cc,
-            format!("count says {count} instructions but {} follow", insns.len()),
+            TextErrorKind::CountMismatch {
+                count,
+                found: insns.len(),
+            },
         ));
     }
     Ok(insns)

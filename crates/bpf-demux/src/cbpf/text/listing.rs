@@ -3,7 +3,7 @@
 //! libpcap's `bpf_image()` prints.
 
 use super::operand::{encode_cond, encode_stmt, listing_anc_name, parse_operand};
-use super::{parse_int, TextError};
+use super::{parse_int, TextError, TextErrorKind};
 use crate::cbpf::opcode::{Insn, JmpOp, Op, Src};
 use crate::cbpf::program::{Anc, SKF_AD_OFF};
 
@@ -21,19 +21,18 @@ pub fn parse_listing(text: &str) -> Result<Vec<Insn>, TextError> {
         let rest = body
             .strip_prefix('(')
             .and_then(|r| r.split_once(')'))
-            .ok_or_else(|| TextError::new(ln, col(lead), "expected `(NNN)` instruction number"))?;
+            .ok_or_else(|| TextError::new(ln, col(lead), TextErrorKind::ExpectedPc))?;
         let n = rest.0.trim().parse::<i64>().ok().ok_or_else(|| {
-            TextError::new(
-                ln,
-                col(lead + 1),
-                format!("bad instruction number `{}`", rest.0),
-            )
+            TextError::new(ln, col(lead + 1), TextErrorKind::BadPc(rest.0.to_string()))
         })?;
         if n != pc as i64 {
             return Err(TextError::new(
                 ln,
                 col(lead + 1),
-                format!("instruction number {n}, expected {pc}"),
+                TextErrorKind::WrongPc {
+                    found: n,
+                    expected: pc,
+                },
             ));
         }
         let after = rest.1;
@@ -46,11 +45,7 @@ pub fn parse_listing(text: &str) -> Result<Vec<Insn>, TextError> {
         let jop = JmpOp::ALL.into_iter().find(|j| j.mnemonic() == mnl);
         let insn = if let Some(jop) = jop {
             let Some((operand, targets)) = operand_text.split_once("jt") else {
-                return Err(TextError::new(
-                    ln,
-                    col(op_off),
-                    "conditional jump without `jt N jf M`",
-                ));
+                return Err(TextError::new(ln, col(op_off), TextErrorKind::NoTargets));
             };
             let operand = parse_operand(operand).map_err(|m| TextError::new(ln, col(op_off), m))?;
             let (code, k) =
@@ -59,19 +54,18 @@ pub fn parse_listing(text: &str) -> Result<Vec<Insn>, TextError> {
             let tcol = col(line.len() - targets.len());
             let (jt, jf) = match tw.as_slice() {
                 [t, "jf", f] => (*t, *f),
-                _ => return Err(TextError::new(ln, tcol, "expected `jt N jf M`")),
+                _ => return Err(TextError::new(ln, tcol, TextErrorKind::ExpectedTargets)),
             };
             let rel = |t: &str| {
-                let v = t
-                    .parse::<i64>()
-                    .ok()
-                    .ok_or_else(|| TextError::new(ln, tcol, format!("bad jump target `{t}`")))?;
+                let v = t.parse::<i64>().ok().ok_or_else(|| {
+                    TextError::new(ln, tcol, TextErrorKind::BadTarget(t.to_string()))
+                })?;
                 let d = v - pc as i64 - 1;
                 if !(0..=255).contains(&d) {
                     return Err(TextError::new(
                         ln,
                         tcol,
-                        format!("jump target {v} from instruction {pc} is not 1 to 256 instructions ahead"),
+                        TextErrorKind::TargetReach { target: v, pc },
                     ));
                 }
                 Ok(d as u8)
@@ -82,14 +76,14 @@ pub fn parse_listing(text: &str) -> Result<Vec<Insn>, TextError> {
                 TextError::new(
                     ln,
                     col(op_off),
-                    format!("bad jump target `{}`", operand_text.trim()),
+                    TextErrorKind::BadTarget(operand_text.trim().to_string()),
                 )
             })?;
             Insn::stmt(Op::Ja.code(), (v - pc as i64 - 1) as u32)
         } else if mnl == "unimp" {
             let v = parse_int(operand_text.trim())
                 .filter(|v| (0..=0xffff).contains(v))
-                .ok_or_else(|| TextError::new(ln, col(op_off), "bad `unimp` code"))?;
+                .ok_or_else(|| TextError::new(ln, col(op_off), TextErrorKind::BadUnimp))?;
             Insn::stmt(v as u16, 0)
         } else {
             let operand =
@@ -101,7 +95,7 @@ pub fn parse_listing(text: &str) -> Result<Vec<Insn>, TextError> {
         insns.push(insn);
     }
     if insns.is_empty() {
-        return Err(TextError::new(1, 1, "no instructions in listing"));
+        return Err(TextError::new(1, 1, TextErrorKind::NoListing));
     }
     Ok(insns)
 }

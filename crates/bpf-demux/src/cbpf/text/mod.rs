@@ -16,6 +16,7 @@
 mod asm;
 mod dd;
 mod ddd;
+mod error;
 mod listing;
 mod operand;
 mod raw;
@@ -26,43 +27,9 @@ pub use ddd::{parse_ddd, write_ddd, write_ddd_line};
 pub use listing::{parse_listing, write_listing};
 pub use raw::{parse_raw, write_raw};
 
+pub use error::{TextError, TextErrorKind};
+
 use super::opcode::Insn;
-use std::fmt;
-
-/// A fault in program text, with its 1-based position.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TextError {
-    pub line: usize,
-    pub col: usize,
-    pub msg: String,
-}
-
-impl TextError {
-    pub fn new(line: usize, col: usize, msg: impl Into<String>) -> TextError {
-        TextError {
-            line,
-            col,
-            msg: msg.into(),
-        }
-    }
-    /// Moves a position found inside an embedded string (e.g. a TOML value)
-    /// to where that string starts in its file.
-    pub fn shifted(mut self, line0: usize, col0: usize) -> TextError {
-        if self.line == 1 {
-            self.col += col0 - 1;
-        }
-        self.line += line0 - 1;
-        self
-    }
-}
-
-impl fmt::Display for TextError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}, column {}: {}", self.line, self.col, self.msg)
-    }
-}
-
-impl std::error::Error for TextError {}
 
 /// The text forms, for callers that let the user choose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,10 +76,10 @@ impl Form {
         }
         let text = std::str::from_utf8(bytes).map_err(|e| {
             let (line, col) = line_col(bytes, e.valid_up_to());
-            TextError::new(line, col, "not UTF-8 text")
+            TextError::new(line, col, TextErrorKind::NotUtf8)
         })?;
         if text.trim().is_empty() {
-            return Err(TextError::new(1, 1, "empty program text"));
+            return Err(TextError::new(1, 1, TextErrorKind::Empty));
         }
         match self {
             Form::Ddd => parse_ddd(text),

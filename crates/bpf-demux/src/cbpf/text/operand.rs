@@ -1,7 +1,7 @@
 //! Operand syntax shared by the `tcpdump -d` listing and bpf_asm: `#k`,
 //! `[k]`, `[x + k]`, `M[k]`, `4*([k]&0xf)`, `x`, `a`, extension names.
 
-use super::parse_k;
+use super::{parse_k, TextErrorKind};
 use crate::cbpf::opcode::{code, AluOp, JmpOp, Size};
 use crate::cbpf::program::{Anc, SKF_AD_OFF};
 
@@ -43,7 +43,7 @@ pub(crate) fn listing_anc_name(a: Anc) -> &'static str {
 }
 
 /// Parses an operand; `Err` carries a message.
-pub(crate) fn parse_operand(raw: &str) -> Result<Operand, String> {
+pub(crate) fn parse_operand(raw: &str) -> Result<Operand, TextErrorKind> {
     let s: String = raw
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '%')
@@ -52,7 +52,12 @@ pub(crate) fn parse_operand(raw: &str) -> Result<Operand, String> {
     if s.is_empty() {
         return Ok(Operand::None);
     }
-    let num = |t: &str| parse_k(t).ok_or_else(|| format!("bad number `{t}` in operand `{raw}`"));
+    let num = |t: &str| {
+        parse_k(t).ok_or_else(|| TextErrorKind::BadNumber {
+            number: t.to_string(),
+            operand: raw.to_string(),
+        })
+    };
     if lower == "x" {
         return Ok(Operand::X);
     }
@@ -75,20 +80,20 @@ pub(crate) fn parse_operand(raw: &str) -> Result<Operand, String> {
     if let Some(inner) = s.strip_prefix("M[").or_else(|| s.strip_prefix("m[")) {
         let inner = inner
             .strip_suffix(']')
-            .ok_or_else(|| format!("missing `]` in `{raw}`"))?;
+            .ok_or_else(|| TextErrorKind::MissingBracket(raw.to_string()))?;
         return Ok(Operand::Mem(num(inner)?));
     }
     if let Some(rest) = lower.strip_prefix("4*([") {
         let inner = rest
             .strip_suffix("]&0xf)")
             .or_else(|| rest.strip_suffix("]&15)"))
-            .ok_or_else(|| format!("expected `4*([k]&0xf)`, found `{raw}`"))?;
+            .ok_or_else(|| TextErrorKind::ExpectedMsh(raw.to_string()))?;
         return Ok(Operand::Msh(num(inner)?));
     }
     if let Some(inner) = s.strip_prefix('[') {
         let inner = inner
             .strip_suffix(']')
-            .ok_or_else(|| format!("missing `]` in `{raw}`"))?;
+            .ok_or_else(|| TextErrorKind::MissingBracket(raw.to_string()))?;
         let il = inner.to_ascii_lowercase();
         if let Some(off) = il.strip_prefix("x+") {
             return Ok(Operand::Ind(num(off)?));
@@ -108,7 +113,7 @@ pub(crate) fn parse_operand(raw: &str) -> Result<Operand, String> {
 }
 
 /// What a mnemonic with a non-jump operand encodes to: `(code, k)`.
-pub(crate) fn encode_stmt(mn: &str, op: Operand) -> Result<(u16, u32), String> {
+pub(crate) fn encode_stmt(mn: &str, op: Operand) -> Result<(u16, u32), TextErrorKind> {
     use code::*;
     use Operand as O;
     let size = match mn {
@@ -122,7 +127,10 @@ pub(crate) fn encode_stmt(mn: &str, op: Operand) -> Result<(u16, u32), String> {
         Size::H => H,
         Size::B => B,
     };
-    let bad = || format!("`{mn}` does not take operand {op:?}");
+    let bad = || TextErrorKind::OperandNotTaken {
+        mnemonic: mn.to_string(),
+        operand: format!("{op:?}"),
+    };
     if let Some(s) = size {
         return Ok(match (mn, op) {
             ("ld" | "ldi", O::Imm(k)) => (LD | IMM, k),
@@ -165,14 +173,14 @@ pub(crate) fn encode_stmt(mn: &str, op: Operand) -> Result<(u16, u32), String> {
 }
 
 /// A conditional jump's code for `jeq #k` / `jeq x` etc.
-pub(crate) fn encode_cond(op: JmpOp, operand: Operand) -> Result<(u16, u32), String> {
+pub(crate) fn encode_cond(op: JmpOp, operand: Operand) -> Result<(u16, u32), TextErrorKind> {
     use crate::cbpf::opcode::{Op, Src};
     match operand {
         Operand::Imm(k) => Ok((Op::Jmp(op, Src::K).code(), k)),
         Operand::X => Ok((Op::Jmp(op, Src::X).code(), 0)),
-        other => Err(format!(
-            "`{}` compares with `#k` or `x`, not {other:?}",
-            op.mnemonic()
-        )),
+        other => Err(TextErrorKind::CompareOperand {
+            mnemonic: op.mnemonic(),
+            operand: format!("{other:?}"),
+        }),
     }
 }

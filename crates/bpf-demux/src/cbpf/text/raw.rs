@@ -1,24 +1,20 @@
 //! Raw `struct sock_filter` records: 8 bytes each, host byte order (what a
 //! program's memory holds when it calls `setsockopt(SO_ATTACH_FILTER)`).
 
-use super::TextError;
+use super::{TextError, TextErrorKind};
 use crate::cbpf::opcode::Insn;
 
 /// Reads raw records. Errors give the byte offset as the column of line 1.
 pub fn parse_raw(bytes: &[u8]) -> Result<Vec<Insn>, TextError> {
     if bytes.is_empty() {
-        return Err(TextError::new(1, 1, "empty raw program (0 bytes)"));
+        return Err(TextError::new(1, 1, TextErrorKind::EmptyRaw));
     }
     if bytes.len() % 8 != 0 {
         let whole = bytes.len() / 8 * 8;
         return Err(TextError::new(
             1,
             whole + 1,
-            format!(
-                "raw program of {} bytes is not whole 8-byte records: {} byte(s) left over at byte offset {whole}",
-                bytes.len(),
-                bytes.len() - whole
-            ),
+            TextErrorKind::RawPartial { len: bytes.len() },
         ));
     }
     Ok(bytes

@@ -8,16 +8,18 @@ impl Gen {
     /// the tag is either stripped into metadata (`vlan_avail`, `vlan_tci`)
     /// or, when not stripped, still in the frame; a kept scratch cell holds
     /// 0 or 4 and becomes the variable part of every later offset.
-    pub(super) fn live_vlan(&mut self, id: Option<u32>, t: Label, f: Label) -> Result<(), String> {
+    pub(super) fn live_vlan(
+        &mut self,
+        id: Option<u32>,
+        t: Label,
+        f: Label,
+    ) -> Result<(), ExprErrorKind> {
         use crate::cbpf::program::{Anc, SKF_AD_OFF};
         if id.is_some_and(|v| v > 0x0fff) {
-            return Err(format!(
-                "VLAN tag {} greater than maximum 4095",
-                id.unwrap()
-            ));
+            return Err(ExprErrorKind::VlanRange(id.unwrap()));
         }
         if self.scratch + self.kept >= 16 {
-            return Err("expression too complex (needs more than 16 scratch cells)".into());
+            return Err(ExprErrorKind::TooComplex);
         }
         self.kept += 1;
         let reg = 16 - self.kept;
@@ -64,17 +66,19 @@ impl Gen {
     /// Geneve header (version 0, the VNI if given), then kept scratch cells
     /// with the offsets of the encapsulated frame: its protocol type (or, for
     /// an encapsulated Ethernet frame, its EtherType), link header and payload.
-    pub(super) fn geneve(&mut self, vni: Option<u32>, t: Label, f: Label) -> Result<(), String> {
+    pub(super) fn geneve(
+        &mut self,
+        vni: Option<u32>,
+        t: Label,
+        f: Label,
+    ) -> Result<(), ExprErrorKind> {
         const PORT: u32 = 6081;
         const TEB: u32 = 0x6558;
         if vni.is_some_and(|v| v > 0xffffff) {
-            return Err(format!(
-                "Geneve VNI {} greater than maximum 16777215",
-                vni.unwrap()
-            ));
+            return Err(ExprErrorKind::GeneveRange(vni.unwrap()));
         }
         if self.scratch + self.kept + 3 > 16 {
-            return Err("expression too complex (needs more than 16 scratch cells)".into());
+            return Err(ExprErrorKind::TooComplex);
         }
         let o = self.o;
         let net = o.net();
@@ -169,10 +173,16 @@ impl Gen {
     /// [`PROTOCHAIN_DEPTH_V4`]. A chain still going past that does not match.
     /// Step for step as libpcap, including its AH step setting X to the AH
     /// length rather than adding it.
-    pub(super) fn protochain(&mut self, v6: bool, v: u8, t: Label, f: Label) -> Result<(), String> {
+    pub(super) fn protochain(
+        &mut self,
+        v6: bool,
+        v: u8,
+        t: Label,
+        f: Label,
+    ) -> Result<(), ExprErrorKind> {
         let o = self.o;
         if o.linkpl.reg.is_some() {
-            return Err("'protochain' not supported with variable length headers".into());
+            return Err(ExprErrorKind::ProtochainVariable);
         }
         let net = o.net().k;
         let go = self.label();

@@ -10,10 +10,9 @@
 mod encap;
 
 use super::ast::*;
-use super::ExprError;
+use super::{ExprError, ExprErrorKind};
 use crate::cbpf::layout::{layout, Item, Label};
 use crate::cbpf::opcode::{AluOp, JmpOp, Op, Size, Src};
-use crate::cbpf::program::MAX_INSNS;
 use crate::cbpf::Insn;
 
 /// A test on one loaded value.
@@ -174,12 +173,12 @@ impl Offs {
 
     /// libpcap's gen_linktype for Ethernet (and PPP after `pppoes`, and
     /// the IP version checks inside MPLS).
-    fn linktype(&self, t: u16) -> Result<Cond, String> {
+    fn linktype(&self, t: u16) -> Result<Cond, ExprErrorKind> {
         if self.mpls > 0 {
             let version = match t {
                 ETH_IP => 0x40,
                 ETH_IP6 => 0x60,
-                _ => return Err("unsupported protocol over mpls".into()),
+                _ => return Err(ExprErrorKind::ProtocolOverMpls),
             };
             return Ok(and(vec![
                 b(self.net() - 2, Test::MaskEq(0x01, 0x01)),
@@ -206,14 +205,14 @@ impl Offs {
     }
 
     /// `ip proto n` (IPv4).
-    fn ip4_proto(&self, n: u8) -> Result<Cond, String> {
+    fn ip4_proto(&self, n: u8) -> Result<Cond, ExprErrorKind> {
         Ok(and(vec![
             self.linktype(ETH_IP)?,
             b(self.net() + 9, Test::Eq(n as u32)),
         ]))
     }
     /// `ip6 proto n`: the next header, direct or after one fragment header.
-    fn ip6_proto(&self, n: u8) -> Result<Cond, String> {
+    fn ip6_proto(&self, n: u8) -> Result<Cond, ExprErrorKind> {
         let nh = self.net() + 6;
         Ok(and(vec![
             self.linktype(ETH_IP6)?,
@@ -232,7 +231,7 @@ impl Offs {
     }
 
     /// The protocol keyword as a condition (libpcap's gen_proto_abbrev).
-    fn proto(&self, p: Proto) -> Result<Cond, String> {
+    fn proto(&self, p: Proto) -> Result<Cond, ExprErrorKind> {
         Ok(match p {
             Proto::Ip => self.linktype(ETH_IP)?,
             Proto::Ip6 => self.linktype(ETH_IP6)?,
@@ -246,11 +245,11 @@ impl Offs {
                 self.ip4_proto(p.ip_proto().unwrap())?
             }
             Proto::Icmp6 => self.ip6_proto(58)?,
-            Proto::Ether => return Err("`ether` needs a qualifier".into()),
+            Proto::Ether => return Err(ExprErrorKind::EtherQualifier),
         })
     }
 
-    fn prim(&self, p: &Prim) -> Result<Cond, String> {
+    fn prim(&self, p: &Prim) -> Result<Cond, ExprErrorKind> {
         let net = self.net();
         Ok(match *p {
             Prim::Proto(p) => self.proto(p)?,
@@ -260,7 +259,7 @@ impl Offs {
                 addr,
                 mask,
             } => {
-                let ip = || -> Result<Cond, String> {
+                let ip = || -> Result<Cond, ExprErrorKind> {
                     Ok(and(vec![
                         self.linktype(ETH_IP)?,
                         dir(
@@ -270,7 +269,7 @@ impl Offs {
                         ),
                     ]))
                 };
-                let arp = |t| -> Result<Cond, String> {
+                let arp = |t| -> Result<Cond, ExprErrorKind> {
                     Ok(and(vec![
                         self.linktype(t)?,
                         dir(
@@ -288,7 +287,10 @@ impl Offs {
                     Some(Proto::Arp) => arp(ETH_ARP)?,
                     Some(Proto::Rarp) => arp(ETH_RARP)?,
                     Some(other) => {
-                        return Err(format!("'{}' modifier applied to host", other.name()))
+                        return Err(ExprErrorKind::Modifier {
+                            qualifier: other.name(),
+                            target: "host",
+                        })
                     }
                 }
             }
@@ -625,12 +627,12 @@ impl Gen {
 
     /// A primitive's condition; `vlan`, `mpls` and `pppoes` then move the
     /// offsets for everything after them, as libpcap does.
-    fn prim(&mut self, p: &Prim) -> Result<Cond, String> {
+    fn prim(&mut self, p: &Prim) -> Result<Cond, ExprErrorKind> {
         let o = self.o;
         match *p {
             Prim::Vlan(id) => {
                 if o.mpls > 0 {
-                    return Err("no VLAN match after MPLS".into());
+                    return Err(ExprErrorKind::VlanAfterMpls);
                 }
                 let mut c = vec![or(vec![
                     o.linktype(0x8100)?,
@@ -639,7 +641,7 @@ impl Gen {
                 ])];
                 if let Some(id) = id {
                     if id > 0x0fff {
-                        return Err(format!("VLAN tag {id} greater than maximum 4095"));
+                        return Err(ExprErrorKind::VlanRange(id));
                     }
                     c.push(h(o.net(), Test::MaskEq(0x0fff, id)));
                 }
@@ -657,7 +659,7 @@ impl Gen {
                 }];
                 if let Some(l) = label {
                     if l > 0xfffff {
-                        return Err(format!("MPLS label {l} greater than maximum 1048575"));
+                        return Err(ExprErrorKind::MplsRange(l));
                     }
                     c.push(Cond::Test(
                         o.net().load(Size::W),
@@ -672,9 +674,7 @@ impl Gen {
                 let mut c = vec![o.linktype(ETH_PPPOES)?];
                 if let Some(s) = sess {
                     if s > 0xffff {
-                        return Err(format!(
-                            "PPPoE session number {s} greater than maximum 65535"
-                        ));
+                        return Err(ExprErrorKind::PppoeRange(s));
                     }
                     c.push(Cond::Test(o.net().load(Size::W), Test::MaskEq(0xffff, s)));
                 }
@@ -694,7 +694,7 @@ impl Gen {
     }
 
     /// Conditions under which an accessor's value exists (libpcap's gen_load).
-    fn accessor_conds(&self, a: &Arith, out: &mut Vec<Cond>) -> Result<(), String> {
+    fn accessor_conds(&self, a: &Arith, out: &mut Vec<Cond>) -> Result<(), ExprErrorKind> {
         let o = &self.o;
         match a {
             Arith::Load { proto, index, .. } => {
@@ -707,7 +707,7 @@ impl Gen {
                         out.push(o.not_fragment());
                     }
                     Proto::Icmp6 => out.push(o.proto(*proto)?),
-                    _ => return Err(format!("`{}[...]` is not supported yet", proto.name())),
+                    _ => return Err(ExprErrorKind::UnsupportedAccessor(proto.name())),
                 }
             }
             // As libpcap's gen_arth: only the left operand's conditions
@@ -719,16 +719,16 @@ impl Gen {
         Ok(())
     }
 
-    fn alloc(&mut self) -> Result<u32, String> {
+    fn alloc(&mut self) -> Result<u32, ExprErrorKind> {
         if self.scratch + self.kept >= 16 {
-            return Err("expression too complex (needs more than 16 scratch cells)".into());
+            return Err(ExprErrorKind::TooComplex);
         }
         self.scratch += 1;
         Ok(self.scratch - 1)
     }
 
     /// Computes `a` into A.
-    fn arith(&mut self, a: &Arith) -> Result<(), String> {
+    fn arith(&mut self, a: &Arith) -> Result<(), ExprErrorKind> {
         match a {
             Arith::Num(k) => self.stmt(Op::LdImm, *k),
             Arith::Len => self.stmt(Op::LdLen, 0),
@@ -787,10 +787,10 @@ impl Gen {
                 self.arith(x)?;
                 if let Arith::Num(k) = **y {
                     if matches!(op, AluOp::Div | AluOp::Mod) && k == 0 {
-                        return Err("division by zero".into());
+                        return Err(ExprErrorKind::DivisionByZero);
                     }
                     if matches!(op, AluOp::Lsh | AluOp::Rsh) && k > 31 {
-                        return Err(format!("shift by {k} is more than 31 bits"));
+                        return Err(ExprErrorKind::ShiftRange(k));
                     }
                     self.stmt(Op::Alu(*op, Src::K), k);
                 } else {
@@ -814,7 +814,7 @@ impl Gen {
         r: &Arith,
         t: Label,
         f: Label,
-    ) -> Result<(), String> {
+    ) -> Result<(), ExprErrorKind> {
         let mut conds = Vec::new();
         self.accessor_conds(l, &mut conds)?;
         self.accessor_conds(r, &mut conds)?;
@@ -859,14 +859,7 @@ impl Gen {
         self.stmt(Op::RetK, snaplen);
         self.items.push(Item::Place(f));
         self.stmt(Op::RetK, 0);
-        layout(&self.items, self.labels).map_err(|e| {
-            ExprError::new(
-                1,
-                format!(
-                    "the program would have {} instructions; the kernel's limit is {MAX_INSNS}",
-                    e.insns
-                ),
-            )
-        })
+        layout(&self.items, self.labels)
+            .map_err(|e| ExprError::new(1, ExprErrorKind::TooLong { insns: e.insns }))
     }
 }
