@@ -15,6 +15,7 @@
 
 use bpf_demux::cbpf::text::parse_asm;
 use bpf_demux::cbpf::Program;
+use bpf_demux::field::{arp, ethernet, ethertype, ip_proto, ipv4, ipv6, l4, tcp, udp, vlan};
 use bpf_demux::NamedProgram;
 use std::net::Ipv4Addr;
 
@@ -135,26 +136,50 @@ fn assemble(text: &str) -> Program {
     Program::validate(&insns).expect("generated program is valid")
 }
 
+// Offsets in an untagged Ethernet frame (and, `TAG_*`, after one 802.1Q
+// tag), from `field`, as libpcap's code for these expressions loads them.
+const ETHERTYPE: usize = ethernet::ETHERTYPE.start;
+const IP: usize = ethernet::HEADER_LEN;
+const IP_SRC: usize = IP + ipv4::SRC.start;
+const IP_DST: usize = IP + ipv4::DST.start;
+const IP_PROTO: usize = IP + ipv4::PROTOCOL;
+const IP_FRAG: usize = IP + ipv4::FLAGS_FRAG.start;
+const IP6_NEXT: usize = IP + ipv6::NEXT_HEADER;
+const IP6_SPORT: usize = IP + ipv6::HEADER_LEN + l4::SRC_PORT.start;
+const IP6_DPORT: usize = IP + ipv6::HEADER_LEN + l4::DST_PORT.start;
+const ARP_SPA: usize = IP + arp::SPA.start;
+const ARP_TPA: usize = IP + arp::TPA.start;
+const TAG: usize = ethernet::HEADER_LEN;
+const TAG_ETHERTYPE: usize = TAG + vlan::ETHERTYPE.start;
+const TAG_IP: usize = TAG + vlan::HEADER_LEN;
+
 fn host_asm(a: Ipv4Addr) -> String {
     let a = u32::from(a);
+    let (ip4, arp, rarp) = (ethertype::IPV4, ethertype::ARP, ethertype::RARP);
     format!(
-        "ldh [12]\njeq #0x800, ip, notip\n\
-         ip: ld [26]\njeq #{a:#x}, keep, ipdst\nipdst: ld [30]\njeq #{a:#x}, keep, drop\n\
-         notip: jeq #0x806, arp, rarp\nrarp: jeq #0x8035, arp, drop\n\
-         arp: ld [28]\njeq #{a:#x}, keep, arpdst\narpdst: ld [38]\njeq #{a:#x}, keep, drop\n\
+        "ldh [{ETHERTYPE}]\njeq #{ip4:#x}, ip, notip\n\
+         ip: ld [{IP_SRC}]\njeq #{a:#x}, keep, ipdst\nipdst: ld [{IP_DST}]\njeq #{a:#x}, keep, drop\n\
+         notip: jeq #{arp:#x}, arp, rarp\nrarp: jeq #{rarp:#x}, arp, drop\n\
+         arp: ld [{ARP_SPA}]\njeq #{a:#x}, keep, arpdst\narpdst: ld [{ARP_TPA}]\njeq #{a:#x}, keep, drop\n\
          keep: ret #{SNAPLEN}\ndrop: ret #0\n"
     )
 }
 
 fn port_asm(p: u16) -> String {
+    let (ip4, ip6) = (ethertype::IPV4, ethertype::IPV6);
+    let (tcp, udp) = (ip_proto::TCP, ip_proto::UDP);
+    let frag = ipv4::FRAG_MASK;
+    let (sport, dport) = (l4::SRC_PORT.start, l4::DST_PORT.start);
     format!(
-        "ldh [12]\njeq #0x86dd, v6, v4\n\
-         v6: ldb [20]\njeq #0x6, v6p, v6u\nv6u: jeq #0x11, v6p, drop\n\
-         v6p: ldh [54]\njeq #{p:#x}, keep, v6d\nv6d: ldh [56]\njeq #{p:#x}, keep, drop\n\
-         v4: jeq #0x800, v4p, drop\nv4p: ldb [23]\njeq #0x6, v4f, v4u\nv4u: jeq #0x11, v4f, drop\n\
-         v4f: ldh [20]\njset #0x1fff, drop, v4h\nv4h: ldxb 4*([14]&0xf)\nldh [x + 14]\njeq #{p:#x}, keep, v4d\n\
-         v4d: ldh [x + 16]\njeq #{p:#x}, keep, drop\n\
-         keep: ret #{SNAPLEN}\ndrop: ret #0\n"
+        "ldh [{ETHERTYPE}]\njeq #{ip6:#x}, v6, v4\n\
+         v6: ldb [{IP6_NEXT}]\njeq #{tcp:#x}, v6p, v6u\nv6u: jeq #{udp:#x}, v6p, drop\n\
+         v6p: ldh [{IP6_SPORT}]\njeq #{p:#x}, keep, v6d\nv6d: ldh [{IP6_DPORT}]\njeq #{p:#x}, keep, drop\n\
+         v4: jeq #{ip4:#x}, v4p, drop\nv4p: ldb [{IP_PROTO}]\njeq #{tcp:#x}, v4f, v4u\nv4u: jeq #{udp:#x}, v4f, drop\n\
+         v4f: ldh [{IP_FRAG}]\njset #{frag:#x}, drop, v4h\nv4h: ldxb 4*([{IP}]&0xf)\nldh [x + {}]\njeq #{p:#x}, keep, v4d\n\
+         v4d: ldh [x + {}]\njeq #{p:#x}, keep, drop\n\
+         keep: ret #{SNAPLEN}\ndrop: ret #0\n",
+        IP + sport,
+        IP + dport,
     )
 }
 
@@ -165,25 +190,33 @@ fn net_port_asm(a: Ipv4Addr, len: u8, p: u16) -> String {
         u32::MAX << (32 - len as u32)
     };
     let a = u32::from(a) & mask;
+    let ip4 = ethertype::IPV4;
+    let (tcp, udp, sctp) = (ip_proto::TCP, ip_proto::UDP, ip_proto::SCTP);
+    let frag = ipv4::FRAG_MASK;
+    let (sport, dport) = (IP + l4::SRC_PORT.start, IP + l4::DST_PORT.start);
     format!(
-        "ldh [12]\njneq #0x800, drop\n\
-         ld [26]\nand #{mask:#x}\njeq #{a:#x}, proto, dst\ndst: ld [30]\nand #{mask:#x}\njneq #{a:#x}, drop\n\
-         proto: ldb [23]\njeq #0x84, frag, tcp\ntcp: jeq #0x6, frag, udp\nudp: jneq #0x11, drop\n\
-         frag: ldh [20]\njset #0x1fff, drop, hdr\nhdr: ldxb 4*([14]&0xf)\nldh [x + 14]\njeq #{p:#x}, keep, dport\n\
-         dport: ldh [x + 16]\njeq #{p:#x}, keep, drop\n\
+        "ldh [{ETHERTYPE}]\njneq #{ip4:#x}, drop\n\
+         ld [{IP_SRC}]\nand #{mask:#x}\njeq #{a:#x}, proto, dst\ndst: ld [{IP_DST}]\nand #{mask:#x}\njneq #{a:#x}, drop\n\
+         proto: ldb [{IP_PROTO}]\njeq #{sctp:#x}, frag, tcp\ntcp: jeq #{tcp:#x}, frag, udp\nudp: jneq #{udp:#x}, drop\n\
+         frag: ldh [{IP_FRAG}]\njset #{frag:#x}, drop, hdr\nhdr: ldxb 4*([{IP}]&0xf)\nldh [x + {sport}]\njeq #{p:#x}, keep, dport\n\
+         dport: ldh [x + {dport}]\njeq #{p:#x}, keep, drop\n\
          keep: ret #{SNAPLEN}\ndrop: ret #0\n"
     )
 }
 
 fn vlan_host_asm(v: u16, a: Ipv4Addr) -> String {
     let a = u32::from(a);
+    let (ip4, arp, rarp) = (ethertype::IPV4, ethertype::ARP, ethertype::RARP);
+    let (dot1q, qinq, vid) = (ethertype::VLAN, ethertype::QINQ, vlan::VID_MASK);
+    let (src, dst) = (TAG_IP + ipv4::SRC.start, TAG_IP + ipv4::DST.start);
+    let (spa, tpa) = (TAG_IP + arp::SPA.start, TAG_IP + arp::TPA.start);
     format!(
-        "ldh [12]\njeq #0x8100, tag, ad\nad: jeq #0x88a8, tag, qq\nqq: jneq #0x9100, drop\n\
-         tag: ldh [14]\nand #0xfff\njneq #{v:#x}, drop\n\
-         ldh [16]\njeq #0x800, ip, notip\n\
-         ip: ld [30]\njeq #{a:#x}, keep, ipdst\nipdst: ld [34]\njeq #{a:#x}, keep, drop\n\
-         notip: jeq #0x806, arp, rarp\nrarp: jeq #0x8035, arp, drop\n\
-         arp: ld [32]\njeq #{a:#x}, keep, arpdst\narpdst: ld [42]\njeq #{a:#x}, keep, drop\n\
+        "ldh [{ETHERTYPE}]\njeq #{dot1q:#x}, tag, ad\nad: jeq #{qinq:#x}, tag, qq\nqq: jneq #0x9100, drop\n\
+         tag: ldh [{TAG}]\nand #{vid:#x}\njneq #{v:#x}, drop\n\
+         ldh [{TAG_ETHERTYPE}]\njeq #{ip4:#x}, ip, notip\n\
+         ip: ld [{src}]\njeq #{a:#x}, keep, ipdst\nipdst: ld [{dst}]\njeq #{a:#x}, keep, drop\n\
+         notip: jeq #{arp:#x}, arp, rarp\nrarp: jeq #{rarp:#x}, arp, drop\n\
+         arp: ld [{spa}]\njeq #{a:#x}, keep, arpdst\narpdst: ld [{tpa}]\njeq #{a:#x}, keep, drop\n\
          keep: ret #{SNAPLEN}\ndrop: ret #0\n"
     )
 }
@@ -244,82 +277,110 @@ pub fn traffic_with_share(count: usize, tenants: usize, seed: u64, share: u64) -
         let dst = Ipv4Addr::from(u32::from(net(t).0) + 1 + r.below(200) as u32);
         let (sp, dp) = (port(pick(&mut r)), port(t));
         let kind = r.below(100);
-        let mut f = Vec::with_capacity(128);
-        f.extend_from_slice(&[0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1]);
+        let mut f = vec![0u8; ethernet::HEADER_LEN];
+        f[ethernet::DESTINATION].copy_from_slice(&[0x02, 0, 0, 0, 0, 2]);
+        f[ethernet::SOURCE].copy_from_slice(&[0x02, 0, 0, 0, 0, 1]);
         let l4 = |proto: u8, r: &mut Rng| -> Vec<u8> {
             let payload = r.below(200) as usize;
-            let mut b = Vec::new();
-            b.extend_from_slice(&sp.to_be_bytes());
-            b.extend_from_slice(&dp.to_be_bytes());
-            match proto {
-                6 => {
-                    b.extend_from_slice(&[
-                        0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0,
-                    ]);
-                }
-                17 => {
-                    let len = (8 + payload) as u16;
-                    b.extend_from_slice(&len.to_be_bytes());
-                    b.extend_from_slice(&[0, 0]);
-                }
-                _ => {}
+            let len = match proto {
+                ip_proto::TCP => tcp::HEADER_LEN,
+                _ => udp::HEADER_LEN,
+            };
+            let mut b = vec![0u8; len];
+            b[l4::SRC_PORT].copy_from_slice(&sp.to_be_bytes());
+            b[l4::DST_PORT].copy_from_slice(&dp.to_be_bytes());
+            if proto == ip_proto::TCP {
+                b[7] = 1; // sequence number 1
+                b[tcp::DATA_OFFSET] = 0x50;
+                b[tcp::FLAGS] = 0x18; // PSH ACK
+                b[14..16].copy_from_slice(&[0xff, 0xff]); // window
+            } else {
+                b[udp::LENGTH].copy_from_slice(&((udp::HEADER_LEN + payload) as u16).to_be_bytes());
             }
             b.resize(b.len() + payload, 0xab);
             b
         };
-        let ipv4 = |proto: u8, body: Vec<u8>| -> Vec<u8> {
-            let total = (20 + body.len()) as u16;
-            let mut h = vec![0x45, 0];
-            h.extend_from_slice(&total.to_be_bytes());
-            h.extend_from_slice(&[0, 1, 0x40, 0, 64, proto, 0, 0]);
-            h.extend_from_slice(&src.octets());
-            h.extend_from_slice(&dst.octets());
+        let ip4 = |proto: u8, body: Vec<u8>| -> Vec<u8> {
+            let mut h = vec![0u8; ipv4::HEADER_LEN];
+            h[ipv4::VER_IHL] = 0x45;
+            h[ipv4::LENGTH]
+                .copy_from_slice(&((ipv4::HEADER_LEN + body.len()) as u16).to_be_bytes());
+            h[ipv4::IDENT].copy_from_slice(&1u16.to_be_bytes());
+            h[ipv4::FLAGS_FRAG].copy_from_slice(&0x4000u16.to_be_bytes()); // DF
+            h[ipv4::TTL] = 64;
+            h[ipv4::PROTOCOL] = proto;
+            h[ipv4::SRC].copy_from_slice(&src.octets());
+            h[ipv4::DST].copy_from_slice(&dst.octets());
             h.extend(body);
             h
         };
+        // Documentation addresses 2001:db8::/96 with the IPv4 one last.
+        let v6 = |a: Ipv4Addr| {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+            b[12..].copy_from_slice(&a.octets());
+            b
+        };
+        let set_type =
+            |f: &mut Vec<u8>, t: u16| f[ethernet::ETHERTYPE].copy_from_slice(&t.to_be_bytes());
         match kind {
             0..=54 => {
-                f.extend_from_slice(&[0x08, 0x00]);
-                let proto = if kind < 30 { 6 } else { 17 };
-                f.extend(ipv4(proto, l4(proto, &mut r)));
+                set_type(&mut f, ethertype::IPV4);
+                let proto = if kind < 30 {
+                    ip_proto::TCP
+                } else {
+                    ip_proto::UDP
+                };
+                f.extend(ip4(proto, l4(proto, &mut r)));
             }
             55..=69 => {
-                f.extend_from_slice(&[0x86, 0xdd]);
-                let proto = if kind < 62 { 6 } else { 17 };
+                set_type(&mut f, ethertype::IPV6);
+                let proto = if kind < 62 {
+                    ip_proto::TCP
+                } else {
+                    ip_proto::UDP
+                };
                 let body = l4(proto, &mut r);
-                let mut h = vec![0x60, 0, 0, 0];
-                h.extend_from_slice(&(body.len() as u16).to_be_bytes());
-                h.extend_from_slice(&[proto, 64]);
-                h.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0]);
-                h.extend_from_slice(&src.octets());
-                h.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0]);
-                h.extend_from_slice(&dst.octets());
+                let mut h = vec![0u8; ipv6::HEADER_LEN];
+                h[0] = 0x60; // version 6
+                h[ipv6::PAYLOAD_LEN].copy_from_slice(&(body.len() as u16).to_be_bytes());
+                h[ipv6::NEXT_HEADER] = proto;
+                h[ipv6::HOP_LIMIT] = 64;
+                h[ipv6::SRC].copy_from_slice(&v6(src));
+                h[ipv6::DST].copy_from_slice(&v6(dst));
                 h.extend(body);
                 f.extend(h);
             }
             70..=74 => {
-                f.extend_from_slice(&[0x08, 0x00]);
-                f.extend(ipv4(
-                    1,
+                set_type(&mut f, ethertype::IPV4);
+                // An echo request: type 8, id 1, sequence 1, 4 bytes of data.
+                f.extend(ip4(
+                    ip_proto::ICMP,
                     vec![8, 0, 0, 0, 0, 1, 0, 1, 0xde, 0xad, 0xbe, 0xef],
                 ));
             }
             75..=82 => {
-                f[..6].copy_from_slice(&[0xff; 6]);
-                f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1, 0x02, 0, 0, 0, 0, 1]);
-                f.extend_from_slice(&src.octets());
-                f.extend_from_slice(&[0; 6]);
-                f.extend_from_slice(&dst.octets());
+                f[ethernet::DESTINATION].copy_from_slice(&[0xff; 6]);
+                set_type(&mut f, ethertype::ARP);
+                let mut a = vec![0u8; arp::HEADER_LEN];
+                // Ethernet/IPv4, request.
+                a[arp::FIXED].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+                a[arp::SHA].copy_from_slice(&[0x02, 0, 0, 0, 0, 1]);
+                a[arp::SPA].copy_from_slice(&src.octets());
+                a[arp::TPA].copy_from_slice(&dst.octets());
+                f.extend(a);
             }
             _ => {
-                f.extend_from_slice(&[0x81, 0x00]);
-                f.extend_from_slice(&vlan(t).to_be_bytes());
-                f.extend_from_slice(&[0x08, 0x00]);
-                f.extend(ipv4(17, l4(17, &mut r)));
+                set_type(&mut f, ethertype::VLAN);
+                let mut tag = vec![0u8; vlan::HEADER_LEN];
+                tag[vlan::TCI].copy_from_slice(&vlan(t).to_be_bytes());
+                tag[vlan::ETHERTYPE].copy_from_slice(&ethertype::IPV4.to_be_bytes());
+                f.extend(tag);
+                f.extend(ip4(ip_proto::UDP, l4(ip_proto::UDP, &mut r)));
             }
         }
-        if f.len() < 60 {
-            f.resize(60, 0);
+        if f.len() < ethernet::MIN_FRAME {
+            f.resize(ethernet::MIN_FRAME, 0);
         }
         let wire = f.len() as u32;
         if r.below(20) == 0 {

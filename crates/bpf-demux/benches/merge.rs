@@ -21,11 +21,7 @@ fn merged_vs_independent(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("merged/{}", fam.name()));
         g.throughput(Throughput::Elements(frames.len() as u64));
         for n in NS {
-            let set = FilterSet::new(fam.tenants(n)).unwrap();
-            let auto = {
-                let mut s = FilterSet::new(fam.tenants(n)).unwrap();
-                s.publish()
-            };
+            let auto = FilterSet::new(fam.tenants(n)).unwrap().publish();
             let (mut cache, mut out) = (Cache::new(), MatchSet::new());
             g.bench_function(BenchmarkId::from_parameter(n), |b| {
                 b.iter(|| {
@@ -37,7 +33,6 @@ fn merged_vs_independent(c: &mut Criterion) {
                     black_box(acc)
                 })
             });
-            drop(set);
         }
         g.finish();
         let mut g = c.benchmark_group(format!("independent/{}", fam.name()));

@@ -21,6 +21,7 @@
 //! 1  expr        pcap-filter expressions -> cBPF
 //! 0  cbpf        instructions, validator, reference interpreter, text forms
 //! 0  pcapfile    pcap and pcapng files
+//! 0  field       header layouts as named byte ranges
 //! ```
 //!
 //! ```
@@ -39,6 +40,7 @@ pub mod capture;
 pub mod cbpf;
 pub mod exec;
 pub mod expr;
+pub mod field;
 pub mod ir;
 pub mod merge;
 pub mod pcapfile;

@@ -117,12 +117,18 @@ impl std::ops::Deref for NetNs {
 /// `skb_vlan_untag` does), LEN without it, protocol and packet type as
 /// `eth_type_trans` sets them.
 pub fn kernel_view(frame: &[u8], vb_mac: [u8; 6], ifindex: u32) -> (Vec<u8>, FrameMeta) {
-    let tpid = frame.get(12..14).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    use bpf_demux::field::{at, ethernet, ethertype, vlan};
+    const TAG: usize = ethernet::HEADER_LEN;
+    let tpid = frame
+        .get(ethernet::ETHERTYPE)
+        .map(|b| u16::from_be_bytes([b[0], b[1]]));
     let (view, tag) = match tpid {
-        Some(t @ (0x8100 | 0x88a8)) if frame.len() >= 18 => {
-            let mut v = frame[..12].to_vec();
-            v.extend_from_slice(&frame[16..]);
-            (v, Some((t, u16::from_be_bytes([frame[14], frame[15]]))))
+        Some(t @ (ethertype::VLAN | ethertype::QINQ)) if frame.len() >= TAG + vlan::HEADER_LEN => {
+            // The tag's 4 bytes go; the inner EtherType takes its place.
+            let mut v = frame[..ethernet::ETHERTYPE.start].to_vec();
+            v.extend_from_slice(&frame[TAG + vlan::TCI.end..]);
+            let tci = &frame[at(TAG, vlan::TCI)];
+            (v, Some((t, u16::from_be_bytes([tci[0], tci[1]]))))
         }
         _ => (frame.to_vec(), None),
     };

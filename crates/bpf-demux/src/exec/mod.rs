@@ -172,8 +172,8 @@ impl Automaton {
     }
     /// Takes in the terms `interner` made since the last call.
     pub(crate) fn sync_terms(&mut self, interner: &Interner) {
-        for t in &interner.terms()[self.terms.len()..] {
-            self.terms.push(*t);
+        for t in interner.terms_from(self.terms.len()) {
+            self.terms.push(t);
         }
     }
     /// Inserts every path of `nf` for filter `id`; returns their leaves.

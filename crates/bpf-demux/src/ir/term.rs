@@ -11,7 +11,7 @@
 
 use crate::cbpf::interp;
 use crate::cbpf::{AluOp, Anc, FrameMeta, Size};
-use std::collections::HashMap;
+use indexmap::IndexSet;
 use std::fmt;
 
 /// Index of a term in its [`Interner`].
@@ -38,16 +38,17 @@ pub enum Term {
     Neg(TermId),
 }
 
-/// The hash-consing table of terms.
+/// The hash-consing table of terms: an insertion-ordered set, so a term's
+/// id is its index (`IndexSet::insert_full` gives it, and whether the term
+/// is new).
 #[derive(Clone, Debug, Default)]
 pub struct Interner {
-    terms: Vec<Term>,
+    terms: IndexSet<Term, ahash::RandomState>,
     /// Per term, computed once when it is made (terms form a DAG whose
     /// unfolding can be exponential, so nothing walks it unmemoized):
     /// its rank and its inherent range.
     rank: Vec<i64>,
     range: Vec<(u32, u32)>,
-    ids: HashMap<Term, TermId, ahash::RandomState>,
     /// How many `intern` calls returned an existing term (work saved).
     pub hits: u64,
 }
@@ -65,24 +66,24 @@ impl Interner {
     pub fn get(&self, t: TermId) -> Term {
         self.terms[t.index()]
     }
-    pub fn terms(&self) -> &[Term] {
-        &self.terms
+    /// Terms from id `start` on, in id order.
+    pub fn terms_from(&self, start: usize) -> impl Iterator<Item = Term> + '_ {
+        self.terms.iter().skip(start).copied()
     }
     /// The id of `t`, made if new. Callers go through the `mk_*` helpers,
     /// which fold first.
     fn intern(&mut self, t: Term) -> TermId {
-        if let Some(id) = self.ids.get(&t) {
+        let (index, new) = self.terms.insert_full(t);
+        let id = TermId(index as u32);
+        if !new {
             self.hits += 1;
-            return *id;
+            return id;
         }
-        let id = TermId(self.terms.len() as u32);
-        self.terms.push(t);
         self.rank.push(0);
         self.range.push((0, u32::MAX));
         let (r, g) = (self.compute_rank(id), self.compute_range(id));
         self.rank[id.index()] = r;
         self.range[id.index()] = g;
-        self.ids.insert(t, id);
         id
     }
     pub fn konst(&mut self, k: u32) -> TermId {

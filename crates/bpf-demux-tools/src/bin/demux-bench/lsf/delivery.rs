@@ -70,20 +70,24 @@ const FRAME_LEN: usize = 1514;
 fn frames(count: usize) -> Vec<Vec<u8>> {
     (0..count)
         .map(|i| {
+            use bpf_demux::field::{at, ethernet, ethertype, ip_proto, ipv4};
+            const IP: usize = ethernet::HEADER_LEN;
+            const PAYLOAD: usize = IP + ipv4::HEADER_LEN;
             let mut f = vec![0u8; FRAME_LEN];
-            f[..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x99]);
-            f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x0a]);
-            f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-            f[14] = 0x45;
-            f[16..18].copy_from_slice(&((FRAME_LEN - 14) as u16).to_be_bytes());
-            f[22] = 64;
-            f[23] = 17;
-            f[26..30].copy_from_slice(&[10, 77, 0, 1]);
-            f[30..34].copy_from_slice(&[10, 78, 0, 9]);
-            for (j, b) in f[34..].iter_mut().enumerate() {
+            f[ethernet::DESTINATION].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x99]);
+            f[ethernet::SOURCE].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x0a]);
+            f[ethernet::ETHERTYPE].copy_from_slice(&ethertype::IPV4.to_be_bytes());
+            f[IP + ipv4::VER_IHL] = 0x45;
+            f[at(IP, ipv4::LENGTH)].copy_from_slice(&((FRAME_LEN - IP) as u16).to_be_bytes());
+            f[IP + ipv4::TTL] = 64;
+            f[IP + ipv4::PROTOCOL] = ip_proto::UDP;
+            f[at(IP, ipv4::SRC)].copy_from_slice(&[10, 77, 0, 1]);
+            f[at(IP, ipv4::DST)].copy_from_slice(&[10, 78, 0, 9]);
+            for (j, b) in f[PAYLOAD..].iter_mut().enumerate() {
                 *b = (i.wrapping_mul(31) + j) as u8;
             }
-            f[34..42].copy_from_slice(&(i as u64).to_be_bytes());
+            // A sequence number, so a lost or reordered frame shows.
+            f[PAYLOAD..PAYLOAD + 8].copy_from_slice(&(i as u64).to_be_bytes());
             f
         })
         .collect()

@@ -107,7 +107,7 @@ mod tests {
     /// A 64-byte frame of EtherType `ethertype`, bytes 14.. counting up.
     fn frame(ethertype: u16) -> Vec<u8> {
         let mut f: Vec<u8> = (0..64u8).collect();
-        f[12..14].copy_from_slice(&ethertype.to_be_bytes());
+        f[bpf_demux::field::ethernet::ETHERTYPE].copy_from_slice(&ethertype.to_be_bytes());
         f
     }
 
