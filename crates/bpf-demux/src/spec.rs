@@ -71,7 +71,7 @@ pub enum SpecErrorKind {
     #[error("no filters in file")]
     Empty,
     #[error("{}", .0.message().trim())]
-    Toml(toml::de::Error),
+    Toml(Box<toml::de::Error>),
     #[error("bad filter name `{0}` (use letters, digits, `_`, `.`, `-`)")]
     BadName(String),
     #[error("filter name `{name}` already used on line {first_line}")]
@@ -358,7 +358,7 @@ fn parse_toml(
             line,
             col: Some(col),
             filter: None,
-            kind: SpecErrorKind::Toml(e),
+            kind: SpecErrorKind::Toml(Box::new(e)),
         }
     })?;
     let mut out = Vec::new();
