@@ -79,13 +79,13 @@ pub enum SpecErrorKind {
     #[error("give exactly one of `cbpf`, `asm` or `expr`")]
     ProgramKeys,
     #[error("expression: {0}")]
-    Expr(ExprErrorKind),
+    Expr(Box<ExprErrorKind>),
     #[error("expected `name<TAB>program`")]
     NoTab,
     #[error("snaplen must be at least 1")]
     ZeroSnaplen,
     #[error("program text: {0}")]
-    Text(TextErrorKind),
+    Text(Box<TextErrorKind>),
     #[error("invalid program: {0}")]
     Invalid(ValidateError),
     #[error("not installable: {0}")]
@@ -318,12 +318,12 @@ fn parse_plain(
                     err(
                         col0 + 5 + lead + x.col - 1,
                         Some(name),
-                        SpecErrorKind::Expr(x.kind),
+                        SpecErrorKind::Expr(Box::new(x.kind)),
                     )
                 })?
             } else {
                 text::parse_ddd(prog.trim_end()).map_err(|e: TextError| {
-                    err(col0 + e.col - 1, Some(name), SpecErrorKind::Text(e.kind))
+                    err(col0 + e.col - 1, Some(name), SpecErrorKind::Text(Box::new(e.kind)))
                 })?
             };
             Ok(FilterSpec {
@@ -427,7 +427,7 @@ fn parse_toml(
                     live: f.live || target == Target::Live,
                 };
                 let insns = crate::expr::compile_with(src.get_ref(), &opts)
-                    .map_err(|e| err(l0, c0 + e.col - 1, SpecErrorKind::Expr(e.kind)))?;
+                    .map_err(|e| err(l0, c0 + e.col - 1, SpecErrorKind::Expr(Box::new(e.kind))))?;
                 return Ok(FilterSpec {
                     name,
                     insns,
@@ -443,7 +443,7 @@ fn parse_toml(
             };
             let insns = parsed.map_err(|e| {
                 let e = e.shifted(l0, c0);
-                err(e.line, e.col, SpecErrorKind::Text(e.kind))
+                err(e.line, e.col, SpecErrorKind::Text(Box::new(e.kind)))
             })?;
             Ok(FilterSpec {
                 name,
