@@ -35,6 +35,7 @@
 //! assert_eq!(cbpf::run(&prog, &frame, &meta), 262144);
 //! ```
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod capture;
 pub mod cbpf;

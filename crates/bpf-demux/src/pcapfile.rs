@@ -25,7 +25,9 @@ pub const MAX_RECORD: usize = 256 * 1024 * 1024;
 pub struct Record<'a> {
     /// 1-based frame number in the file.
     pub number: u64,
+    /// Capture time: seconds since the epoch.
     pub ts_sec: u64,
+    /// Capture time: nanoseconds within the second.
     pub ts_nsec: u32,
     /// Length on the wire.
     pub orig_len: u32,
@@ -34,29 +36,62 @@ pub struct Record<'a> {
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why a capture file does not read.
 pub enum PcapReadError {
     #[error("{file}: cannot open: {err}")]
-    Open { file: PathBuf, err: io::Error },
+    /// The file does not open.
+    Open {
+        /// The file.
+        file: PathBuf,
+        /// The system error.
+        err: io::Error,
+    },
     #[error("{file}: not a pcap or pcapng file ({detail})")]
-    NotPcap { file: PathBuf, detail: String },
+    /// Neither pcap nor pcapng.
+    NotPcap {
+        /// The file.
+        file: PathBuf,
+        /// The parser's reason.
+        detail: String,
+    },
     #[error(
         "{file}: link type {linktype} is not Ethernet (only LINKTYPE_ETHERNET, 1, is supported)"
     )]
-    LinkType { file: PathBuf, linktype: i32 },
-    #[error("{file}: frame {frame}: file ends inside the record (truncated file)")]
-    Truncated { file: PathBuf, frame: u64 },
-    #[error("{file}: frame {frame}: malformed record: {detail}")]
-    Malformed {
+    /// A link type other than Ethernet.
+    LinkType {
+        /// The file.
         file: PathBuf,
+        /// The link type.
+        linktype: i32,
+    },
+    #[error("{file}: frame {frame}: file ends inside the record (truncated file)")]
+    /// The file ends inside a record.
+    Truncated {
+        /// The file.
+        file: PathBuf,
+        /// 1-based frame number.
         frame: u64,
+    },
+    #[error("{file}: frame {frame}: malformed record: {detail}")]
+    /// A record the parser refuses.
+    Malformed {
+        /// The file.
+        file: PathBuf,
+        /// 1-based frame number.
+        frame: u64,
+        /// The parser's reason.
         detail: String,
     },
     #[error(
         "{file}: frame {frame}: packet from interface {if_id}, which the file never described"
     )]
+    /// A pcapng packet of an interface the file never described.
     NoInterface {
+        /// The file.
         file: PathBuf,
+        /// 1-based frame number.
         frame: u64,
+        /// The interface id.
         if_id: u32,
     },
 }
@@ -81,6 +116,7 @@ pub struct PcapReader {
 }
 
 impl PcapReader {
+    /// Opens a pcap or pcapng file (the format is detected).
     pub fn open(path: &Path) -> Result<PcapReader, PcapReadError> {
         let f = File::open(path).map_err(|err| PcapReadError::Open {
             file: path.to_owned(),
@@ -279,6 +315,7 @@ pub struct PcapWriter<W: Write> {
 }
 
 impl<W: Write> PcapWriter<W> {
+    /// A writer that writes the file header (Ethernet, `snaplen`) to `out`.
     pub fn new(mut out: W, snaplen: u32) -> io::Result<PcapWriter<W>> {
         let mut h = Vec::with_capacity(24);
         h.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
@@ -291,6 +328,7 @@ impl<W: Write> PcapWriter<W> {
         out.write_all(&h)?;
         Ok(PcapWriter { out })
     }
+    /// Writes one record.
     pub fn write(
         &mut self,
         ts_sec: u64,
@@ -306,9 +344,11 @@ impl<W: Write> PcapWriter<W> {
         self.out.write_all(&h)?;
         self.out.write_all(data)
     }
+    /// The inner writer.
     pub fn into_inner(self) -> W {
         self.out
     }
+    /// Flushes the inner writer.
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }

@@ -1,7 +1,8 @@
 //! [`FilterSet`]: the public face of the engine.
 //!
 //! A set of named, validated programs compiled into one merged structure.
-//! Build it once ([`FilterSet::new`], [`FilterSet::from_file`]), add and
+//! Build it once ([`FilterSet::new`], or from a file with
+//! [`spec::load_set`](crate::spec::load_set)), add and
 //! remove filters as tenants come and go ([`FilterSet::add`],
 //! [`FilterSet::remove`]: O(the filter's paths)), and hand
 //! [`FilterSet::publish`]'s `Arc<Automaton>` to capture threads. Each
@@ -9,26 +10,7 @@
 //! literals, work, or the set's node budget) is kept as a *fallback* and run
 //! by the reference interpreter, so the answers stay exact.
 //!
-//! ```
-//! use bpf_demux::{cbpf::{text, FrameMeta, Program}, FilterSet, NamedProgram};
-//! let prog = |s: &str| Program::validate(&text::parse_ddd(s).unwrap()).unwrap();
-//! let mut set = FilterSet::new([
-//!     NamedProgram::new("ipv4", prog("4,40 0 0 12,21 0 1 2048,6 0 0 262144,6 0 0 0")),
-//!     NamedProgram::new("arp", prog("4,40 0 0 12,21 0 1 2054,6 0 0 96,6 0 0 0")),
-//! ]).unwrap();
-//! let mut frame = [0u8; 60];
-//! frame[12..14].copy_from_slice(&[0x08, 0x06]);
-//! let m = set.automaton().matches(&frame, &FrameMeta::offline(&frame, 60));
-//! let got: Vec<_> = m.iter().map(|(id, ret)| (set.name(id).unwrap(), ret)).collect();
-//! assert_eq!(got, [("arp", 96)]);
-//! // Tenants come and go; publish hands the new version to capture threads.
-//! let ipv4 = set.id("ipv4").unwrap();
-//! set.remove(ipv4);
-//! assert_eq!(set.name(ipv4), None);
-//! let published = set.publish();
-//! assert_eq!(published.name(ipv4), None);
-//! assert_eq!(published.len(), 1);
-//! ```
+//! See [`FilterSet`] for an example.
 
 use crate::cbpf::{Program, UnknowableLoad};
 use crate::exec::{Automaton, FilterId, FilterInfo};
@@ -186,6 +168,27 @@ pub struct Stats {
 }
 
 /// A set of named filters compiled into one merged structure.
+///
+/// ```
+/// use bpf_demux::{cbpf::{text, FrameMeta, Program}, FilterSet, NamedProgram};
+/// let prog = |s: &str| Program::validate(&text::parse_ddd(s).unwrap()).unwrap();
+/// let mut set = FilterSet::new([
+///     NamedProgram::new("ipv4", prog("4,40 0 0 12,21 0 1 2048,6 0 0 262144,6 0 0 0")),
+///     NamedProgram::new("arp", prog("4,40 0 0 12,21 0 1 2054,6 0 0 96,6 0 0 0")),
+/// ]).unwrap();
+/// let mut frame = [0u8; 60];
+/// frame[12..14].copy_from_slice(&[0x08, 0x06]);
+/// let m = set.automaton().matches(&frame, &FrameMeta::offline(&frame, 60));
+/// let got: Vec<_> = m.iter().map(|(id, ret)| (set.name(id).unwrap(), ret)).collect();
+/// assert_eq!(got, [("arp", 96)]);
+/// // Tenants come and go; publish hands the new version to capture threads.
+/// let ipv4 = set.id("ipv4").unwrap();
+/// set.remove(ipv4);
+/// assert_eq!(set.name(ipv4), None);
+/// let published = set.publish();
+/// assert_eq!(published.name(ipv4), None);
+/// assert_eq!(published.len(), 1);
+/// ```
 #[derive(Debug)]
 pub struct FilterSet {
     config: Config,

@@ -40,7 +40,9 @@ use std::path::{Path, PathBuf};
 /// One filter as written in a set file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FilterSpec {
+    /// Its name.
     pub name: String,
+    /// Its program, not yet validated.
     pub insns: Vec<Insn>,
     /// Cap on the bytes delivered to this filter's endpoint.
     pub snaplen: Option<u32>,
@@ -54,45 +56,70 @@ pub struct FilterSpec {
 /// What went wrong, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpecError {
+    /// The file.
     pub file: PathBuf,
+    /// 1-based line (0: the file as a whole).
     pub line: usize,
+    /// 1-based column, when known.
     pub col: Option<usize>,
     /// The filter concerned, when known.
     pub filter: Option<String>,
+    /// The rule broken.
     pub kind: SpecErrorKind,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+/// What is wrong with a filter-set file.
 pub enum SpecErrorKind {
     #[error("cannot read file: {0}")]
+    /// The file does not read.
     Io(IoFailure),
     #[error("file is not UTF-8 text")]
+    /// The file is not UTF-8.
     NotUtf8,
     #[error("no filters in file")]
+    /// No filter in it.
     Empty,
     #[error("{}", .0.message().trim())]
+    /// TOML syntax or shape.
     Toml(Box<toml::de::Error>),
     #[error("bad filter name `{0}` (use letters, digits, `_`, `.`, `-`)")]
+    /// A name that breaks the naming rule.
     BadName(String),
     #[error("filter name `{name}` already used on line {first_line}")]
-    DuplicateName { name: String, first_line: usize },
+    /// A name used twice.
+    DuplicateName {
+        /// The name.
+        name: String,
+        /// Where it was first used.
+        first_line: usize,
+    },
     #[error("give exactly one of `cbpf`, `asm` or `expr`")]
+    /// None or several of `cbpf`, `asm`, `expr`.
     ProgramKeys,
     #[error("expression: {0}")]
+    /// An expression the compiler refuses.
     Expr(Box<ExprErrorKind>),
     #[error("expected `name<TAB>program`")]
+    /// A plain line without a tab.
     NoTab,
     #[error("snaplen must be at least 1")]
+    /// `snaplen = 0`.
     ZeroSnaplen,
     #[error("program text: {0}")]
+    /// Program text that does not parse.
     Text(Box<TextErrorKind>),
     #[error("invalid program: {0}")]
+    /// A program the kernel would refuse.
     Invalid(ValidateError),
     #[error("not installable: {0}")]
+    /// A program reading what userland cannot know.
     Unknowable(UnknowableLoad),
     #[error("`live` applies to `expr` filters only (a program runs as written)")]
+    /// `live` on a program (only expressions are compiled).
     LiveNotExpr,
     #[error("`listen` must be an IP address and port, such as \"127.0.0.1:57012\" or \"[::1]:57012\": {0}")]
+    /// A `listen` that is not an address and port.
     Listen(std::net::AddrParseError),
 }
 
@@ -130,7 +157,9 @@ impl fmt::Display for IoFailure {
 /// outer VLAN tag into metadata), as tcpdump compiles for what it opens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
+    /// For a pcap file: tags in the frame.
     Offline,
+    /// For a live socket: the outer tag in metadata.
     Live,
 }
 
@@ -323,7 +352,11 @@ fn parse_plain(
                 })?
             } else {
                 text::parse_ddd(prog.trim_end()).map_err(|e: TextError| {
-                    err(col0 + e.col - 1, Some(name), SpecErrorKind::Text(Box::new(e.kind)))
+                    err(
+                        col0 + e.col - 1,
+                        Some(name),
+                        SpecErrorKind::Text(Box::new(e.kind)),
+                    )
                 })?
             };
             Ok(FilterSpec {

@@ -9,7 +9,9 @@ use std::sync::Arc;
 /// automaton and the tenants' channels for its filters. A live capture
 /// swaps the whole routing at once when tenants change.
 pub struct Routing {
+    /// The published automaton frames are matched against.
     pub automaton: Arc<Automaton>,
+    /// The channels of its filters' tenants.
     pub senders: Senders,
 }
 
@@ -23,21 +25,26 @@ pub struct Dispatcher {
     pub reinsert_vlan: bool,
     /// Frames offered, and frames matched by at least one tenant.
     pub seen: u64,
+    /// (see `seen`)
     pub matched: u64,
 }
 
 /// Where and when a frame was captured.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Stamp {
+    /// Capture time: seconds since the epoch.
     pub ts_sec: u64,
+    /// Capture time: nanoseconds within the second.
     pub ts_nsec: u32,
 }
 
 impl Dispatcher {
+    /// A dispatcher for `automaton`, delivering through `senders`.
     pub fn new(automaton: Arc<Automaton>, senders: Senders, reinsert_vlan: bool) -> Dispatcher {
         Dispatcher::with_routing(Arc::new(Routing { automaton, senders }), reinsert_vlan)
     }
 
+    /// A dispatcher for an existing routing (shared with other workers).
     pub fn with_routing(routing: Arc<Routing>, reinsert_vlan: bool) -> Dispatcher {
         Dispatcher {
             routing,

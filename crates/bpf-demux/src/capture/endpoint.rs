@@ -19,7 +19,9 @@ pub struct Captured {
     /// many as the longest delivery of this frame needs (a frame whose
     /// tenants all cut it short is copied short).
     pub data: Box<[u8]>,
+    /// Capture time: seconds since the epoch.
     pub ts_sec: u64,
+    /// Capture time: nanoseconds within the second.
     pub ts_nsec: u32,
     /// Original (wire) length, counting a re-inserted tag.
     pub orig_len: u32,
@@ -32,12 +34,14 @@ pub struct Captured {
 /// What one endpoint receives: the shared frame and this tenant's length.
 #[derive(Clone, Debug)]
 pub struct Delivery {
+    /// The frame, shared with every other tenant it was delivered to.
     pub frame: Arc<Captured>,
     /// Bytes of `frame.data` this tenant gets.
     pub caplen: u32,
 }
 
 impl Delivery {
+    /// This tenant's bytes of the frame.
     pub fn bytes(&self) -> &[u8] {
         &self.frame.data[..self.caplen as usize]
     }
@@ -70,14 +74,48 @@ impl From<QueueStats> for TenantStats {
 pub struct TenantId(pub u32);
 
 impl TenantId {
+    /// The id as an index.
     pub fn index(self) -> usize {
         self.0 as usize
     }
 }
 
 /// The receiving side of one tenant's channel.
+///
+/// [`Senders::new`] makes one per tenant; a [`Dispatcher`](super::Dispatcher)
+/// (or a [`LiveCapture`](super::LiveCapture)'s workers) delivers each frame
+/// once, shared, to every accepting tenant, cut to that tenant's length:
+///
+/// ```
+/// use bpf_demux::capture::{Dispatcher, Senders, Stamp, TenantSpec, TryRecvError};
+/// use bpf_demux::cbpf::{text, FrameMeta, Program};
+/// use bpf_demux::{FilterSet, NamedProgram};
+/// let prog = |s: &str| Program::validate(&text::parse_asm(s).unwrap()).unwrap();
+/// let arp = "ldh [12]\njneq #0x806, drop\nret #-1\ndrop: ret #0";
+/// let mut set = FilterSet::new([
+///     NamedProgram::new("arp", prog(arp)),
+///     NamedProgram::new("arp-head", prog(arp)).with_snaplen(20),
+///     NamedProgram::new("none", prog("ret #0")),
+/// ])
+/// .unwrap();
+/// let (senders, endpoints) = Senders::new(TenantSpec::all(set.automaton(), 64), false);
+/// let mut dispatcher = Dispatcher::new(set.publish(), senders, false);
+/// let mut frame = vec![0u8; 60];
+/// frame[12..14].copy_from_slice(&[0x08, 0x06]);
+/// dispatcher.offer(&frame, &FrameMeta::offline(&frame, 60), Stamp::default());
+/// let lens: Vec<_> = endpoints
+///     .iter()
+///     .map(|ep| (ep.name.as_str(), ep.try_recv().map(|d| d.bytes().len())))
+///     .collect();
+/// assert_eq!(
+///     lens,
+///     [("arp", Ok(60)), ("arp-head", Ok(20)), ("none", Err(TryRecvError::Empty))]
+/// );
+/// ```
 pub struct Endpoint {
+    /// The tenant's id, unique for the capture's life.
     pub tenant: TenantId,
+    /// The tenant's filter name.
     pub name: String,
     queue: Arc<Queue<Delivery>>,
 }
@@ -103,6 +141,7 @@ impl Endpoint {
     pub fn iter(&self) -> impl Iterator<Item = Delivery> + '_ {
         std::iter::from_fn(|| self.recv())
     }
+    /// The queue's counters: delivered, dropped, queued.
     pub fn stats(&self) -> TenantStats {
         self.queue.stats().into()
     }
@@ -115,6 +154,7 @@ impl Endpoint {
     pub fn fill(&self) -> (usize, u64) {
         self.queue.fill()
     }
+    /// What the tenant's queue holds at most.
     pub fn bound(&self) -> QueueBound {
         self.queue.bound()
     }
@@ -139,7 +179,9 @@ impl Drop for Endpoint {
 /// One tenant's channel settings.
 #[derive(Clone, Debug)]
 pub struct TenantSpec {
+    /// The tenant's filter in the set.
     pub id: FilterId,
+    /// The filter's name (the tenant's name).
     pub name: String,
     /// Cap on delivered bytes.
     pub snaplen: Option<u32>,

@@ -25,8 +25,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 #[derive(Clone, Debug)]
+/// How a live capture opens its sockets.
 pub struct LiveConfig {
+    /// Interface name (`ip link` name).
     pub interface: String,
+    /// Ring size and timeout of each worker's TPACKET_V3 ring.
     pub ring: RingConfig,
     /// Worker threads (each with its own ring, fanout by flow hash).
     pub workers: usize,
@@ -44,13 +47,14 @@ pub struct LiveConfig {
     /// about this long when no frame comes (longer: fewer idle wakeups).
     pub poll: Duration,
     /// Attach the automaton's kernel prefilter
-    /// ([`crate::Automaton::kernel_prefilter`]) to the ring sockets, so
+    /// ([`crate::prefilter::compile`]) to the ring sockets, so
     /// frames no tenant can accept are dropped in the kernel before the
     /// ring copy; recompiled and swapped on every update.
     pub kernel_prefilter: bool,
 }
 
 impl LiveConfig {
+    /// The defaults for capturing on `interface`.
     pub fn new(interface: &str) -> LiveConfig {
         LiveConfig {
             interface: interface.to_owned(),
@@ -103,6 +107,7 @@ pub struct CaptureTotals {
     /// PACKET_STATISTICS: frames the kernel queued (drops included; with a
     /// prefilter, only frames it passed) and dropped.
     pub kernel_packets: u64,
+    /// (see `kernel_packets`)
     pub kernel_drops: u64,
 }
 
@@ -136,7 +141,35 @@ struct Control {
     epoch: u64,
 }
 
-/// A running capture.
+/// A running capture: one TPACKET_V3 ring per worker on one interface,
+/// every frame matched once against the set and delivered to each
+/// accepting tenant's endpoint; tenants change while it runs
+/// ([`update`](Self::update)).
+///
+/// ```no_run
+/// // Needs CAP_NET_RAW (root) and an interface.
+/// use bpf_demux::capture::{Change, LiveCapture, LiveConfig, Senders, TenantSpec};
+/// use bpf_demux::{expr, NamedProgram};
+/// use bpf_demux::cbpf::Program;
+/// use bpf_demux::FilterSet;
+/// let filter = |name: &str, e: &str| {
+///     let insns = expr::compile(e, expr::DEFAULT_SNAPLEN).unwrap();
+///     NamedProgram::new(name, Program::validate(&insns).unwrap())
+/// };
+/// let set = FilterSet::new([filter("dns", "udp port 53")]).unwrap();
+/// let (senders, endpoints) = Senders::new(TenantSpec::all(set.automaton(), 1024), false);
+/// let capture = LiveCapture::start(set, senders, &LiveConfig::new("eth0")).unwrap();
+/// // A tenant arrives while the capture runs; its endpoint comes back.
+/// let applied = capture
+///     .update(vec![Change::Add { filter: filter("web", "tcp port 443"), queue: 1024.into() }])
+///     .unwrap();
+/// let web = &applied.endpoints[0];
+/// if let Some(d) = web.recv() {
+///     println!("{}: {} bytes", web.name, d.bytes().len());
+/// }
+/// let totals = capture.join().unwrap();
+/// println!("{} frames, {} delivered to dns", totals.frames, endpoints[0].stats().frames);
+/// ```
 pub struct LiveCapture {
     stop: Arc<AtomicBool>,
     progress: Arc<[Progress]>,
@@ -443,6 +476,7 @@ impl LiveCapture {
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
     }
+    /// Whether the capture has stopped (a stop request, or every worker ended).
     pub fn is_stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }

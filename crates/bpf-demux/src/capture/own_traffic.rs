@@ -17,6 +17,7 @@ pub struct OwnStreams {
 }
 
 impl OwnStreams {
+    /// Replaces the set of addresses whose traffic is the daemon's own.
     pub fn set(&self, addrs: Vec<SocketAddr>) {
         self.addrs.store(Arc::new(addrs));
         self.generation.fetch_add(1, Ordering::Release);

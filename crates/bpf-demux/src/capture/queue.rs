@@ -31,7 +31,9 @@ pub struct QueueStats {
 /// item heavier than `bytes` alone is still taken into an empty queue).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueBound {
+    /// Frames at most.
     pub frames: usize,
+    /// Bytes of queued frames at most.
     pub bytes: u64,
 }
 
@@ -93,6 +95,7 @@ pub struct Queue<T> {
 }
 
 impl<T> Queue<T> {
+    /// An empty queue holding at most `bound`.
     pub fn new(bound: impl Into<QueueBound>) -> Queue<T> {
         let bound = bound.into();
         Queue {
@@ -243,6 +246,7 @@ impl<T> Queue<T> {
         self.not_full.notify_all();
     }
 
+    /// The queue's counters.
     pub fn stats(&self) -> QueueStats {
         self.lock().stats
     }
@@ -253,6 +257,7 @@ impl<T> Queue<T> {
         (s.items.len(), s.weight)
     }
 
+    /// What the queue holds at most.
     pub fn bound(&self) -> QueueBound {
         self.bound
     }

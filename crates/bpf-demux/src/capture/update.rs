@@ -23,7 +23,9 @@ pub enum Change {
     /// A new tenant (name, program, snaplen) with a queue of `queue`
     /// (frames, or frames and bytes).
     Add {
+        /// The tenant's filter, name and snaplen.
         filter: NamedProgram,
+        /// What the tenant's queue holds at most.
         queue: QueueBound,
     },
     /// The tenant of this name stops; its stream ends once the workers have
@@ -47,14 +49,37 @@ impl Change {
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError {
     #[error("change {index}: tenant `{name}` already exists")]
-    Exists { index: usize, name: String },
+    /// Adding a tenant whose name is taken.
+    Exists {
+        /// Position of the change in the batch.
+        index: usize,
+        /// The tenant.
+        name: String,
+    },
     #[error("change {index}: no tenant `{name}`")]
-    Unknown { index: usize, name: String },
+    /// Removing or replacing a tenant that does not exist.
+    Unknown {
+        /// Position of the change in the batch.
+        index: usize,
+        /// The tenant.
+        name: String,
+    },
     #[error("change {index}: {err}")]
-    Filter { index: usize, err: SetError },
+    /// A filter the set refuses.
+    Filter {
+        /// Position of the change in the batch.
+        index: usize,
+        /// What the set refused.
+        err: SetError,
+    },
     #[error("change {index}: a queue of 0 frames or 0 bytes")]
-    EmptyQueue { index: usize },
+    /// A queue that could hold nothing.
+    EmptyQueue {
+        /// Position of the change in the batch.
+        index: usize,
+    },
     #[error("the capture has stopped")]
+    /// The capture is no longer running.
     Stopped,
 }
 
@@ -63,8 +88,11 @@ pub enum UpdateError {
 pub struct Applied {
     /// The endpoints of the added tenants, in the batch's order.
     pub endpoints: Vec<Endpoint>,
+    /// Tenants added.
     pub added: usize,
+    /// Tenants removed.
     pub removed: usize,
+    /// Tenants whose filter was replaced.
     pub replaced: usize,
     /// The ring sockets' prefilter after the batch.
     pub prefilter: PrefilterState,

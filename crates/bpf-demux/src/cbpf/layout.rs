@@ -18,14 +18,20 @@ pub enum Item {
     Stmt(Op, u32),
     /// A conditional jump, `A op k` (or `A op X`), to `t` or `f`.
     Jmp {
+        /// The comparison.
         op: JmpOp,
+        /// Compared with k or X.
         src: Src,
+        /// The constant.
         k: u32,
+        /// Where to go when it holds.
         t: Label,
+        /// Where to go when it does not.
         f: Label,
     },
     /// An unconditional jump.
     Ja(Label),
+    /// Puts a label before the next instruction.
     Place(Label),
 }
 

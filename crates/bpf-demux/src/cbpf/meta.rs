@@ -2,10 +2,15 @@
 
 /// `PACKET_HOST` .. `PACKET_OUTGOING`, as in `sll_pkttype`.
 pub mod pkttype {
+    /// `PACKET_HOST`: to this host.
     pub const HOST: u8 = 0;
+    /// `PACKET_BROADCAST`: to all.
     pub const BROADCAST: u8 = 1;
+    /// `PACKET_MULTICAST`: to a group.
     pub const MULTICAST: u8 = 2;
+    /// `PACKET_OTHERHOST`: to another host (promiscuous).
     pub const OTHERHOST: u8 = 3;
+    /// `PACKET_OUTGOING`: sent by this host.
     pub const OUTGOING: u8 = 4;
 }
 
@@ -24,8 +29,11 @@ pub struct FrameMeta {
     pub net_off: u32,
     /// `skb->protocol`, host order.
     pub protocol: u16,
+    /// `skb->pkt_type` (see [`pkttype`]).
     pub pkttype: u8,
+    /// `skb->dev->ifindex`.
     pub ifindex: u32,
+    /// `skb->dev->type` (ARPHRD).
     pub hatype: u16,
     /// The stripped outer tag's TCI (priority and DEI included); 0 when none.
     pub vlan_tci: u16,

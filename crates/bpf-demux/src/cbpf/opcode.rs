@@ -7,13 +7,18 @@
 /// One classic BPF instruction: `struct sock_filter { u16 code; u8 jt; u8 jf; u32 k; }`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Insn {
+    /// The opcode (see [`code`]).
     pub code: u16,
+    /// Instructions skipped when the condition holds.
     pub jt: u8,
+    /// Instructions skipped when it does not.
     pub jf: u8,
+    /// The operand.
     pub k: u32,
 }
 
 impl Insn {
+    /// An instruction from its four fields.
     pub const fn new(code: u16, jt: u8, jf: u8, k: u32) -> Insn {
         Insn { code, jt, jf, k }
     }
@@ -38,62 +43,103 @@ impl Insn {
 
 /// Raw opcode bits, as in `linux/filter.h` / `pcap/bpf.h`.
 pub mod code {
+    /// `BPF_LD`: load into A.
     pub const LD: u16 = 0x00;
+    /// `BPF_LDX`: load into X.
     pub const LDX: u16 = 0x01;
+    /// `BPF_ST`: store A into `M[k]`.
     pub const ST: u16 = 0x02;
+    /// `BPF_STX`: store X into `M[k]`.
     pub const STX: u16 = 0x03;
+    /// `BPF_ALU`: arithmetic on A.
     pub const ALU: u16 = 0x04;
+    /// `BPF_JMP`: jumps.
     pub const JMP: u16 = 0x05;
+    /// `BPF_RET`: return.
     pub const RET: u16 = 0x06;
+    /// `BPF_MISC`: register transfers.
     pub const MISC: u16 = 0x07;
 
+    /// `BPF_W`: 32-bit load.
     pub const W: u16 = 0x00;
+    /// `BPF_H`: 16-bit load.
     pub const H: u16 = 0x08;
+    /// `BPF_B`: 8-bit load.
     pub const B: u16 = 0x10;
 
+    /// `BPF_IMM`: the constant k.
     pub const IMM: u16 = 0x00;
+    /// `BPF_ABS`: packet at k.
     pub const ABS: u16 = 0x20;
+    /// `BPF_IND`: packet at X + k.
     pub const IND: u16 = 0x40;
+    /// `BPF_MEM`: scratch cell `M[k]`.
     pub const MEM: u16 = 0x60;
+    /// `BPF_LEN`: the frame length.
     pub const LEN: u16 = 0x80;
+    /// `BPF_MSH`: `4 * (P[k] & 0xf)`, the IPv4 header length.
     pub const MSH: u16 = 0xa0;
 
+    /// `BPF_ADD`.
     pub const ADD: u16 = 0x00;
+    /// `BPF_SUB`.
     pub const SUB: u16 = 0x10;
+    /// `BPF_MUL`.
     pub const MUL: u16 = 0x20;
+    /// `BPF_DIV`.
     pub const DIV: u16 = 0x30;
+    /// `BPF_OR`.
     pub const OR: u16 = 0x40;
+    /// `BPF_AND`.
     pub const AND: u16 = 0x50;
+    /// `BPF_LSH`.
     pub const LSH: u16 = 0x60;
+    /// `BPF_RSH`.
     pub const RSH: u16 = 0x70;
+    /// `BPF_NEG`.
     pub const NEG: u16 = 0x80;
+    /// `BPF_MOD`.
     pub const MOD: u16 = 0x90;
+    /// `BPF_XOR`.
     pub const XOR: u16 = 0xa0;
 
+    /// `BPF_JA`: jump always.
     pub const JA: u16 = 0x00;
+    /// `BPF_JEQ`.
     pub const JEQ: u16 = 0x10;
+    /// `BPF_JGT`.
     pub const JGT: u16 = 0x20;
+    /// `BPF_JGE`.
     pub const JGE: u16 = 0x30;
+    /// `BPF_JSET`: A & operand != 0.
     pub const JSET: u16 = 0x40;
 
+    /// `BPF_K`: the operand is k.
     pub const K: u16 = 0x00;
+    /// `BPF_X`: the operand is X.
     pub const X: u16 = 0x08;
     /// RET source A.
     pub const A: u16 = 0x10;
 
+    /// `BPF_TAX`: X = A.
     pub const TAX: u16 = 0x00;
+    /// `BPF_TXA`: A = X.
     pub const TXA: u16 = 0x80;
 }
 
 /// Width of a packet load.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Size {
+    /// 32 bits.
     W,
+    /// 16 bits.
     H,
+    /// 8 bits.
     B,
 }
 
 impl Size {
+    /// Bytes loaded.
     pub const fn bytes(self) -> u32 {
         match self {
             Size::W => 4,
@@ -114,25 +160,39 @@ impl Size {
 /// Second operand of an ALU or jump instruction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Src {
+    /// The constant k.
     K,
+    /// The register X.
     X,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// An ALU operation of `BPF_ALU`.
 pub enum AluOp {
+    /// A + operand.
     Add,
+    /// A - operand.
     Sub,
+    /// A * operand.
     Mul,
+    /// A / operand (0 when the operand is 0, at run time).
     Div,
+    /// A % operand.
     Mod,
+    /// A & operand.
     And,
+    /// A | operand.
     Or,
+    /// A ^ operand.
     Xor,
+    /// A << (operand & 31).
     Lsh,
+    /// A >> (operand & 31).
     Rsh,
 }
 
 impl AluOp {
+    /// Every operation, in code order.
     pub const ALL: [AluOp; 10] = [
         AluOp::Add,
         AluOp::Sub,
@@ -195,14 +255,20 @@ impl AluOp {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A comparison of `BPF_JMP`.
 pub enum JmpOp {
+    /// A == operand.
     Eq,
+    /// A > operand (unsigned).
     Gt,
+    /// A >= operand (unsigned).
     Ge,
+    /// A & operand != 0.
     Set,
 }
 
 impl JmpOp {
+    /// Every comparison, in code order.
     pub const ALL: [JmpOp; 4] = [JmpOp::Eq, JmpOp::Gt, JmpOp::Ge, JmpOp::Set];
     /// The operation bits of a jump (`BPF_JEQ`, ...).
     pub const fn bits(self) -> u16 {
@@ -213,6 +279,7 @@ impl JmpOp {
             JmpOp::Set => code::JSET,
         }
     }
+    /// The bpf_asm mnemonic (`jeq`, ...).
     pub const fn mnemonic(self) -> &'static str {
         match self {
             JmpOp::Eq => "jeq",
@@ -222,6 +289,7 @@ impl JmpOp {
         }
     }
     #[inline]
+    /// Whether `a op b` holds.
     pub fn test(self, a: u32, b: u32) -> bool {
         match self {
             JmpOp::Eq => a == b,
@@ -257,15 +325,21 @@ pub enum Op {
     St,
     /// `M[k] = X`.
     Stx,
+    /// `A = A op k` or `A = A op X`.
     Alu(AluOp, Src),
     /// `A = -A`.
     Neg,
     /// pc += k.
     Ja,
+    /// A conditional jump, `A op k` or `A op X`.
     Jmp(JmpOp, Src),
+    /// Return k.
     RetK,
+    /// Return A.
     RetA,
+    /// X = A.
     Tax,
+    /// A = X.
     Txa,
 }
 

@@ -25,26 +25,42 @@ pub const SKF_LL_OFF: i32 = -0x200000;
 /// An ancillary value (an ABS load at `SKF_AD_OFF + n`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Anc {
+    /// `SKF_AD_PROTOCOL`: `skb->protocol`.
     Protocol,
+    /// `SKF_AD_PKTTYPE`.
     PktType,
+    /// `SKF_AD_IFINDEX`.
     IfIndex,
+    /// `SKF_AD_NLATTR` (netlink, needs the kernel).
     NlAttr,
+    /// `SKF_AD_NLATTR_NEST` (netlink, needs the kernel).
     NlAttrNest,
+    /// `SKF_AD_MARK` (`skb->mark`).
     Mark,
+    /// `SKF_AD_QUEUE` (receive queue).
     Queue,
+    /// `SKF_AD_HATYPE`: the device type.
     HaType,
+    /// `SKF_AD_RXHASH`.
     RxHash,
+    /// `SKF_AD_CPU`.
     Cpu,
     /// Not a load: `A ^= X` (old kernels' XOR).
     AluXorX,
+    /// `SKF_AD_VLAN_TAG`: the stripped TCI.
     VlanTag,
+    /// `SKF_AD_VLAN_TAG_PRESENT`.
     VlanTagPresent,
+    /// `SKF_AD_PAY_OFFSET`: the payload offset the kernel dissects.
     PayOffset,
+    /// `SKF_AD_RANDOM`.
     Random,
+    /// `SKF_AD_VLAN_TPID`.
     VlanTpid,
 }
 
 impl Anc {
+    /// Every extension, in offset order.
     pub const ALL: [Anc; 16] = [
         Anc::Protocol,
         Anc::PktType,
@@ -119,44 +135,73 @@ impl Anc {
 pub enum Instr {
     /// `A = P[off:size]`; `off` is read as a signed offset (negative areas).
     LdAbs {
+        /// Bytes loaded.
         size: Size,
+        /// The offset.
         off: u32,
     },
     /// An ancillary load (or `AluXorX`).
     LdAnc(Anc),
     /// `A = P[X + off:size], the sum read as signed`.
     LdInd {
+        /// Bytes loaded.
         size: Size,
+        /// Added to X.
         off: u32,
     },
+    /// A = frame length.
     LdLen,
+    /// A = k.
     LdImm(u32),
+    /// `A = M[k]`.
     LdMem(u8),
+    /// X = frame length.
     LdxLen,
     /// `X = 4 * (P[off] & 0xf)`.
     LdxMsh(u32),
+    /// X = k.
     LdxImm(u32),
+    /// `X = M[k]`.
     LdxMem(u8),
+    /// `M[k] = A`.
     St(u8),
+    /// `M[k] = X`.
     Stx(u8),
+    /// A = A op k.
     AluK(AluOp, u32),
+    /// A = A op X.
     AluX(AluOp),
+    /// A = -A.
     Neg,
+    /// Jump to this pc.
     Ja(u16),
+    /// `A op k`, to `jt` or `jf`.
     JmpK {
+        /// The comparison.
         op: JmpOp,
+        /// Compared with.
         k: u32,
+        /// Target pc when it holds.
         jt: u16,
+        /// Target pc when it does not.
         jf: u16,
     },
+    /// `A op X`, to `jt` or `jf`.
     JmpX {
+        /// The comparison.
         op: JmpOp,
+        /// Target pc when it holds.
         jt: u16,
+        /// Target pc when it does not.
         jf: u16,
     },
+    /// Return k.
     RetK(u32),
+    /// Return A.
     RetA,
+    /// X = A.
     Tax,
+    /// A = X.
     Txa,
 }
 
@@ -171,27 +216,88 @@ pub struct Program {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ValidateError {
     #[error("empty program (the kernel needs 1 to {MAX_INSNS} instructions)")]
+    /// No instructions.
     Empty,
     #[error("{given} instructions is too long (the kernel's limit is {limit})")]
-    TooLarge { given: usize, limit: usize },
+    /// More instructions than the kernel takes.
+    TooLarge {
+        /// Instructions given.
+        given: usize,
+        /// The kernel's limit.
+        limit: usize,
+    },
     #[error("pc {pc}: opcode {code:#04x} is not a classic BPF opcode the kernel accepts")]
-    BadOpcode { pc: usize, code: u16 },
+    /// An opcode the kernel refuses.
+    BadOpcode {
+        /// The instruction at fault.
+        pc: usize,
+        /// The opcode.
+        code: u16,
+    },
     #[error("pc {pc}: division or modulo by constant 0 (the kernel refuses it)")]
-    DivByZero { pc: usize },
+    /// `div #0` or `mod #0`.
+    DivByZero {
+        /// The instruction at fault.
+        pc: usize,
+    },
     #[error("pc {pc}: shift by constant {k} (the kernel refuses shifts of 32 or more)")]
-    ShiftTooFar { pc: usize, k: u32 },
+    /// A constant shift of 32 or more.
+    ShiftTooFar {
+        /// The instruction at fault.
+        pc: usize,
+        /// The shift.
+        k: u32,
+    },
     #[error("pc {pc}: scratch cell M[{k}] does not exist (M[0] to M[15])")]
-    ScratchIndex { pc: usize, k: u32 },
+    /// A scratch cell past `M[15]`.
+    ScratchIndex {
+        /// The instruction at fault.
+        pc: usize,
+        /// The cell index.
+        k: u32,
+    },
     #[error("pc {pc}: backward jump to pc {target} (the kernel refuses loops)")]
-    BackwardJump { pc: usize, target: i64 },
+    /// A jump backwards (a loop).
+    BackwardJump {
+        /// The instruction at fault.
+        pc: usize,
+        /// The target pc.
+        target: i64,
+    },
     #[error("pc {pc}: jump to pc {target} is past the last instruction (pc {last})")]
-    JumpOutOfRange { pc: usize, target: u64, last: usize },
+    /// A jump past the end.
+    JumpOutOfRange {
+        /// The instruction at fault.
+        pc: usize,
+        /// The target pc.
+        target: u64,
+        /// The last pc.
+        last: usize,
+    },
     #[error("pc {pc}: load from {k:#x} is in the ancillary area but names no known extension")]
-    UnknownExtension { pc: usize, k: u32 },
+    /// An ancillary load of no known extension.
+    UnknownExtension {
+        /// The instruction at fault.
+        pc: usize,
+        /// The load offset.
+        k: u32,
+    },
     #[error("pc {pc}: the last instruction must be `ret` (found opcode {code:#04x})")]
-    NoFinalReturn { pc: usize, code: u16 },
+    /// A program not ending in `ret`.
+    NoFinalReturn {
+        /// The instruction at fault.
+        pc: usize,
+        /// The last opcode.
+        code: u16,
+    },
     #[error("pc {pc}: M[{slot}] is read but not written on every path to it")]
-    ScratchUninit { pc: usize, slot: u32 },
+    /// A scratch cell read before every path writes it.
+    ScratchUninit {
+        /// The instruction at fault.
+        pc: usize,
+        /// The cell.
+        slot: u32,
+    },
 }
 
 impl ValidateError {
@@ -234,8 +340,11 @@ impl ValidateError {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("pc {pc}: reads ancillary `{}` ({reason}); such a filter cannot run outside the kernel", anc.asm_name())]
 pub struct UnknowableLoad {
+    /// The load.
     pub pc: usize,
+    /// What it reads.
     pub anc: Anc,
+    /// Why userland cannot know it.
     pub reason: &'static str,
 }
 
@@ -361,9 +470,11 @@ impl Program {
     pub fn instrs(&self) -> &[Instr] {
         &self.instrs
     }
+    /// Instructions.
     pub fn len(&self) -> usize {
         self.insns.len()
     }
+    /// Always false: a valid program has at least one instruction.
     pub fn is_empty(&self) -> bool {
         false
     }

@@ -98,6 +98,7 @@ pub struct Cache {
 }
 
 impl Cache {
+    /// An empty cache; it grows to the set on first use.
     pub fn new() -> Cache {
         Cache::default()
     }

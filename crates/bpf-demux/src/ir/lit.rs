@@ -17,8 +17,11 @@ use crate::cbpf::JmpOp;
 use smallvec::SmallVec;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A literal: one test of a path.
 pub enum Lit {
+    /// `t == k`.
     Eq(TermId, u32),
+    /// `t != k`.
     Ne(TermId, u32),
     /// `lo <= t <= hi`, unsigned.
     Range(TermId, u32, u32),

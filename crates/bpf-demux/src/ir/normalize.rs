@@ -44,6 +44,7 @@ impl Default for Limits {
 /// What an accepting path returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Ret {
+    /// A constant.
     Const(u32),
     /// `RET A`: the term's value (0, or a failed load, means reject).
     Term(TermId),
@@ -52,7 +53,9 @@ pub enum Ret {
 /// One accepting path: a conjunction of literals, in canonical order.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Path {
+    /// Literals that all hold on this path, in canonical order.
     pub lits: Vec<Lit>,
+    /// What the path returns.
     pub ret: Ret,
 }
 
@@ -60,6 +63,7 @@ pub struct Path {
 /// filter accepts nothing.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct NormalForm {
+    /// The accepting paths, sorted.
     pub paths: Vec<Path>,
 }
 
@@ -99,11 +103,23 @@ impl NormalForm {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum NormalizeError {
     #[error("more than {limit} accepting paths")]
-    TooManyPaths { limit: usize },
+    /// Past the per-filter path limit.
+    TooManyPaths {
+        /// The limit.
+        limit: usize,
+    },
     #[error("a path with more than {limit} tests")]
-    TooManyLiterals { limit: usize },
+    /// Past the per-path literal limit.
+    TooManyLiterals {
+        /// The limit.
+        limit: usize,
+    },
     #[error("more than {limit} symbolic steps")]
-    TooMuchWork { limit: usize },
+    /// Past the symbolic-step limit.
+    TooMuchWork {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 #[derive(Clone)]

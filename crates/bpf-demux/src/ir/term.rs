@@ -19,13 +19,16 @@ use std::fmt;
 pub struct TermId(pub u32);
 
 impl TermId {
+    /// The id as an index into the term table.
     pub fn index(self) -> usize {
         self.0 as usize
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// A term: a value a filter computes from the frame, built bottom up.
 pub enum Term {
+    /// A constant.
     Const(u32),
     /// The frame length as the filter sees it (`LEN`).
     Len,
@@ -34,7 +37,9 @@ pub enum Term {
     /// A big-endian packet load; the offset term's value is read as a
     /// signed 32-bit offset (negative areas included).
     Load(Size, TermId),
+    /// `a op b`.
     Alu(AluOp, TermId, TermId),
+    /// `-a`.
     Neg(TermId),
 }
 
@@ -54,15 +59,19 @@ pub struct Interner {
 }
 
 impl Interner {
+    /// An empty table.
     pub fn new() -> Interner {
         Interner::default()
     }
+    /// Distinct terms.
     pub fn len(&self) -> usize {
         self.terms.len()
     }
+    /// Whether no term was made.
     pub fn is_empty(&self) -> bool {
         self.terms.is_empty()
     }
+    /// Term `t`.
     pub fn get(&self, t: TermId) -> Term {
         self.terms[t.index()]
     }
@@ -86,16 +95,20 @@ impl Interner {
         self.range[id.index()] = g;
         id
     }
+    /// The constant `k`.
     pub fn konst(&mut self, k: u32) -> TermId {
         self.intern(Term::Const(k))
     }
+    /// `LEN`.
     pub fn len_term(&mut self) -> TermId {
         self.intern(Term::Len)
     }
+    /// Ancillary value `a`.
     pub fn anc(&mut self, a: Anc) -> TermId {
         debug_assert!(a != Anc::AluXorX);
         self.intern(Term::Anc(a))
     }
+    /// A packet load of `size` at offset term `off`.
     pub fn load(&mut self, size: Size, off: TermId) -> TermId {
         self.intern(Term::Load(size, off))
     }
@@ -106,6 +119,7 @@ impl Interner {
             _ => None,
         }
     }
+    /// `-a`, folded when `a` is a constant.
     pub fn neg(&mut self, a: TermId) -> TermId {
         match self.get(a) {
             Term::Const(k) => self.konst(k.wrapping_neg()),
@@ -325,6 +339,7 @@ pub fn eval_step(
     })
 }
 
+/// A term printed in the explain syntax (`P[12:2]`, `(x & 0xf) * 4`).
 pub struct TermDisplay<'a> {
     interner: &'a Interner,
     t: TermId,

@@ -10,6 +10,7 @@ const CHUNK_BITS: u32 = 8;
 const CHUNK: usize = 1 << CHUNK_BITS;
 
 #[derive(Clone, Debug)]
+/// A vector of shared, copy-on-write chunks.
 pub struct ChunkVec<T> {
     chunks: Vec<Arc<Vec<T>>>,
     len: usize,
@@ -25,16 +26,20 @@ impl<T> Default for ChunkVec<T> {
 }
 
 impl<T: Clone> ChunkVec<T> {
+    /// An empty vector.
     pub fn new() -> Self {
         Self::default()
     }
+    /// Elements.
     pub fn len(&self) -> usize {
         self.len
     }
+    /// Whether it has none.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
     #[inline]
+    /// Element `i`.
     pub fn get(&self, i: usize) -> &T {
         &self.chunks[i >> CHUNK_BITS][i & (CHUNK - 1)]
     }
@@ -43,6 +48,7 @@ impl<T: Clone> ChunkVec<T> {
         let c = Arc::make_mut(&mut self.chunks[i >> CHUNK_BITS]);
         &mut c[i & (CHUNK - 1)]
     }
+    /// Appends `v`; returns its index.
     pub fn push(&mut self, v: T) -> usize {
         let i = self.len;
         if i & (CHUNK - 1) == 0 {
@@ -52,6 +58,7 @@ impl<T: Clone> ChunkVec<T> {
         self.len += 1;
         i
     }
+    /// Every element, in order.
     pub fn iter(&self) -> impl Iterator<Item = &T> {
         self.chunks.iter().flat_map(|c| c.iter())
     }
@@ -63,6 +70,7 @@ impl<T: Clone> ChunkVec<T> {
             .filter(|(a, b)| Arc::ptr_eq(a, b))
             .count()
     }
+    /// Chunks held (for tests and stats).
     pub fn chunk_count(&self) -> usize {
         self.chunks.len()
     }

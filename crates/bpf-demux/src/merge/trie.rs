@@ -31,7 +31,9 @@ use std::sync::Arc;
 pub struct NodeId(pub u32);
 
 impl NodeId {
+    /// The root: every path starts here.
     pub const ROOT: NodeId = NodeId(0);
+    /// The id as an index.
     pub fn index(self) -> usize {
         self.0 as usize
     }
@@ -42,6 +44,7 @@ impl NodeId {
 pub struct FilterId(pub u32);
 
 impl FilterId {
+    /// The id as an index.
     pub fn index(self) -> usize {
         self.0 as usize
     }
@@ -50,7 +53,9 @@ impl FilterId {
 /// A filter whose path ends at a node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Accept {
+    /// The filter.
     pub filter: FilterId,
+    /// What it returns here.
     pub ret: Ret,
 }
 
@@ -58,6 +63,7 @@ pub struct Accept {
 pub const EQ_SCAN_MAX: usize = 8;
 
 #[derive(Clone, Debug)]
+/// The children of one equality group: by the term's value.
 pub enum EqTable {
     /// A few `(k, child)` entries, scanned.
     Scan(SmallVec<[(u32, NodeId); 2]>),
@@ -67,6 +73,7 @@ pub enum EqTable {
 
 impl EqTable {
     #[inline]
+    /// The child for value `k`.
     pub fn get(&self, k: u32) -> Option<NodeId> {
         match self {
             EqTable::Scan(v) => v.iter().find(|e| e.0 == k).map(|e| e.1),
@@ -94,15 +101,18 @@ impl EqTable {
             }
         }
     }
+    /// Entries.
     pub fn len(&self) -> usize {
         match self {
             EqTable::Scan(v) => v.len(),
             EqTable::Hash(m) => m.len(),
         }
     }
+    /// Whether it has none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// The `(value, child)` entries, sorted.
     pub fn entries(&self) -> Vec<(u32, NodeId)> {
         let mut v: Vec<(u32, NodeId)> = match self {
             EqTable::Scan(v) => v.to_vec(),
@@ -152,24 +162,37 @@ impl RangeTable {
 }
 
 #[derive(Clone, Debug)]
+/// A group of outgoing edges of a node.
 pub enum Group {
+    /// Edges `term == k`: at most one holds.
     Eq {
+        /// The term tested.
         term: TermId,
+        /// Value to child.
         table: EqTable,
     },
+    /// Edges `lo <= term <= hi`.
     Range {
+        /// The term tested.
         term: TermId,
+        /// The intervals.
         table: Arc<RangeTable>,
     },
+    /// One other literal.
     Test {
+        /// The literal.
         lit: Lit,
+        /// Where it leads.
         child: NodeId,
     },
 }
 
 #[derive(Clone, Debug, Default)]
+/// A node of the trie.
 pub struct Node {
+    /// Filters whose path ends here.
     pub accepts: SmallVec<[Accept; 1]>,
+    /// Outgoing edges.
     pub groups: SmallVec<[Group; 2]>,
     /// The node this one hangs from (the root's is itself).
     pub parent: NodeId,
@@ -192,6 +215,7 @@ impl Default for Trie {
 }
 
 impl Trie {
+    /// A trie with only the root.
     pub fn new() -> Trie {
         let mut nodes = ChunkVec::new();
         nodes.push(Node::default());
@@ -202,6 +226,7 @@ impl Trie {
         }
     }
     #[inline]
+    /// Node `n`.
     pub fn node(&self, n: NodeId) -> &Node {
         self.nodes.get(n.index())
     }
@@ -401,6 +426,7 @@ impl Trie {
 pub struct Census {
     /// Equality groups, and those of them that are hash tables.
     pub eq_groups: usize,
+    /// (see `eq_groups`)
     pub hash_tables: usize,
     /// Range groups.
     pub range_groups: usize,

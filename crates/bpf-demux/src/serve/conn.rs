@@ -16,7 +16,11 @@ pub enum ConnError {
     Proto(#[from] ProtoError),
     /// The peer closed: between messages, or inside one.
     #[error("connection closed{}", if *.mid_message { " inside a message" } else { "" })]
-    Closed { mid_message: bool },
+    /// The peer closed.
+    Closed {
+        /// Inside a message (not between two).
+        mid_message: bool,
+    },
 }
 
 impl ConnError {
@@ -38,6 +42,7 @@ pub struct MessageReader<R> {
 }
 
 impl<R: Read> MessageReader<R> {
+    /// A reader of whole messages from `inner`.
     pub fn new(inner: R) -> MessageReader<R> {
         MessageReader {
             inner,

@@ -25,8 +25,11 @@ use std::path::Path;
 /// What one client may have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
+    /// Tenants attached at once.
     pub max_tenants: usize,
+    /// Largest snaplen.
     pub max_snaplen: u32,
+    /// Largest queue, in bytes.
     pub max_queue_bytes: u64,
 }
 
@@ -55,6 +58,7 @@ impl Limits {
 /// Whom a rule is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Who {
+    /// A user id.
     Uid(u32),
     /// Primary or supplementary group.
     Gid(u32),
@@ -72,6 +76,7 @@ impl Who {
 /// The rules, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
+    /// `(who, limits)`, first match wins.
     pub rules: Vec<(Who, Limits)>,
 }
 
@@ -79,9 +84,11 @@ pub struct Policy {
 #[derive(Debug, thiserror::Error)]
 #[error("{file}{place}: {msg}")]
 pub struct PolicyError {
+    /// The policy file.
     pub file: String,
     /// `:line:col` when known.
     pub place: String,
+    /// What is wrong.
     pub msg: String,
 }
 

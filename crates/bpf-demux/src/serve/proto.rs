@@ -54,7 +54,10 @@ mod kind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClientMessage {
     /// `MAGIC`, u16 version.
-    Hello { version: u16 },
+    Hello {
+        /// Protocol version.
+        version: u16,
+    },
     /// u8 name length, name, u32 snaplen (0: the policy's largest), u64
     /// queue bytes (0: the policy's largest), u16 count, then per
     /// instruction u16 code, u8 jt, u8 jf, u32 k.
@@ -69,9 +72,13 @@ pub enum ClientMessage {
 /// its program (validated by the daemon as Linux validates it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttachRequest {
+    /// Tenant name.
     pub name: String,
+    /// Cap on delivered bytes (`None`: the policy's largest).
     pub snaplen: Option<u32>,
+    /// Queue bytes (`None`: the policy's largest).
     pub queue_bytes: Option<u64>,
+    /// The program.
     pub insns: Vec<Insn>,
 }
 
@@ -81,30 +88,53 @@ pub enum DaemonMessage {
     /// `MAGIC`, u16 version, u32 link type of the captured interface, u32
     /// largest snaplen, u8 length and the interface name.
     Welcome {
+        /// Protocol version.
         version: u16,
+        /// Link type of the captured interface.
         linktype: u32,
+        /// Largest snaplen the client may ask.
         max_snaplen: u32,
+        /// The captured interface.
         interface: String,
     },
     /// u8 name length, name, u32 snaplen, u64 queue bytes: the tenant is
     /// live with these.
     Attached {
+        /// Tenant name.
         name: String,
+        /// Snaplen granted.
         snaplen: u32,
+        /// Queue bytes granted.
         queue_bytes: u64,
     },
     /// u8 code, then the message (UTF-8, the rest of the body).
-    Refused { code: RefuseCode, message: String },
+    Refused {
+        /// Why, as a code.
+        code: RefuseCode,
+        /// Why, in words.
+        message: String,
+    },
     /// u64 seconds, u32 nanoseconds, u32 original length, then the bytes.
     Frame {
+        /// Capture time: seconds since the epoch.
         ts_sec: u64,
+        /// Capture time: nanoseconds.
         ts_nsec: u32,
+        /// Length on the wire.
         orig_len: u32,
+        /// The bytes (cut to the snaplen).
         data: Vec<u8>,
     },
     /// u64 frames, u64 bytes, u64 dropped by the tenant's queue: the last
     /// message of a stream.
-    Stats { frames: u64, bytes: u64, drops: u64 },
+    Stats {
+        /// Frames delivered.
+        frames: u64,
+        /// Bytes delivered.
+        bytes: u64,
+        /// Frames the tenant's queue dropped.
+        drops: u64,
+    },
     /// The tenant listing, JSON ([`super::proto::TenantsReport`]).
     Tenants(TenantsReport),
 }
@@ -147,42 +177,56 @@ impl RefuseCode {
 /// One tenant in a listing.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TenantRow {
+    /// Tenant name.
     pub name: String,
     /// `attach` (a client's) or `static` (serve's `--filters`).
     pub kind: String,
+    /// Owner's uid.
     pub owner_uid: u32,
+    /// Owner's user name.
     pub owner: String,
     /// Instructions of its program.
     pub insns: usize,
+    /// Cap on delivered bytes.
     pub snaplen: Option<u32>,
+    /// Frames delivered.
     pub frames: u64,
+    /// Bytes delivered.
     pub bytes: u64,
+    /// Frames dropped by its queue.
     pub drops: u64,
     /// Queued now, and the queue's byte bound.
     pub queue_frames: usize,
+    /// (see `queue_frames`)
     pub queue_bytes: u64,
+    /// (see `queue_frames`)
     pub queue_limit_bytes: u64,
     /// Seconds since the Unix epoch.
     pub attached_at: u64,
     /// PCAP-over-IP address, and its connected clients.
     pub listen: Option<String>,
+    /// (see `listen`)
     pub stream_clients: usize,
 }
 
 /// The daemon's answer to `List`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TenantsReport {
+    /// The captured interface.
     pub interface: String,
     /// Frames read from the ring(s), and matched by some tenant.
     pub ring_frames: u64,
+    /// (see `ring_frames`)
     pub matched: u64,
     /// PACKET_STATISTICS summed: frames the kernel queued, and dropped.
     pub kernel_packets: u64,
+    /// (see `kernel_packets`)
     pub kernel_drops: u64,
     /// Instructions of the kernel prefilter (none: every frame copied).
     pub prefilter: Option<usize>,
     /// Tenants whose filter runs in the fallback interpreter.
     pub fallbacks: usize,
+    /// The tenants this client may see.
     pub tenants: Vec<TenantRow>,
     /// Tenants of other uids, not shown to this client.
     pub hidden: usize,
@@ -192,26 +236,58 @@ pub struct TenantsReport {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ProtoError {
     #[error("frame of {len} bytes is over the limit of {max}")]
-    TooLong { len: usize, max: usize },
+    /// A frame over the size limit.
+    TooLong {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
     #[error("frame of length 0 (no kind byte)")]
+    /// A frame with no kind byte.
     Empty,
     #[error("unknown message kind 0x{0:02x}")]
+    /// A kind byte no message has.
     UnknownKind(u8),
     #[error("{what}: body of {len} bytes is cut short")]
-    Truncated { what: &'static str, len: usize },
+    /// A body shorter than its message needs.
+    Truncated {
+        /// The message kind.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+    },
     #[error("{what}: {extra} bytes after the body")]
-    Trailing { what: &'static str, extra: usize },
+    /// Bytes after a complete body.
+    Trailing {
+        /// The message kind.
+        what: &'static str,
+        /// How many.
+        extra: usize,
+    },
     #[error("{what}: does not start with \"BPFD\"")]
-    BadMagic { what: &'static str },
+    /// A hello or welcome without the magic.
+    BadMagic {
+        /// The message kind.
+        what: &'static str,
+    },
     #[error("{what}: text is not UTF-8")]
-    NotUtf8 { what: &'static str },
+    /// Text that is not UTF-8.
+    NotUtf8 {
+        /// The message kind.
+        what: &'static str,
+    },
     #[error("attach: bad tenant name `{0}` (1 to 64 of letters, digits, `_`, `.`, `-`)")]
+    /// A tenant name that breaks the naming rule.
     BadName(String),
     #[error("attach: {0} instructions (1 to 4096)")]
+    /// An instruction count out of 1 to 4096.
     InsnCount(usize),
     #[error("refused: unknown code {0}")]
+    /// A refusal code no refusal has.
     UnknownCode(u8),
     #[error("tenants: {0}")]
+    /// A tenant report that is not the JSON it should be.
     Json(String),
 }
 

@@ -14,8 +14,11 @@ const SO_PEERGROUPS: libc::c_int = 59;
 /// The credentials of a Unix socket's peer, as of its `connect`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Peer {
+    /// The peer's process id.
     pub pid: u32,
+    /// The peer's user id.
     pub uid: u32,
+    /// The peer's primary group id.
     pub gid: u32,
     /// Supplementary groups.
     pub groups: Vec<u32>,

@@ -19,6 +19,7 @@ pub struct RingConfig {
     /// Bytes per block; a multiple of the page size. The default (4 MiB)
     /// holds 64 KiB GRO/BIG TCP frames whole.
     pub block_size: u32,
+    /// Blocks in the ring (each of `block_size` bytes).
     pub block_count: u32,
     /// Nominal frame size (V3 packs frames; this sets `tp_frame_nr`).
     pub frame_size: u32,
@@ -50,15 +51,21 @@ pub struct RingFrame<'a> {
     pub data: &'a [u8],
     /// Wire length (without a stripped tag).
     pub wire_len: u32,
+    /// Capture time: seconds (the kernel's `tp_sec`).
     pub ts_sec: u32,
+    /// Capture time: nanoseconds (`tp_nsec`).
     pub ts_nsec: u32,
     /// Offset of the network header from the MAC header.
     pub net_off: u16,
     /// `(tci, tpid)` of a stripped outer tag.
     pub vlan: Option<(u16, u16)>,
+    /// EtherType from `sockaddr_ll` (network byte order converted).
     pub protocol: u16,
+    /// Packet type (`PACKET_HOST`, ...).
     pub pkttype: u8,
+    /// Index of the interface it arrived on.
     pub ifindex: u32,
+    /// ARPHRD type of that interface.
     pub hatype: u16,
 }
 

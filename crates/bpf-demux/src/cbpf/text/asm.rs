@@ -67,6 +67,7 @@ fn is_ident(s: &str) -> bool {
         && cs.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
 }
 
+/// Parses bpf_asm text (labels, `#k`, `M[k]`, `[x + k]`, pseudo-jumps such as `jneq`).
 pub fn parse_asm(text: &str) -> Result<Vec<Insn>, TextError> {
     let clean = strip_comments(text);
     let mut insns: Vec<Insn> = Vec::new();

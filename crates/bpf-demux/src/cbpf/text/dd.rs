@@ -5,6 +5,7 @@
 use super::{line_col, parse_int, TextError, TextErrorKind};
 use crate::cbpf::opcode::Insn;
 
+/// Parses `tcpdump -dd` C rows: `{ code, jt, jf, k },`.
 pub fn parse_dd(text: &str) -> Result<Vec<Insn>, TextError> {
     let bytes = text.as_bytes();
     let mut insns = Vec::new();

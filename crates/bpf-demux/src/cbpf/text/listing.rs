@@ -7,6 +7,7 @@ use super::{parse_int, TextError, TextErrorKind};
 use crate::cbpf::opcode::{Insn, JmpOp, Op, Src};
 use crate::cbpf::program::{Anc, SKF_AD_OFF};
 
+/// Parses a `tcpdump -d` listing (`(000) ldh [12]`).
 pub fn parse_listing(text: &str) -> Result<Vec<Insn>, TextError> {
     let mut insns = Vec::new();
     for (ln, line) in text.lines().enumerate() {

@@ -34,14 +34,20 @@ use super::opcode::Insn;
 /// The text forms, for callers that let the user choose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Form {
+    /// `tcpdump -ddd`: a count, then `code jt jf k` lines.
     Ddd,
+    /// `tcpdump -dd`: C rows.
     Dd,
+    /// `tcpdump -d`: the listing.
     Listing,
+    /// bpf_asm text.
     Asm,
+    /// Raw 8-byte `struct sock_filter` records, host order.
     Raw,
 }
 
 impl Form {
+    /// The form's name as options spell it.
     pub fn name(self) -> &'static str {
         match self {
             Form::Ddd => "ddd",

@@ -30,6 +30,7 @@ pub fn parse_raw(bytes: &[u8]) -> Result<Vec<Insn>, TextError> {
         .collect())
 }
 
+/// Raw 8-byte records, host order, as `SO_ATTACH_FILTER` takes them.
 pub fn write_raw(insns: &[Insn]) -> Vec<u8> {
     let mut out = Vec::with_capacity(insns.len() * 8);
     for i in insns {
