@@ -1,4 +1,4 @@
-//! The kernel prefilter (`Automaton::kernel_prefilter`): compiled from the
+//! The kernel prefilter (`prefilter::compile`): compiled from the
 //! merged structure, it must pass every frame some tenant's filter accepts
 //! (the oracle: each tenant's program alone in the reference interpreter),
 //! with the whole frame, and stay within the kernel's limits. For the
@@ -13,10 +13,11 @@
 mod common;
 
 use bpf_demux::cbpf::{self, FrameMeta, Program};
+use bpf_demux::ir::Limits;
 use bpf_demux::prefilter::ACCEPT as PREFILTER_ACCEPT;
 use bpf_demux::spec;
-use bpf_demux::FilterSet;
 use bpf_demux::NamedProgram;
+use bpf_demux::{Config, FilterSet};
 use bpf_demux_testkit::workload::{self, Family};
 use common::gen::{self, base_frames};
 use common::selective;
@@ -41,13 +42,33 @@ struct Seen {
     wanted: usize,
     /// Frames the prefilter passes.
     passed: usize,
+    /// Filters of the set in the fallback interpreter (inlined into the
+    /// prefilter as alternatives).
+    fallbacks: usize,
 }
 
 /// Checks the prefilter of `progs` on `frames`: every frame some tenant
 /// accepts (each tenant alone in the reference interpreter) passes whole.
 fn check_superset(progs: &[NamedProgram], frames: &[(Vec<u8>, FrameMeta)]) -> Seen {
-    let mut set = FilterSet::new(progs.iter().cloned()).unwrap();
+    check_superset_with(Config::default(), progs, frames)
+}
+
+/// [`check_superset`] for a set built with `config`.
+fn check_superset_with(
+    config: Config,
+    progs: &[NamedProgram],
+    frames: &[(Vec<u8>, FrameMeta)],
+) -> Seen {
+    let mut set = FilterSet::with_config(config);
+    for p in progs {
+        set.add(p.clone()).unwrap();
+    }
     let prefilter = bpf_demux::prefilter::compile(&set.publish()).ok();
+    if let Some(p) = &prefilter {
+        // The running kernel takes it (an unprivileged socket suffices).
+        bpf_demux::capture::sys::kernel_accepts(p.insns())
+            .unwrap_or_else(|e| panic!("the kernel refused the prefilter: {e}"));
+    }
     let (mut wanted, mut passed) = (0, 0);
     for (i, (f, meta)) in frames.iter().enumerate() {
         let meta = kernel_meta(f, meta);
@@ -78,6 +99,7 @@ fn check_superset(progs: &[NamedProgram], frames: &[(Vec<u8>, FrameMeta)]) -> Se
         prefilter: prefilter.is_some(),
         wanted,
         passed,
+        fallbacks: set.stats().fallbacks,
     }
 }
 
@@ -189,6 +211,33 @@ fn the_running_kernel_accepts_the_prefilters() {
         bpf_demux::capture::sys::kernel_accepts(p.insns())
             .unwrap_or_else(|e| panic!("{}: the kernel refused the prefilter: {e}", family.name()));
     }
+    // Three filters in the fallback interpreter, inlined (the accept-all
+    // `and-not-hosts` filters left out: they leave nothing to reject).
+    let adversarial: Vec<NamedProgram> =
+        spec::load_valid(&repo().join("tests/data/adversarial.filters"))
+            .unwrap()
+            .into_iter()
+            .filter(|p| !p.name.starts_with("and-not-hosts"))
+            .collect();
+    let mut set = FilterSet::new(adversarial.iter().cloned()).unwrap();
+    assert!(set.stats().fallbacks >= 3, "{:?}", set.stats());
+    let p = bpf_demux::prefilter::compile(&set.publish()).expect("fallbacks are inlined");
+    bpf_demux::capture::sys::kernel_accepts(p.insns())
+        .unwrap_or_else(|e| panic!("adversarial: the kernel refused the prefilter: {e}"));
+    let frames: Vec<(Vec<u8>, FrameMeta)> = corpus_pcaps()
+        .iter()
+        .flat_map(|f| frames_of(f))
+        .map(|(d, orig)| {
+            let m = FrameMeta::offline(&d, orig);
+            (d, m)
+        })
+        .collect();
+    let seen = check_superset(&adversarial, &frames);
+    assert!(seen.prefilter && seen.wanted > 0, "nothing checked");
+    assert!(
+        seen.passed < frames.len(),
+        "the prefilter passes every corpus frame"
+    );
 }
 
 /// Sets of selective filters (boolean trees of header tests whose
@@ -264,9 +313,9 @@ proptest! {
     /// Random kernel-valid programs (every opcode, scratch memory, X
     /// arithmetic, IND/MSH loads, negative offsets, ancillary loads) and
     /// real tenant filters, kernel edge programs included. Most of these
-    /// sets hold a filter that runs in the fallback interpreter or accepts
-    /// everything, and then have no prefilter (so every frame passes); the
-    /// cases that do have one are checked all the same.
+    /// sets hold a filter that accepts everything, and then have no
+    /// prefilter (so every frame passes); the cases that do have one are
+    /// checked all the same.
     #[test]
     fn prefilter_passes_every_accepted_frame_with_fallbacks(
         randoms in prop::collection::vec(gen::program(), 1..40),
@@ -276,6 +325,74 @@ proptest! {
         let named = gen::named_set(randoms, &tenants);
         check_superset(&named, &frames);
     }
+}
+
+/// Filters in the fallback interpreter are inlined into the prefilter as
+/// alternatives. Limits this small (2 paths, 4 tests a path) send most
+/// real tenants and random kernel-valid programs (every opcode, scratch
+/// cells, X arithmetic and division, IND and MSH loads, negative offsets)
+/// to the interpreter; random programs that accept every frame of the case
+/// are left out (the set would have no prefilter to check). Every frame a
+/// tenant accepts must pass, the kernel must take the program, at least
+/// half of the cases must have a prefilter, and a fair share of those
+/// must reject a frame.
+#[test]
+fn fallback_filters_are_inlined_into_the_prefilter() {
+    let strategy = (
+        prop::collection::vec(gen::program(), 0..8),
+        prop::collection::vec(any::<prop::sample::Index>(), 1..6),
+        prop::collection::vec(gen::frame(base_frames()), 1..8),
+    );
+    let config = Config {
+        limits: Limits {
+            max_paths: 2,
+            max_literals: 4,
+            ..Limits::default()
+        },
+        ..Config::default()
+    };
+    let cases = gen::cases(1000);
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases,
+        max_shrink_iters: 2000,
+        ..ProptestConfig::default()
+    });
+    // Cases with a fallback; of those, with a prefilter; and rejecting a frame.
+    let counts = Cell::new((0usize, 0usize, 0usize));
+    runner
+        .run(&strategy, |(randoms, tenants, frames)| {
+            let selective: Vec<_> = randoms
+                .into_iter()
+                .filter(|p| {
+                    frames
+                        .iter()
+                        .any(|(f, m)| cbpf::run(p, f, &kernel_meta(f, m)) == 0)
+                })
+                .collect();
+            let named = gen::named_set(selective, &tenants);
+            let seen = check_superset_with(config, &named, &frames);
+            if seen.fallbacks > 0 {
+                let (c, p, r) = counts.get();
+                counts.set((
+                    c + 1,
+                    p + seen.prefilter as usize,
+                    r + (seen.prefilter && seen.passed < frames.len()) as usize,
+                ));
+            }
+            Ok(())
+        })
+        .unwrap();
+    let (c, p, r) = counts.get();
+    eprintln!("{c} cases with a fallback: {p} with a prefilter, {r} rejecting a frame");
+    assert!(
+        c * 2 >= cases as usize,
+        "only {c} of {cases} cases had a fallback"
+    );
+    assert!(
+        p * 3 >= c,
+        "only {p} of {c} cases with a fallback had a prefilter"
+    );
+    assert!(r * 4 >= p, "only {r} of {p} prefilters rejected any frame");
 }
 
 /// `bpf-demux explain --prefilter` prints the prefilter as a `tcpdump -d`

@@ -63,23 +63,29 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     Ok(code)
 }
 
-/// Says which filters switch the kernel prefilter off for the set.
+/// Says which filters run in the fallback interpreter, and which switch
+/// the kernel prefilter off for the set (and why).
 fn warn_prefilter(valid: &[bpf_demux::NamedProgram]) {
     let Ok(mut set) = FilterSet::new(valid.iter().cloned()) else {
         return;
     };
-    let mut off = 0;
+    let compile = bpf_demux::prefilter::compile;
+    let whole = compile(&set.publish());
     for id in set.ids() {
         if let Some(reason) = set.fallback_reason(id) {
-            off += 1;
+            let name = set.name(id).unwrap_or("?");
+            let effect = match whole {
+                Err(NoPrefilter::Fallback(off)) if off == id => {
+                    "and uses every scratch cell, so it cannot join the kernel prefilter: the set gets none"
+                }
+                _ => "(slower; the kernel prefilter keeps it as an alternative)",
+            };
             eprintln!(
-                "bpf-demux: warning: filter `{}` runs in the fallback interpreter ({reason}): the set gets no kernel prefilter",
-                set.name(id).unwrap_or("?")
+                "bpf-demux: warning: filter `{name}` runs in the fallback interpreter ({reason}) {effect}"
             );
         }
     }
-    let compile = bpf_demux::prefilter::compile;
-    if off == 0 && !valid.is_empty() && compile(&set.publish()).is_err() {
+    if matches!(whole, Err(NoPrefilter::AcceptsAll)) {
         for p in valid {
             let alone = FilterSet::new([p.clone()]).map(|mut s| compile(&s.publish()));
             if matches!(alone, Ok(Err(NoPrefilter::AcceptsAll))) {

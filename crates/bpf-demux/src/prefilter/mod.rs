@@ -25,13 +25,17 @@
 //!
 //! Whatever cannot be expressed (loads in the negative areas, terms deeper
 //! than the scratch memory, nodes past the depth budget) returns ACCEPT at
-//! that point. When the result would exceed the kernel's 4096
-//! instructions, the budgets shrink and compilation starts over; a set
-//! with interpreter fallbacks gets no prefilter ([`NoPrefilter`] says why).
+//! that point. Filters that run in the fallback interpreter follow as
+//! alternatives, each its own program with its returns turned into jumps
+//! (module `inline`). When the result would exceed the kernel's 4096
+//! instructions, the budgets shrink and compilation starts over
+//! ([`NoPrefilter`] says why a set gets none).
 //!
 //! Pipeline position: a back end of the published [`Automaton`], beside
 //! the matcher; it emits typed instructions through [`crate::cbpf::layout`]
 //! and validates the result, treating a refusal as its own bug.
+
+mod inline;
 
 use crate::cbpf::layout::{layout, thread_jumps, Item, Label};
 use crate::cbpf::opcode::{AluOp, JmpOp, Op, Size, Src};
@@ -573,9 +577,9 @@ pub enum NoPrefilter {
     /// The set has no filter.
     #[error("the set is empty")]
     Empty,
-    /// A filter runs in the fallback interpreter, which the prefilter does
-    /// not model.
-    #[error("filter {0:?} runs in the fallback interpreter")]
+    /// A filter runs in the fallback interpreter and cannot be inlined as
+    /// an alternative (its guards need a scratch cell and it uses all 16).
+    #[error("filter {0:?} runs in the fallback interpreter and uses every scratch cell")]
     Fallback(FilterId),
     /// Some filter accepts every frame (or nothing narrower fits the
     /// kernel's limit): the program would be `ret #-1`.
@@ -609,9 +613,6 @@ pub enum NoPrefilter {
 /// assert_eq!(cbpf::run(&p, &frame, &FrameMeta::offline(&frame, 60)), prefilter::ACCEPT);
 /// ```
 pub fn compile(automaton: &Automaton) -> Result<Program, NoPrefilter> {
-    if let Some((id, _)) = automaton.fallbacks().first() {
-        return Err(NoPrefilter::Fallback(*id));
-    }
     if automaton.is_empty() {
         return Err(NoPrefilter::Empty);
     }
@@ -643,7 +644,17 @@ fn generate(automaton: &Automaton) -> Result<Vec<Insn>, NoPrefilter> {
             continue;
         }
         g.place(fail);
+        // Each fallback filter, as one more alternative.
+        for (id, prog) in automaton.fallbacks() {
+            let next = g.label();
+            g.alternative(prog, next)
+                .map_err(|inline::NoFreeCell| NoPrefilter::Fallback(*id))?;
+            g.place(next);
+        }
         g.stmt(Op::RetK, 0);
+        if g.check().is_err() {
+            continue;
+        }
         let items = thread_jumps(&g.items, g.labels);
         let Ok(insns) = layout(&items, g.labels) else {
             continue;
