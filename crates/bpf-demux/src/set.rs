@@ -444,10 +444,6 @@ impl FilterSet {
             Placement::Merged { .. } => None,
         }
     }
-    /// The term table the filters were normalized into.
-    pub fn interner(&self) -> &Interner {
-        &self.interner
-    }
 
     /// Counts describing the set as built now.
     pub fn stats(&self) -> Stats {

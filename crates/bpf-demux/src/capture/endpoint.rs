@@ -73,13 +73,6 @@ impl From<QueueStats> for TenantStats {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TenantId(pub u32);
 
-impl TenantId {
-    /// The id as an index.
-    pub fn index(self) -> usize {
-        self.0 as usize
-    }
-}
-
 /// The receiving side of one tenant's channel.
 ///
 /// [`Senders::new`] makes one per tenant; a [`Dispatcher`](super::Dispatcher)
@@ -416,14 +409,19 @@ impl Senders {
         let Some(Some((slot, cap))) = self.slots.get(id.index()) else {
             return;
         };
-        let caplen = cap_len(len, *cap) as u32;
+        // Never more than the shared copy holds.
+        let caplen = cap_len(len.min(frame.data.len()), *cap) as u32;
         let d = Delivery {
             frame: frame.clone(),
             caplen,
         };
         // A queued delivery holds the whole shared frame.
         let weight = frame.data.len() as u64 + FRAME_OVERHEAD;
-        if slot.queue.push(d, caplen as u64, weight, self.blocking) {
+        if slot
+            .queue
+            .push(d, caplen as u64, weight, self.blocking)
+            .is_ok()
+        {
             self.ready.mark(slot);
             if self.blocking {
                 self.ready.notify();

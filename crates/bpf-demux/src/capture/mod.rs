@@ -24,5 +24,5 @@ pub use endpoint::{
     Captured, Delivery, Endpoint, Ready, Senders, TenantId, TenantSpec, TenantStats, FRAME_OVERHEAD,
 };
 pub use live::{CaptureTotals, Direction, LiveCapture, LiveConfig};
-pub use queue::{QueueBound, RecvTimeoutError, TryRecvError};
+pub use queue::{PushError, QueueBound, RecvTimeoutError, TryRecvError};
 pub use update::{Applied, Change, PrefilterState, UpdateError};

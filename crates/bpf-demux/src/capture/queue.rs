@@ -27,6 +27,15 @@ pub struct QueueStats {
     pub drops: u64,
 }
 
+/// Why [`Queue::push`] did not queue an item (the drop is counted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushError {
+    /// The queue is at its bound and the push does not block.
+    Full,
+    /// The receiver is gone.
+    Closed,
+}
+
 /// How much one queue holds: items, and the sum of their weights (an
 /// item heavier than `bytes` alone is still taken into an empty queue).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,9 +135,10 @@ impl<T> Queue<T> {
 
     /// Queues `item`, counting `size` bytes in the stats and `weight`
     /// against the byte bound. When the queue is full, a non-`blocking`
-    /// call drops it (counted) and returns false; a `blocking` one waits
-    /// for room. Returns false when the receiver is gone.
-    pub fn push(&self, item: T, size: u64, weight: u64, blocking: bool) -> bool {
+    /// call drops it (counted) and returns `Full`; a `blocking` one waits
+    /// for room. Returns `Closed` (counted as a drop) when the receiver is
+    /// gone.
+    pub fn push(&self, item: T, size: u64, weight: u64, blocking: bool) -> Result<(), PushError> {
         let mut s = self.lock();
         while !s.receiver_gone
             && (s.items.len() >= self.bound.frames
@@ -136,14 +146,14 @@ impl<T> Queue<T> {
         {
             if !blocking {
                 s.stats.drops += 1;
-                return false;
+                return Err(PushError::Full);
             }
             s.send_waiting = true;
             s = self.not_full.wait(s).unwrap_or_else(|e| e.into_inner());
         }
         if s.receiver_gone {
             s.stats.drops += 1;
-            return false;
+            return Err(PushError::Closed);
         }
         s.items.push_back((item, weight));
         s.weight += weight;
@@ -154,7 +164,7 @@ impl<T> Queue<T> {
         if wake {
             self.not_empty.notify_one();
         }
-        true
+        Ok(())
     }
 
     fn took(&self, s: &mut State<T>, weight: u64) {
@@ -271,9 +281,9 @@ mod tests {
     #[test]
     fn bounded_non_blocking_push_drops_and_counts() {
         let q = Queue::new(2);
-        assert!(q.push(1, 10, 10, false));
-        assert!(q.push(2, 10, 10, false));
-        assert!(!q.push(3, 10, 10, false));
+        assert_eq!(q.push(1, 10, 10, false), Ok(()));
+        assert_eq!(q.push(2, 10, 10, false), Ok(()));
+        assert_eq!(q.push(3, 10, 10, false), Err(PushError::Full));
         assert_eq!(
             q.stats(),
             QueueStats {
@@ -296,15 +306,15 @@ mod tests {
             bytes: 1000,
         });
         // Alone in the queue, an item heavier than the bound is taken.
-        assert!(q.push(0, 1, 5000, false));
-        assert!(!q.push(1, 1, 1, false));
+        assert_eq!(q.push(0, 1, 5000, false), Ok(()));
+        assert_eq!(q.push(1, 1, 1, false), Err(PushError::Full));
         assert_eq!(q.try_pop(), Ok(0));
-        assert!(q.push(2, 1, 600, false));
-        assert!(q.push(3, 1, 400, false));
+        assert_eq!(q.push(2, 1, 600, false), Ok(()));
+        assert_eq!(q.push(3, 1, 400, false), Ok(()));
         assert_eq!(q.fill(), (2, 1000));
-        assert!(!q.push(4, 1, 1, false));
+        assert_eq!(q.push(4, 1, 1, false), Err(PushError::Full));
         assert_eq!(q.try_pop(), Ok(2));
-        assert!(q.push(5, 1, 600, false));
+        assert_eq!(q.push(5, 1, 600, false), Ok(()));
         assert_eq!(q.fill(), (2, 1000));
         assert_eq!(q.stats().drops, 2);
     }
@@ -320,7 +330,7 @@ mod tests {
         let producer = std::thread::spawn(move || {
             for i in 0..10 {
                 std::thread::sleep(Duration::from_millis(5));
-                assert!(p.push(i, 1, 100, false));
+                assert_eq!(p.push(i, 1, 100, false), Ok(()));
             }
         });
         // 1000 bytes are there after about 50 ms, long before the deadline.
@@ -343,7 +353,7 @@ mod tests {
         let p = q.clone();
         let producer = std::thread::spawn(move || {
             for i in 0..100 {
-                assert!(p.push(i, 1, 1, true));
+                assert_eq!(p.push(i, 1, 1, true), Ok(()));
             }
             p.close_senders();
         });
@@ -365,10 +375,10 @@ mod tests {
             Err(RecvTimeoutError::Timeout)
         );
         assert!(t.elapsed() >= Duration::from_millis(30));
-        assert!(q.push(1, 1, 1, true));
+        assert_eq!(q.push(1, 1, 1, true), Ok(()));
         q.close_receiver();
         // Full, but nobody reads: a blocking push returns instead of waiting.
-        assert!(!q.push(2, 1, 1, true));
+        assert_eq!(q.push(2, 1, 1, true), Err(PushError::Full));
         assert_eq!(q.stats().drops, 1);
     }
 }

@@ -62,16 +62,18 @@ impl<T: Clone> ChunkVec<T> {
     pub fn iter(&self) -> impl Iterator<Item = &T> {
         self.chunks.iter().flat_map(|c| c.iter())
     }
-    /// Chunks this version shares with another (for tests and stats).
-    pub fn shared_chunks(&self, other: &ChunkVec<T>) -> usize {
+    /// Chunks this version shares with another.
+    #[cfg(test)]
+    fn shared_chunks(&self, other: &ChunkVec<T>) -> usize {
         self.chunks
             .iter()
             .zip(&other.chunks)
             .filter(|(a, b)| Arc::ptr_eq(a, b))
             .count()
     }
-    /// Chunks held (for tests and stats).
-    pub fn chunk_count(&self) -> usize {
+    /// Chunks held.
+    #[cfg(test)]
+    fn chunk_count(&self) -> usize {
         self.chunks.len()
     }
 }

@@ -82,14 +82,34 @@ pub struct Policy {
 
 /// A policy file that does not load: where and why.
 #[derive(Debug, thiserror::Error)]
-#[error("{file}{place}: {msg}")]
+#[error("{file}{}: {kind}", match .at { Some((l, c)) => format!(":{l}:{c}"), None => String::new() })]
 pub struct PolicyError {
     /// The policy file.
     pub file: String,
-    /// `:line:col` when known.
-    pub place: String,
-    /// What is wrong.
-    pub msg: String,
+    /// 1-based line and column, when known.
+    pub at: Option<(usize, usize)>,
+    /// The rule broken.
+    pub kind: PolicyErrorKind,
+}
+
+/// Why a policy file does not load.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyErrorKind {
+    /// The file does not read.
+    #[error("cannot read: {0}")]
+    Io(std::io::Error),
+    /// TOML syntax or shape.
+    #[error("{}", .0.message().trim())]
+    Toml(Box<toml::de::Error>),
+    /// A `user` or `group` the system does not know (or cannot look up).
+    #[error("{0}")]
+    Lookup(std::io::Error),
+    /// A rule naming none or several of `uid`, `user`, `gid`, `group`.
+    #[error("an [[allow]] rule names exactly one of `uid`, `user`, `gid`, `group`")]
+    Who,
+    /// A limit of 0 where at least 1 is needed.
+    #[error("max_snaplen and max_queue_bytes must be at least 1")]
+    ZeroLimit,
 }
 
 #[derive(Deserialize)]
@@ -134,26 +154,23 @@ impl Policy {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| PolicyError {
             file: file.clone(),
-            place: String::new(),
-            msg: format!("cannot read: {e}"),
+            at: None,
+            kind: PolicyErrorKind::Io(e),
         })?;
         Policy::parse(&file, &text)
     }
 
     /// Parses policy text; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
-        let at = |offset: usize| {
-            let (l, c) = crate::cbpf::text::line_col(text.as_bytes(), offset);
-            format!(":{l}:{c}")
-        };
-        let err = |place: String, msg: String| PolicyError {
+        let at = |offset: usize| Some(crate::cbpf::text::line_col(text.as_bytes(), offset));
+        let err = |at: Option<(usize, usize)>, kind: PolicyErrorKind| PolicyError {
             file: file.to_owned(),
-            place,
-            msg,
+            at,
+            kind,
         };
         let f: File = toml::from_str(text).map_err(|e| {
-            let place = e.span().map(|s| at(s.start)).unwrap_or_default();
-            err(place, e.message().trim().to_owned())
+            let place = e.span().and_then(|s| at(s.start));
+            err(place, PolicyErrorKind::Toml(Box::new(e)))
         })?;
         let mut rules = Vec::new();
         for r in f.allow {
@@ -163,20 +180,14 @@ impl Policy {
                 (Some(u), None, None, None) => Who::Uid(u),
                 (None, Some(u), None, None) => Who::Uid(
                     creds::user(u)
-                        .map_err(|e| err(place.clone(), e.to_string()))?
+                        .map_err(|e| err(place, PolicyErrorKind::Lookup(e)))?
                         .0,
                 ),
                 (None, None, Some(g), None) => Who::Gid(g),
                 (None, None, None, Some(g)) => {
-                    Who::Gid(creds::group(g).map_err(|e| err(place.clone(), e.to_string()))?)
+                    Who::Gid(creds::group(g).map_err(|e| err(place, PolicyErrorKind::Lookup(e)))?)
                 }
-                _ => {
-                    return Err(err(
-                        place,
-                        "an [[allow]] rule names exactly one of `uid`, `user`, `gid`, `group`"
-                            .into(),
-                    ))
-                }
+                _ => return Err(err(place, PolicyErrorKind::Who)),
             };
             let d = Limits::default();
             let limits = Limits {
@@ -185,10 +196,7 @@ impl Policy {
                 max_queue_bytes: r.max_queue_bytes.unwrap_or(d.max_queue_bytes),
             };
             if limits.max_snaplen == 0 || limits.max_queue_bytes == 0 {
-                return Err(err(
-                    place,
-                    "max_snaplen and max_queue_bytes must be at least 1".into(),
-                ));
+                return Err(err(place, PolicyErrorKind::ZeroLimit));
             }
             rules.push((who, limits));
         }
@@ -233,8 +241,8 @@ mod tests {
     #[test]
     fn bad_files_name_the_place_and_the_rule() {
         let e = Policy::parse("p.toml", "[[allow]]\nuid = 1\ngid = 2\n").unwrap_err();
-        assert_eq!(e.place, ":1:1");
-        assert!(e.msg.contains("exactly one of"), "{e}");
+        assert_eq!(e.at, Some((1, 1)));
+        assert!(e.kind.to_string().contains("exactly one of"), "{e}");
         let e = Policy::parse("p.toml", "[[allow]]\nuid = 1\nmax_tenant = 3\n").unwrap_err();
         assert!(
             e.to_string()
@@ -242,8 +250,11 @@ mod tests {
             "{e}"
         );
         let e = Policy::parse("p.toml", "[[allow]]\nuser = \"no-such-user-here\"\n").unwrap_err();
-        assert!(e.msg.contains("no user `no-such-user-here`"), "{e}");
+        assert!(
+            e.kind.to_string().contains("no user `no-such-user-here`"),
+            "{e}"
+        );
         let e = Policy::parse("p.toml", "[[allow]]\nuid = 1\nmax_snaplen = 0\n").unwrap_err();
-        assert!(e.msg.contains("at least 1"), "{e}");
+        assert!(e.kind.to_string().contains("at least 1"), "{e}");
     }
 }

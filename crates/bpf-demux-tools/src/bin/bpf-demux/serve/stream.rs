@@ -51,7 +51,7 @@ impl Stream {
                     for d in ep.iter() {
                         let weight = d.frame.data.len() as u64 + FRAME_OVERHEAD;
                         for q in subs.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-                            if !q.push(d.clone(), d.caplen as u64, weight, false) {
+                            if q.push(d.clone(), d.caplen as u64, weight, false).is_err() {
                                 drops.fetch_add(1, Ordering::Relaxed);
                             }
                         }
