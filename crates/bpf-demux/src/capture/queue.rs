@@ -378,7 +378,7 @@ mod tests {
         assert_eq!(q.push(1, 1, 1, true), Ok(()));
         q.close_receiver();
         // Full, but nobody reads: a blocking push returns instead of waiting.
-        assert_eq!(q.push(2, 1, 1, true), Err(PushError::Full));
+        assert_eq!(q.push(2, 1, 1, true), Err(PushError::Closed));
         assert_eq!(q.stats().drops, 1);
     }
 }
