@@ -133,11 +133,12 @@ pub fn kernel_view(frame: &[u8], vb_mac: [u8; 6], ifindex: u32) -> (Vec<u8>, Fra
         _ => (frame.to_vec(), None),
     };
     let mut meta = FrameMeta::offline(&view, view.len() as u32);
-    meta.pkttype = if view[..6] == [0xff; 6] {
+    let dst = &view[ethernet::DESTINATION];
+    meta.pkttype = if dst == [0xff; 6] {
         pkttype::BROADCAST
-    } else if view[0] & 1 == 1 {
+    } else if dst[0] & 1 == 1 {
         pkttype::MULTICAST
-    } else if view[..6] == vb_mac {
+    } else if dst == vb_mac {
         pkttype::HOST
     } else {
         pkttype::OTHERHOST
@@ -165,37 +166,25 @@ pub fn crafted_frames(vb_mac: [u8; 6]) -> Vec<Vec<u8>> {
         f
     };
     let ipv4 = |proto: u8, ihl: u8, payload: usize| {
-        let total = 4 * ihl as usize + payload;
-        let mut h = vec![
-            0x40 | ihl,
-            0,
-            (total >> 8) as u8,
-            total as u8,
-            0,
-            1,
-            0,
-            0,
-            64,
-            proto,
-            0,
-            0,
-            10,
-            0,
-            0,
-            1,
-            10,
-            0,
-            0,
-            2,
-        ];
-        h.resize(4 * ihl as usize, 1);
+        use bpf_demux::field::{ip_proto, ipv4, l4, tcp};
+        let len = 4 * ihl as usize;
+        let mut h = vec![0u8; len];
+        h[ipv4::VER_IHL] = 0x40 | ihl;
+        h[ipv4::LENGTH].copy_from_slice(&((len + payload) as u16).to_be_bytes());
+        h[ipv4::IDENT].copy_from_slice(&1u16.to_be_bytes());
+        h[ipv4::TTL] = 64;
+        h[ipv4::PROTOCOL] = proto;
+        h[ipv4::SRC].copy_from_slice(&[10, 0, 0, 1]);
+        h[ipv4::DST].copy_from_slice(&[10, 0, 0, 2]);
+        h[ipv4::HEADER_LEN..].fill(1); // options
         let mut l4 = vec![0u8; payload];
-        if payload >= 4 {
-            l4[..4].copy_from_slice(&[0x1f, 0x90, 0x00, 0x50]);
+        if payload >= l4::DST_PORT.end {
+            l4[l4::SRC_PORT].copy_from_slice(&8080u16.to_be_bytes());
+            l4[l4::DST_PORT].copy_from_slice(&80u16.to_be_bytes());
         }
-        if proto == 6 && payload >= 14 {
-            l4[12] = 0x50;
-            l4[13] = 0x02;
+        if proto == ip_proto::TCP && payload > tcp::FLAGS {
+            l4[tcp::DATA_OFFSET] = 0x50;
+            l4[tcp::FLAGS] = 0x02; // SYN
         }
         h.extend(l4);
         h
