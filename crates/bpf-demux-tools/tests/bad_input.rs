@@ -269,15 +269,19 @@ fn malformed_pcaps_keep_what_was_matched_and_name_the_frame() {
         "frames before the fault are printed:\n{stdout}"
     );
     assert!(stdout.starts_with("cut.pcap:1\t"));
-    // Not Ethernet: link type 101 (raw IP).
-    let mut raw = good.clone();
-    raw[20..24].copy_from_slice(&101u32.to_le_bytes());
-    let f = tmp("rawip.pcap", &raw);
+    // A link type bpf-demux does not read: 105 (802.11).
+    let mut wifi = good.clone();
+    wifi[20..24].copy_from_slice(&105u32.to_le_bytes());
+    let f = tmp("wifi.pcap", &wifi);
     let out = match_pcaps(&filters, &[&f]);
     assert_refused(
         &out,
         "link type",
-        &["rawip.pcap", "link type 101 is not Ethernet"],
+        &[
+            "wifi.pcap",
+            "link type 105 is not supported",
+            "LINUX_SLL2 276",
+        ],
     );
     // Not a capture at all, empty, header only.
     for (name, body) in [

@@ -75,6 +75,7 @@ fn live_program(e: &str, snaplen: Option<u32>) -> Program {
     let opts = expr::Options {
         snaplen: snaplen.unwrap_or(expr::DEFAULT_SNAPLEN),
         live: true,
+        ..expr::Options::default()
     };
     Program::validate(&expr::compile_with(e, &opts).unwrap()).unwrap()
 }

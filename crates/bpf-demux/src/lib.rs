@@ -10,17 +10,18 @@
 //! "Layers", checked by `tests/layers.rs`):
 //!
 //! ```text
-//! 7  serve       the daemon's control protocol and attach policy (feature `serve`)
-//! 6  capture     AF_PACKET ring -> dispatch -> per-tenant endpoints; live updates
-//! 5  spec        filter-set files -> NamedProgram / FilterSet
-//! 5  prefilter   Automaton -> one conservative cBPF program for the socket
-//! 4  set         FilterSet: add, remove, publish -> Arc<Automaton>
-//! 3  exec        Automaton (the matcher, with names and snaplens), Cache, MatchSet
-//! 2  merge       the trie of literals, copy-on-write
-//! 1  ir          terms, literals, normalization
-//! 1  expr        pcap-filter expressions -> cBPF
+//! 8  serve       the daemon's control protocol and attach policy (feature `serve`)
+//! 7  capture     AF_PACKET ring -> dispatch -> per-tenant endpoints; live updates
+//! 6  spec        filter-set files -> NamedProgram / FilterSet
+//! 6  prefilter   Automaton -> one conservative cBPF program for the socket
+//! 5  set         FilterSet: add, remove, publish -> Arc<Automaton>
+//! 4  exec        Automaton (the matcher, with names and snaplens), Cache, MatchSet
+//! 3  merge       the trie of literals, copy-on-write
+//! 2  ir          terms, literals, normalization
+//! 2  expr        pcap-filter expressions -> cBPF, for each link type
+//! 2  pcapfile    pcap and pcapng files, each record with its link type
+//! 1  link        link types and what a filter sees of their frames
 //! 0  cbpf        instructions, validator, reference interpreter, text forms
-//! 0  pcapfile    pcap and pcapng files
 //! 0  field       header layouts as named byte ranges
 //! ```
 //!
@@ -43,6 +44,7 @@ pub mod exec;
 pub mod expr;
 pub mod field;
 pub mod ir;
+pub mod link;
 pub mod merge;
 pub mod pcapfile;
 pub mod prefilter;

@@ -3,11 +3,13 @@
 //! crate; and writing classic pcap.
 //!
 //! Records whose original length exceeds the file's snaplen (truncated
-//! captures) are accepted as they are. Only Ethernet (link type 1,
-//! `LINKTYPE_ETHERNET`) is accepted; another link type is an error naming it. A file that
+//! captures) are accepted as they are. Every record carries its link type
+//! (a pcapng file may mix interfaces of several): the types of
+//! [`LinkType`] are read, another is an error naming it. A file that
 //! ends inside a record is an error naming the frame, after every whole
 //! frame before it has been handed out.
 
+use crate::link::LinkType;
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
@@ -15,8 +17,16 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// `LINKTYPE_ETHERNET`.
-pub const LINKTYPE_ETHERNET: i32 = 1;
+/// The link type of pcap code `code`, or the error naming it.
+fn link_of(file: &Path, code: i32) -> Result<LinkType, PcapReadError> {
+    u32::try_from(code)
+        .ok()
+        .and_then(LinkType::from_code)
+        .ok_or_else(|| PcapReadError::LinkType {
+            file: file.to_owned(),
+            linktype: code,
+        })
+}
 /// Largest record the reader will buffer (bytes).
 pub const MAX_RECORD: usize = 256 * 1024 * 1024;
 
@@ -33,6 +43,9 @@ pub struct Record<'a> {
     pub orig_len: u32,
     /// The captured bytes (possibly fewer than `orig_len`).
     pub data: &'a [u8],
+    /// What the bytes start with: the file's (pcap) or the interface's
+    /// (pcapng) link type.
+    pub link: LinkType,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +68,7 @@ pub enum PcapReadError {
         detail: String,
     },
     #[error(
-        "{file}: link type {linktype} is not Ethernet (only LINKTYPE_ETHERNET, 1, is supported)"
+        "{file}: link type {linktype} is not supported (EN10MB 1, LINUX_SLL 113, LINUX_SLL2 276, RAW 101, IPV4 228, IPV6 229, NULL 0, LOOP 108 are)"
     )]
     /// A link type other than Ethernet.
     LinkType {
@@ -97,7 +110,7 @@ pub enum PcapReadError {
 }
 
 struct Iface {
-    linktype: i32,
+    link: LinkType,
     /// Units per second of timestamps.
     resolution: u64,
     offset: i64,
@@ -107,7 +120,8 @@ struct Iface {
 pub struct PcapReader {
     file: PathBuf,
     inner: Box<dyn PcapReaderIterator>,
-    /// Legacy pcap: true once the header was seen; its link type and stamp unit.
+    /// Legacy pcap: its link type and stamp unit, from the header.
+    legacy_link: LinkType,
     legacy_nanos: bool,
     ifaces: Vec<Iface>,
     number: u64,
@@ -136,6 +150,7 @@ impl PcapReader {
         Ok(PcapReader {
             file: path.to_owned(),
             inner,
+            legacy_link: LinkType::Ethernet,
             legacy_nanos: false,
             ifaces: Vec::new(),
             number: 0,
@@ -153,12 +168,7 @@ impl PcapReader {
                 Ok((used, block)) => {
                     let out = match block {
                         PcapBlockOwned::LegacyHeader(h) => {
-                            if h.network.0 != LINKTYPE_ETHERNET {
-                                return Err(PcapReadError::LinkType {
-                                    file: file.clone(),
-                                    linktype: h.network.0,
-                                });
-                            }
+                            self.legacy_link = link_of(file, h.network.0)?;
                             self.legacy_nanos = h.is_nanosecond_precision();
                             None
                         }
@@ -177,21 +187,15 @@ impl PcapReader {
                             };
                             self.buf.clear();
                             self.buf.extend_from_slice(b.data);
-                            Some((b.ts_sec as u64, nsec, b.origlen))
+                            Some((b.ts_sec as u64, nsec, b.origlen, self.legacy_link))
                         }
                         PcapBlockOwned::NG(Block::SectionHeader(_)) => {
                             self.ifaces.clear();
                             None
                         }
                         PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
-                            if idb.linktype.0 != LINKTYPE_ETHERNET {
-                                return Err(PcapReadError::LinkType {
-                                    file: file.clone(),
-                                    linktype: idb.linktype.0,
-                                });
-                            }
                             self.ifaces.push(Iface {
-                                linktype: idb.linktype.0,
+                                link: link_of(file, idb.linktype.0)?,
                                 resolution: idb.ts_resolution().unwrap_or(1_000_000),
                                 offset: idb.ts_offset(),
                             });
@@ -205,7 +209,6 @@ impl PcapReader {
                                     if_id: epb.if_id,
                                 });
                             };
-                            debug_assert_eq!(ifc.linktype, LINKTYPE_ETHERNET);
                             let ts = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
                             let res = ifc.resolution.max(1);
                             let secs = (ts / res) as i64 + ifc.offset;
@@ -213,7 +216,7 @@ impl PcapReader {
                             let data = &epb.data[..(epb.caplen as usize).min(epb.data.len())];
                             self.buf.clear();
                             self.buf.extend_from_slice(data);
-                            Some((secs.max(0) as u64, nsec, epb.origlen))
+                            Some((secs.max(0) as u64, nsec, epb.origlen, ifc.link))
                         }
                         PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
                             if self.ifaces.is_empty() {
@@ -227,7 +230,7 @@ impl PcapReader {
                             self.buf.extend_from_slice(
                                 &spb.data[..spb.data.len().min(spb.origlen as usize)],
                             );
-                            Some((0, 0, spb.origlen))
+                            Some((0, 0, spb.origlen, self.ifaces[0].link))
                         }
                         PcapBlockOwned::NG(_) => None,
                     };
@@ -266,7 +269,7 @@ impl PcapReader {
                     })
                 }
             };
-            if let Some((ts_sec, ts_nsec, orig_len)) = step {
+            if let Some((ts_sec, ts_nsec, orig_len, link)) = step {
                 self.number = frame;
                 return Ok(Some(Record {
                     number: frame,
@@ -274,6 +277,7 @@ impl PcapReader {
                     ts_nsec,
                     orig_len,
                     data: &self.buf,
+                    link,
                 }));
             }
         }
@@ -309,14 +313,19 @@ impl PcapReader {
     }
 }
 
-/// Writes a classic little-endian pcap, microsecond stamps, Ethernet.
+/// Writes a classic little-endian pcap, microsecond stamps, one link type.
 pub struct PcapWriter<W: Write> {
     out: W,
 }
 
 impl<W: Write> PcapWriter<W> {
     /// A writer that writes the file header (Ethernet, `snaplen`) to `out`.
-    pub fn new(mut out: W, snaplen: u32) -> io::Result<PcapWriter<W>> {
+    pub fn new(out: W, snaplen: u32) -> io::Result<PcapWriter<W>> {
+        PcapWriter::with_link(out, snaplen, LinkType::Ethernet)
+    }
+
+    /// A writer of frames of `link`.
+    pub fn with_link(mut out: W, snaplen: u32, link: LinkType) -> io::Result<PcapWriter<W>> {
         let mut h = Vec::with_capacity(24);
         h.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
         h.extend_from_slice(&2u16.to_le_bytes());
@@ -324,7 +333,7 @@ impl<W: Write> PcapWriter<W> {
         h.extend_from_slice(&0i32.to_le_bytes());
         h.extend_from_slice(&0u32.to_le_bytes());
         h.extend_from_slice(&snaplen.to_le_bytes());
-        h.extend_from_slice(&(LINKTYPE_ETHERNET as u32).to_le_bytes());
+        h.extend_from_slice(&link.code().to_le_bytes());
         out.write_all(&h)?;
         Ok(PcapWriter { out })
     }

@@ -32,6 +32,7 @@
 use crate::cbpf::text::{self, TextError, TextErrorKind};
 use crate::cbpf::{Insn, Program, UnknowableLoad, ValidateError};
 use crate::expr::ExprErrorKind;
+use crate::link::LinkType;
 use crate::set::{valid_name, FilterSet, NamedProgram};
 use serde::Deserialize;
 use std::fmt;
@@ -157,10 +158,44 @@ impl fmt::Display for IoFailure {
 /// outer VLAN tag into metadata), as tcpdump compiles for what it opens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
-    /// For a pcap file: tags in the frame.
+    /// For a pcap file of Ethernet frames: tags in the frame.
     Offline,
+    /// For a pcap file of another link type.
+    OfflineLink(LinkType),
     /// For a live socket: the outer tag in metadata.
     Live,
+}
+
+/// `expr` compiled with `opts` for a set file: an expression that cannot
+/// match on the target's link type (`ip6` for raw IPv4 frames) accepts
+/// nothing there, where `tcpdump -y` would refuse it: in a set, the other
+/// filters still run.
+fn compile_expr(
+    expr: &str,
+    opts: &crate::expr::Options,
+) -> Result<Vec<Insn>, crate::expr::ExprError> {
+    match crate::expr::compile_with(expr, opts) {
+        Err(e) if e.kind == ExprErrorKind::RejectsAll => {
+            Ok(vec![Insn::stmt(crate::cbpf::Op::RetK.code(), 0)])
+        }
+        r => r,
+    }
+}
+
+impl Target {
+    /// The expression compiler's options for this target.
+    fn options(self, live_filter: bool) -> crate::expr::Options {
+        let (live, link) = match self {
+            Target::Offline => (false, LinkType::Ethernet),
+            Target::OfflineLink(l) => (false, l),
+            Target::Live => (true, LinkType::Ethernet),
+        };
+        crate::expr::Options {
+            snaplen: crate::expr::DEFAULT_SNAPLEN,
+            live: live || live_filter,
+            link,
+        }
+    }
 }
 
 impl fmt::Display for SpecError {
@@ -339,11 +374,8 @@ fn parse_plain(
             let col0 = l.find('\t').unwrap() + 2;
             let insns = if let Some(e) = prog.strip_prefix("expr:") {
                 let lead = e.len() - e.trim_start().len();
-                let opts = crate::expr::Options {
-                    snaplen: crate::expr::DEFAULT_SNAPLEN,
-                    live: target == Target::Live,
-                };
-                crate::expr::compile_with(e.trim(), &opts).map_err(|x| {
+                let opts = target.options(false);
+                compile_expr(e.trim(), &opts).map_err(|x| {
                     err(
                         col0 + 5 + lead + x.col - 1,
                         Some(name),
@@ -457,9 +489,9 @@ fn parse_toml(
             if form == 2 {
                 let opts = crate::expr::Options {
                     snaplen: f.snaplen.unwrap_or(crate::expr::DEFAULT_SNAPLEN),
-                    live: f.live || target == Target::Live,
+                    ..target.options(f.live)
                 };
-                let insns = crate::expr::compile_with(src.get_ref(), &opts)
+                let insns = compile_expr(src.get_ref(), &opts)
                     .map_err(|e| err(l0, c0 + e.col - 1, SpecErrorKind::Expr(Box::new(e.kind))))?;
                 return Ok(FilterSpec {
                     name,

@@ -152,8 +152,8 @@ impl Place {
 /// compiles for an interface it opens).
 pub fn live(e: &str) -> Vec<Insn> {
     let opts = expr::Options {
-        snaplen: expr::DEFAULT_SNAPLEN,
         live: true,
+        ..expr::Options::default()
     };
     expr::compile_with(e, &opts).unwrap()
 }

@@ -52,6 +52,35 @@ impl fmt::Display for Expected {
     }
 }
 
+/// A link-layer keyword a link type has no field for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkOnly {
+    /// `ether host`, `ether src`, `ether dst`.
+    EtherAddress,
+    /// `ether broadcast`.
+    Broadcast,
+    /// `ether multicast`.
+    Multicast,
+    /// `vlan`.
+    Vlan,
+    /// `mpls`.
+    Mpls,
+    /// `llc`.
+    Llc,
+}
+
+/// libpcap's message for `what` on the link type it describes as `link`.
+fn not_on_link(what: LinkOnly, link: &str) -> String {
+    match what {
+        LinkOnly::EtherAddress => "ethernet addresses supported only on ethernet/FDDI/token ring/802.11/ATM LANE/Fibre Channel".into(),
+        LinkOnly::Broadcast => "not a broadcast link".into(),
+        LinkOnly::Multicast => "link-layer multicast filters supported only on ethernet/FDDI/token ring/ARCNET/802.11/ATM LANE/Fibre Channel".into(),
+        LinkOnly::Vlan => format!("no VLAN support for {link}"),
+        LinkOnly::Mpls => format!("no MPLS support for {link}"),
+        LinkOnly::Llc => format!("'llc' not supported for {link}"),
+    }
+}
+
 /// Why an expression is refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ExprErrorKind {
@@ -181,6 +210,17 @@ pub enum ExprErrorKind {
     /// More than the 16 scratch cells of cBPF.
     #[error("expression too complex (needs more than 16 scratch cells)")]
     TooComplex,
+    /// A link-layer keyword the link type compiled for has no field for.
+    #[error("{}", not_on_link(*.what, .link))]
+    NotOnLink {
+        /// The keyword.
+        what: LinkOnly,
+        /// libpcap's description of the link type.
+        link: &'static str,
+    },
+    /// No frame can match (libpcap refuses such an expression too).
+    #[error("expression rejects all packets")]
+    RejectsAll,
     /// The program would pass the kernel's instruction limit.
     #[error("the program would have {insns} instructions; the kernel's limit is {MAX_INSNS}")]
     TooLong {

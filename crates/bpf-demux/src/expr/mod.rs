@@ -26,9 +26,10 @@ mod lex;
 mod names;
 mod parse;
 
-pub use error::{Expected, ExprError, ExprErrorKind};
+pub use error::{Expected, ExprError, ExprErrorKind, LinkOnly};
 
 use crate::cbpf::Insn;
+use crate::link::LinkType;
 
 /// libpcap's default snaplen: what accepting programs return.
 pub const DEFAULT_SNAPLEN: u32 = 262_144;
@@ -42,6 +43,9 @@ pub struct Options {
     /// metadata (ancillary loads) as well as in the frame, as libpcap does
     /// for a live handle. Off: as libpcap compiles offline (`-y EN10MB`).
     pub live: bool,
+    /// The link type of the frames (`tcpdump -y`): where the network
+    /// header is and what says which protocol it carries.
+    pub link: LinkType,
 }
 
 impl Default for Options {
@@ -49,6 +53,7 @@ impl Default for Options {
         Options {
             snaplen: DEFAULT_SNAPLEN,
             live: false,
+            link: LinkType::Ethernet,
         }
     }
 }
@@ -59,7 +64,7 @@ pub fn compile(expr: &str, snaplen: u32) -> Result<Vec<Insn>, ExprError> {
         expr,
         &Options {
             snaplen,
-            live: false,
+            ..Options::default()
         },
     )
 }
@@ -68,5 +73,5 @@ pub fn compile(expr: &str, snaplen: u32) -> Result<Vec<Insn>, ExprError> {
 pub fn compile_with(expr: &str, opts: &Options) -> Result<Vec<Insn>, ExprError> {
     let toks = lex::lex(expr)?;
     let tree = parse::Parser::new(toks, expr.chars().count()).parse()?;
-    gen::Gen::new(opts.live).finish(&tree, opts.snaplen)
+    gen::Gen::new(opts.live, opts.link).finish(&tree, opts.snaplen)
 }

@@ -123,6 +123,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
             let opts = expr::Options {
                 snaplen: a.snaplen.unwrap_or(expr::DEFAULT_SNAPLEN),
                 live: true,
+                ..expr::Options::default()
             };
             expr::compile_with(&a.expression.join(" "), &opts)
                 .map_err(|e| format!("expression: {e}"))?

@@ -93,6 +93,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         &a.out_dir,
         endpoints.into_iter().zip(caps).collect(),
         senders.ready(),
+        bpf_demux::link::LinkType::Ethernet,
     )?;
     let commands = sink.commands();
     cfg.reinsert_vlan = !a.no_vlan_reinsert;

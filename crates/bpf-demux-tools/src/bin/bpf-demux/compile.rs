@@ -2,10 +2,12 @@
 
 use bpf_demux::cbpf::{text, Program};
 use bpf_demux::expr;
+use bpf_demux::link::LinkType;
 use std::process::ExitCode;
 
-/// Compile a pcap-filter expression (Ethernet, offline semantics) and print
-/// the program in tcpdump's forms, like `tcpdump -d/-dd/-ddd`.
+/// Compile a pcap-filter expression (offline semantics, Ethernet unless -y
+/// says otherwise) and print the program in tcpdump's forms, like
+/// `tcpdump -d/-dd/-ddd`.
 ///
 /// Accepting programs return the snaplen (262144 by default, libpcap's).
 /// Not supported: the rarer keywords (gateway, decnet, atalk, ...; a clear
@@ -15,6 +17,7 @@ use std::process::ExitCode;
 /// frame), for pcap files and `bpf-demux match`/`split`.
 ///
 /// Example: bpf-demux compile -ddd 'tcp port 80 and not host 10.0.0.1'
+///          bpf-demux compile -y LINUX_SLL2 'udp port 53'
 #[derive(clap::Args)]
 pub struct Args {
     /// Print as tcpdump -d (listing).
@@ -28,6 +31,11 @@ pub struct Args {
     /// a live handle.
     #[arg(long)]
     live: bool,
+    /// The frames' link type, as tcpdump -y names it: EN10MB (Ethernet,
+    /// the default), LINUX_SLL, LINUX_SLL2, RAW, IPV4, IPV6, NULL, LOOP
+    /// (or the LINKTYPE number).
+    #[arg(short = 'y', long = "linktype", value_name = "LINKTYPE", value_parser = parse_link, default_value = "EN10MB")]
+    link: LinkType,
     /// The expression (several words are joined by spaces, as tcpdump does).
     #[arg(required = true, allow_hyphen_values = true)]
     expression: Vec<String>,
@@ -35,9 +43,16 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<ExitCode, String> {
     let e = a.expression.join(" ");
+    if a.live && a.link != LinkType::Ethernet {
+        return Err(format!(
+            "--live compiles for an Ethernet socket, not {}",
+            a.link.name()
+        ));
+    }
     let opts = expr::Options {
         snaplen: a.snaplen,
         live: a.live,
+        link: a.link,
     };
     let insns = expr::compile_with(&e, &opts).map_err(|err| format!("expression: {err}"))?;
     Program::validate(&insns).map_err(|err| format!("compiled program is invalid: {err}"))?;
@@ -48,5 +63,13 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
             2 => out.write_all(text::write_dd(&insns).as_bytes())?,
         }
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// A `-y` value: a link type name or number.
+pub fn parse_link(s: &str) -> Result<LinkType, String> {
+    LinkType::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = LinkType::ALL.iter().map(|l| l.name()).collect();
+        format!("unknown link type `{s}` (one of {})", names.join(", "))
     })
 }

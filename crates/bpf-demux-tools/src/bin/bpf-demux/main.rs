@@ -2,6 +2,7 @@
 //! program text between forms.
 
 mod attach;
+mod by_link;
 mod capture;
 mod check;
 mod compile;

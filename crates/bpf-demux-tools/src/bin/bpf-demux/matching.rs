@@ -1,9 +1,10 @@
 //! `bpf-demux match`: which filters accept each frame of some pcap files.
 
-use bpf_demux::cbpf::{self, FrameMeta};
+use crate::by_link::SetsByLink;
+use bpf_demux::cbpf;
+use bpf_demux::link::LinkType;
 use bpf_demux::pcapfile::PcapReader;
-use bpf_demux::spec;
-use bpf_demux::{Cache, FilterSet, MatchSet};
+use bpf_demux::{Cache, MatchSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,6 +16,9 @@ use std::process::ExitCode;
 /// bytewise, separated by single spaces; nothing after the TAB when no
 /// filter matches. Frames are matched as recorded (tags in the bytes),
 /// LEN is the original length, loads are bounded by the captured bytes.
+/// Each file (each pcapng interface) is matched by its own link type:
+/// expressions are compiled for it as `tcpdump -y` would (Ethernet, Linux
+/// cooked v1/v2, raw IP, IPv4, IPv6, BSD and OpenBSD loopback).
 ///
 /// Example: bpf-demux match --filters tenants.toml capture.pcap
 #[derive(clap::Args)]
@@ -28,7 +32,7 @@ pub struct Args {
     /// Output format: tsv lines, or JSON Lines ({"frame","matches"}).
     #[arg(long, value_enum, default_value = "tsv")]
     format: Format,
-    /// pcap or pcapng files (Ethernet).
+    /// pcap or pcapng files.
     #[arg(required = true)]
     pcaps: Vec<PathBuf>,
 }
@@ -48,18 +52,20 @@ enum Format {
 }
 
 pub fn run(a: Args) -> Result<ExitCode, String> {
-    let set = spec::load_valid(&a.filters).map_err(|e| e.to_string())?;
-    let merged = match a.engine {
-        Engine::Merged => Some(FilterSet::new(set.iter().cloned()).map_err(|e| e.to_string())?),
-        Engine::Independent => None,
-    };
+    let mut sets = SetsByLink::new(&a.filters, a.engine == Engine::Merged)?;
+    let names: Vec<String> = sets
+        .get(LinkType::Ethernet)?
+        .progs
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
     let mut cache = Cache::new();
     let mut found = MatchSet::new();
-    let mut order: Vec<usize> = (0..set.len()).collect();
-    order.sort_by(|x, y| set[*x].name.as_bytes().cmp(set[*y].name.as_bytes()));
+    let mut order: Vec<usize> = (0..names.len()).collect();
+    order.sort_by(|x, y| names[*x].as_bytes().cmp(names[*y].as_bytes()));
     let mut failure = None;
     let code = crate::with_stdout(|out| {
-        let mut rets = vec![0u32; set.len()];
+        let mut rets = vec![0u32; names.len()];
         for path in &a.pcaps {
             let base = path
                 .file_name()
@@ -81,15 +87,22 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
                         return Ok(ExitCode::from(2));
                     }
                 };
-                let meta = FrameMeta::offline(rec.data, rec.orig_len);
-                match &merged {
+                let compiled = match sets.get(rec.link) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        failure = Some(format!("{}: {e}", path.display()));
+                        return Ok(ExitCode::from(2));
+                    }
+                };
+                let meta = rec.link.meta(rec.data, rec.orig_len);
+                match &compiled.set {
                     None => {
-                        for (r, f) in rets.iter_mut().zip(&set) {
+                        for (r, f) in rets.iter_mut().zip(&compiled.progs) {
                             *r = cbpf::run(&f.program, rec.data, &meta);
                         }
                     }
                     Some(m) => {
-                        // Filters were added in file order: FilterId i is set[i].
+                        // Filters were added in file order: FilterId i is progs[i].
                         m.automaton()
                             .matches_into(&mut cache, rec.data, &meta, &mut found);
                         rets.fill(0);
@@ -98,7 +111,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
                         }
                     }
                 }
-                write_line(out, a.format, &base, rec.number, &order, &set, &rets)?;
+                write_line(out, a.format, &base, rec.number, &order, &names, &rets)?;
             }
         }
         Ok(ExitCode::SUCCESS)
@@ -115,7 +128,7 @@ fn write_line(
     base: &str,
     number: u64,
     order: &[usize],
-    set: &[bpf_demux::NamedProgram],
+    names: &[String],
     rets: &[u32],
 ) -> std::io::Result<()> {
     match format {
@@ -128,7 +141,7 @@ fn write_line(
                         out.write_all(b" ")?;
                     }
                     first = false;
-                    write!(out, "{}={}", set[i].name, rets[i])?;
+                    write!(out, "{}={}", names[i], rets[i])?;
                 }
             }
             out.write_all(b"\n")
@@ -137,7 +150,7 @@ fn write_line(
             let matches: serde_json::Map<String, serde_json::Value> = order
                 .iter()
                 .filter(|i| rets[**i] != 0)
-                .map(|&i| (set[i].name.clone(), rets[i].into()))
+                .map(|&i| (names[i].clone(), rets[i].into()))
                 .collect();
             let v = serde_json::json!({"file": base, "frame": number, "matches": matches});
             writeln!(out, "{v}")

@@ -11,6 +11,7 @@
 
 use bpf_demux::capture::{Endpoint, Ready, TenantId, TenantStats, TryRecvError};
 use bpf_demux::expr::DEFAULT_SNAPLEN;
+use bpf_demux::link::LinkType;
 use bpf_demux::pcapfile::PcapWriter;
 use std::collections::HashMap;
 use std::fs::File;
@@ -59,6 +60,8 @@ pub struct Sink {
     finished: HashMap<String, usize>,
     lines: Vec<TenantLine>,
     last_flush: Instant,
+    /// The link type the files are written as.
+    link: LinkType,
 }
 
 /// Final per-tenant numbers.
@@ -73,6 +76,7 @@ impl Sink {
         dir: &Path,
         endpoints: Vec<(Endpoint, Option<u32>)>,
         ready: Arc<Ready>,
+        link: LinkType,
     ) -> Result<Sink, String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("{}: cannot create output folder: {e}", dir.display()))?;
@@ -85,6 +89,7 @@ impl Sink {
             finished: HashMap::new(),
             lines: Vec::new(),
             last_flush: Instant::now(),
+            link,
         };
         for (ep, cap) in endpoints {
             if let Err(e) = sink.open(ep, cap) {
@@ -110,9 +115,10 @@ impl Sink {
             File::create(&part).map_err(|e| format!("{}: cannot write: {e}", part.display()))?;
         // The header's snaplen is never below libpcap's default: a reload
         // may raise the tenant's cap, and readers cut records to it.
-        let writer = PcapWriter::new(
+        let writer = PcapWriter::with_link(
             BufWriter::with_capacity(1 << 16, f),
             cap.map_or(DEFAULT_SNAPLEN, |c| c.max(DEFAULT_SNAPLEN)),
+            self.link,
         )
         .map_err(|e| format!("{}: {e}", part.display()))?;
         self.by_id.insert(ep.tenant, self.outs.len());

@@ -1,9 +1,11 @@
 //! `bpf-demux split`: what `capture` does, offline, from pcap files.
 
+use crate::by_link;
 use crate::sink::{self, Sink};
 use bpf_demux::capture::{Dispatcher, Senders, Stamp};
-use bpf_demux::cbpf::FrameMeta;
+use bpf_demux::link::LinkType;
 use bpf_demux::pcapfile::PcapReader;
+use bpf_demux::{spec, FilterSet};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,18 +25,24 @@ pub struct Args {
     /// Folder for the per-tenant pcap files (made if missing).
     #[arg(long)]
     out_dir: PathBuf,
-    /// pcap or pcapng files (Ethernet).
+    /// pcap or pcapng files, all of one link type (the per-tenant files
+    /// have it).
     #[arg(required = true)]
     pcaps: Vec<PathBuf>,
 }
 
 pub fn run(a: Args) -> Result<ExitCode, String> {
-    let mut set = bpf_demux::spec::load_set(&a.filters).map_err(|e| e.to_string())?;
     // Every input opens before anything is written, so a missing or bad
-    // file leaves the output folder as it was.
+    // file leaves the output folder as it was; their link type (that of
+    // the first frame of each) is the output files'.
+    let link = inputs_link(&a.pcaps)?;
+    let mut set = FilterSet::new(
+        spec::load_valid_for(&a.filters, by_link::target(link)).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
     let mut readers = Vec::new();
     for path in &a.pcaps {
-        readers.push(PcapReader::open(path).map_err(|e| e.to_string())?);
+        readers.push((path, PcapReader::open(path).map_err(|e| e.to_string())?));
     }
     sink::check_open_files(set.len(), a.pcaps.len())?;
     let automaton = set.publish();
@@ -45,16 +53,26 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         &a.out_dir,
         endpoints.into_iter().zip(caps).collect(),
         senders.ready(),
+        link,
     )?;
     let commands = sink.commands();
     let writer = std::thread::spawn(move || sink.run());
     let mut d = Dispatcher::new(automaton, senders, false);
     let mut failure = None;
-    'files: for mut r in readers {
+    'files: for (path, mut r) in readers {
         loop {
             match r.next_record() {
+                Ok(Some(rec)) if rec.link != link => {
+                    failure = Some(format!(
+                        "{}: frame {} is {}, not {link}: split writes one link type per run",
+                        path.display(),
+                        rec.number,
+                        rec.link
+                    ));
+                    break 'files;
+                }
                 Ok(Some(rec)) => {
-                    let meta = FrameMeta::offline(rec.data, rec.orig_len);
+                    let meta = link.meta(rec.data, rec.orig_len);
                     d.offer(
                         rec.data,
                         &meta,
@@ -87,4 +105,29 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     sink::print_summary(&written?);
     eprintln!("frames read {seen}, matched by some tenant {matched}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The link type of the first frame of each of `pcaps` (Ethernet when none
+/// has a frame); an error when they differ.
+fn inputs_link(pcaps: &[PathBuf]) -> Result<LinkType, String> {
+    let mut seen: Option<(LinkType, &PathBuf)> = None;
+    for path in pcaps {
+        let mut r = PcapReader::open(path).map_err(|e| e.to_string())?;
+        let Some(rec) = r.next_record().map_err(|e| e.to_string())? else {
+            continue;
+        };
+        match seen {
+            Some((l, first)) if l != rec.link => {
+                return Err(format!(
+                    "{} is {l} but {} is {}: split writes one link type per run",
+                    first.display(),
+                    path.display(),
+                    rec.link
+                ))
+            }
+            Some(_) => {}
+            None => seen = Some((rec.link, path)),
+        }
+    }
+    Ok(seen.map_or(LinkType::Ethernet, |s| s.0))
 }

@@ -5,8 +5,9 @@
 //! ([`super::Gen`]) turns conditions into instructions.
 
 use super::super::ast::*;
-use super::super::ExprErrorKind;
+use super::super::{ExprErrorKind, LinkOnly};
 use crate::cbpf::opcode::Size;
+use crate::link::LinkType;
 
 /// A test on one loaded value.
 #[derive(Clone, Copy)]
@@ -73,6 +74,8 @@ pub(super) const ETH_PPPOED: u16 = 0x8863;
 pub(super) const ETH_PPPOES: u16 = 0x8864;
 pub(super) const ETHERMTU: u32 = 1500;
 pub(super) const LLCSAP_8021D: u16 = 0x42;
+/// Linux cooked capture's protocol for 802.2 LLC frames.
+pub(super) const LINUX_SLL_P_802_2: u32 = 0x0004;
 
 /// Headers an unrolled `ip6 protochain` walks (libpcap loops without bound).
 pub const PROTOCHAIN_DEPTH_V6: usize = 110;
@@ -145,6 +148,8 @@ pub(super) struct Offs {
     pub(super) vlans: u32,
     /// After `geneve`: the link header is the encapsulated frame's.
     pub(super) geneve: bool,
+    /// The link type of the outermost header (Ethernet inside `geneve`).
+    pub(super) link: LinkType,
 }
 
 impl Offs {
@@ -157,16 +162,103 @@ impl Offs {
         ppp: false,
         vlans: 0,
         geneve: false,
+        link: LinkType::Ethernet,
     };
+
+    /// The offsets libpcap starts with for `link` (its `init_linktype`).
+    pub(super) fn for_link(link: LinkType) -> Offs {
+        let at = |linktype: u32, linkpl: u32| Offs {
+            linktype: Pos::at(linktype),
+            linkpl: Pos::at(linkpl),
+            link,
+            ..Offs::ETHERNET
+        };
+        match link {
+            LinkType::Ethernet => Offs::ETHERNET,
+            LinkType::LinuxSll => at(14, 16),
+            LinkType::LinuxSll2 => at(0, 20),
+            // No link-layer type field: `linktype` is never read.
+            LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => at(0, 0),
+            LinkType::Null | LinkType::Loop => at(0, 4),
+        }
+    }
+
+    /// The link-layer keywords libpcap refuses on this link type, with its
+    /// message (`vlan`, `mpls`, `llc`, Ethernet addresses).
+    pub(super) fn link_only(&self, p: &Prim) -> Result<(), ExprErrorKind> {
+        if self.link == LinkType::Ethernet {
+            return Ok(());
+        }
+        let what = match p {
+            Prim::EtherHost { .. } => LinkOnly::EtherAddress,
+            Prim::EtherBroadcast => LinkOnly::Broadcast,
+            Prim::EtherMulticast => LinkOnly::Multicast,
+            Prim::Vlan(_) => LinkOnly::Vlan,
+            Prim::Mpls(_) => LinkOnly::Mpls,
+            Prim::Llc => LinkOnly::Llc,
+            _ => return Ok(()),
+        };
+        Err(ExprErrorKind::NotOnLink {
+            what,
+            link: self.link.description(),
+        })
+    }
 
     /// Absolute offset of the network header.
     pub(super) fn net(&self) -> Pos {
         self.linkpl + self.nl
     }
 
-    /// libpcap's gen_linktype for Ethernet (and PPP after `pppoes`, and
-    /// the IP version checks inside MPLS).
+    /// libpcap's gen_linktype: the link layer says the payload is of
+    /// EtherType `t` (and PPP's protocol after `pppoes`, the IP version
+    /// checks inside MPLS). Always false (`or![]`) where the link type
+    /// cannot carry it.
     pub(super) fn linktype(&self, t: u16) -> Result<Cond, ExprErrorKind> {
+        let never = || or(vec![]);
+        let always = || and(vec![]);
+        match self.link {
+            LinkType::Ethernet => {}
+            LinkType::LinuxSll if !self.ppp && self.mpls == 0 => {
+                // gen_linux_sll_linktype: LLC SAPs under protocol 0x0004.
+                return Ok(if t as u32 <= ETHERMTU {
+                    and(vec![
+                        h(self.linktype, Test::Eq(LINUX_SLL_P_802_2)),
+                        b(self.linkpl, Test::Eq(t as u32)),
+                    ])
+                } else {
+                    h(self.linktype, Test::Eq(t as u32))
+                });
+            }
+            LinkType::LinuxSll2 if !self.ppp && self.mpls == 0 => {
+                return Ok(h(self.linktype, Test::Eq(t as u32)));
+            }
+            LinkType::Raw => {
+                return Ok(match t {
+                    ETH_IP => b(self.linkpl, Test::MaskEq(0xf0, 0x40)),
+                    ETH_IP6 => b(self.linkpl, Test::MaskEq(0xf0, 0x60)),
+                    _ => never(),
+                })
+            }
+            LinkType::Ipv4 => return Ok(if t == ETH_IP { always() } else { never() }),
+            LinkType::Ipv6 => return Ok(if t == ETH_IP6 { always() } else { never() }),
+            LinkType::Null | LinkType::Loop => {
+                // gen_loopback_linktype: the address family, in the
+                // writer's byte order (NULL, as libpcap assumes it) or in
+                // network order (LOOP).
+                let af: u32 = match t {
+                    ETH_IP => 2,
+                    ETH_IP6 => 10,
+                    _ => return Ok(never()),
+                };
+                let af = if self.link == LinkType::Null {
+                    af.swap_bytes()
+                } else {
+                    af
+                };
+                return Ok(Cond::Test(self.linkhdr.load(Size::W), Test::Eq(af)));
+            }
+            LinkType::LinuxSll | LinkType::LinuxSll2 => {}
+        }
         if self.mpls > 0 {
             let version = match t {
                 ETH_IP => 0x40,

@@ -160,6 +160,8 @@ impl Gen {
             linkpl: var(pl),
             nl: 0,
             geneve: true,
+            // The encapsulated frame is Ethernet.
+            link: LinkType::Ethernet,
             ..o
         };
         Ok(())

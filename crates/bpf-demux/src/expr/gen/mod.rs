@@ -17,6 +17,39 @@ use super::{ExprError, ExprErrorKind};
 use crate::cbpf::layout::{layout, Item, Label};
 use crate::cbpf::opcode::{AluOp, JmpOp, Op, Size, Src};
 use crate::cbpf::Insn;
+use crate::link::LinkType;
+
+/// Whether a return of something other than 0 is reachable from the start
+/// (jumps followed both ways; every target is forward).
+fn accepts_somewhere(insns: &[Insn]) -> bool {
+    let mut reach = vec![false; insns.len()];
+    if let Some(r) = reach.first_mut() {
+        *r = true;
+    }
+    for pc in 0..insns.len() {
+        if !reach[pc] {
+            continue;
+        }
+        let i = insns[pc];
+        let mut go = |to: usize| {
+            if let Some(r) = reach.get_mut(to) {
+                *r = true;
+            }
+        };
+        match i.op() {
+            Some(Op::RetK) if i.k != 0 => return true,
+            Some(Op::RetA) => return true,
+            Some(Op::RetK) => {}
+            Some(Op::Ja) => go(pc + 1 + i.k as usize),
+            Some(Op::Jmp(..)) => {
+                go(pc + 1 + i.jt as usize);
+                go(pc + 1 + i.jf as usize);
+            }
+            _ => go(pc + 1),
+        }
+    }
+    false
+}
 
 pub struct Gen {
     items: Vec<Item>,
@@ -31,14 +64,16 @@ pub struct Gen {
 }
 
 impl Gen {
-    pub fn new(live: bool) -> Gen {
+    /// A generator for frames of `link` (`live`: an Ethernet socket whose
+    /// outer VLAN tag the kernel strips).
+    pub fn new(live: bool, link: LinkType) -> Gen {
         Gen {
             items: Vec::new(),
             labels: 0,
             scratch: 0,
             kept: 0,
-            o: Offs::ETHERNET,
-            live,
+            o: Offs::for_link(link),
+            live: live && link == LinkType::Ethernet,
         }
     }
     fn label(&mut self) -> Label {
@@ -192,6 +227,7 @@ impl Gen {
                 Ok(())
             }
             Node::Prim(p, col) => {
+                self.o.link_only(p).map_err(|m| ExprError::new(*col, m))?;
                 let c = self.prim(p).map_err(|m| ExprError::new(*col, m))?;
                 self.cond(&c, t, f);
                 Ok(())
@@ -280,7 +316,10 @@ impl Gen {
                     Proto::Ether => {}
                     Proto::Ip | Proto::Ip6 | Proto::Arp | Proto::Rarp => out.push(o.proto(*proto)?),
                     p if p.is_ipv4_transport() => {
-                        out.push(o.proto(*proto)?);
+                        // `tcp[...]` and the like read the IPv4 transport
+                        // header only, as libpcap's gen_load ANDs `ip`:
+                        // an IPv6 TCP packet does not match.
+                        out.push(o.ip4_proto(p.ip_proto().expect("a transport"))?);
                         out.push(o.not_fragment());
                     }
                     Proto::Icmp6 => out.push(o.proto(*proto)?),
@@ -436,7 +475,11 @@ impl Gen {
         self.stmt(Op::RetK, snaplen);
         self.items.push(Item::Place(f));
         self.stmt(Op::RetK, 0);
-        layout(&self.items, self.labels)
-            .map_err(|e| ExprError::new(1, ExprErrorKind::TooLong { insns: e.insns }))
+        let insns = layout(&self.items, self.labels)
+            .map_err(|e| ExprError::new(1, ExprErrorKind::TooLong { insns: e.insns }))?;
+        if !accepts_somewhere(&insns) {
+            return Err(ExprError::new(1, ExprErrorKind::RejectsAll));
+        }
+        Ok(insns)
     }
 }

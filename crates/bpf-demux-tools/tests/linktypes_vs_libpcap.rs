@@ -1,0 +1,367 @@
+//! Link types against libpcap. The corpus's Ethernet frames are rewritten
+//! as each link type would have captured them (`tcpdump -i any` gives
+//! Linux cooked v1/v2, a tun gives raw IP, BSD loopback NULL and LOOP);
+//! for every expression of `public.txt` and a list across the grammar,
+//! bpf-demux's program for the link type (`compile -y`) gives every frame
+//! the same answer as libpcap's (`tcpdump -ddd -y`), both run by the
+//! reference interpreter, and what libpcap refuses for a link type is
+//! refused too. Then pcap files of each link type are written, read back
+//! with their link type, and `bpf-demux match` on them equals each filter
+//! alone on the converted frames.
+
+mod common;
+
+use bpf_demux::cbpf::{self, text, Program};
+use bpf_demux::expr;
+use bpf_demux::field::{ethernet, ethertype};
+use bpf_demux::link::LinkType;
+use bpf_demux::pcapfile::{PcapReader, PcapWriter};
+use common::*;
+use std::process::Command;
+
+/// Linux's `AF_INET` and `AF_INET6`, as libpcap expects in NULL and LOOP.
+const AF_INET: u32 = 2;
+const AF_INET6: u32 = 10;
+
+/// `frame` (captured bytes of an Ethernet frame of `orig` bytes on the
+/// wire) as a capture of `link` would hold it, with its wire length; `None`
+/// when such a capture could not hold it (a non-IP frame on a tun). `i`
+/// varies the packet type and interface of the cooked headers.
+fn convert(link: LinkType, frame: &[u8], orig: u32, i: usize) -> Option<(Vec<u8>, u32)> {
+    if frame.len() < ethernet::HEADER_LEN {
+        return None;
+    }
+    let et = u16::from_be_bytes([frame[12], frame[13]]);
+    let payload = &frame[ethernet::HEADER_LEN..];
+    let dst = &frame[ethernet::DESTINATION];
+    let pkttype: u8 = if i % 7 == 3 {
+        4 // outgoing
+    } else if dst == [0xff; 6] {
+        1
+    } else if dst[0] & 1 == 1 {
+        2
+    } else {
+        0
+    };
+    // Cooked captures carry 802.3 frames under protocol 4 (LLC) or 1
+    // (raw IPX, `ff ff` after the length).
+    let proto = if et as u32 <= 1500 {
+        if payload.starts_with(&[0xff, 0xff]) {
+            1
+        } else {
+            4
+        }
+    } else {
+        et
+    };
+    let mut addr = [0u8; 8];
+    addr[..6].copy_from_slice(&frame[ethernet::SOURCE]);
+    let ip = |want: Option<u16>| match want {
+        Some(t) if t == et => Some(()),
+        None if et == ethertype::IPV4 || et == ethertype::IPV6 => Some(()),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    match link {
+        LinkType::Ethernet => return Some((frame.to_vec(), orig)),
+        LinkType::LinuxSll => {
+            out.extend_from_slice(&(pkttype as u16).to_be_bytes());
+            out.extend_from_slice(&1u16.to_be_bytes()); // ARPHRD_ETHER
+            out.extend_from_slice(&6u16.to_be_bytes());
+            out.extend_from_slice(&addr);
+            out.extend_from_slice(&proto.to_be_bytes());
+        }
+        LinkType::LinuxSll2 => {
+            out.extend_from_slice(&proto.to_be_bytes());
+            out.extend_from_slice(&[0, 0]);
+            out.extend_from_slice(&(1 + (i % 3) as u32).to_be_bytes());
+            out.extend_from_slice(&1u16.to_be_bytes());
+            out.push(pkttype);
+            out.push(6);
+            out.extend_from_slice(&addr);
+        }
+        LinkType::Raw => ip(None)?,
+        LinkType::Ipv4 => ip(Some(ethertype::IPV4))?,
+        LinkType::Ipv6 => ip(Some(ethertype::IPV6))?,
+        LinkType::Null | LinkType::Loop => {
+            ip(None)?;
+            let af = if et == ethertype::IPV4 {
+                AF_INET
+            } else {
+                AF_INET6
+            };
+            out.extend_from_slice(&match link {
+                LinkType::Null => af.to_le_bytes(),
+                _ => af.to_be_bytes(),
+            });
+        }
+    }
+    out.extend_from_slice(payload);
+    let wire = orig - ethernet::HEADER_LEN as u32 + link.header_len();
+    Some((out, wire))
+}
+
+/// libpcap's answer for `e` on `link`: `Err` when it refuses it, else its
+/// program (`Err` inside when the kernel's rules refuse the program).
+fn libpcap(link: LinkType, e: &str) -> Result<Result<Program, String>, String> {
+    let out = Command::new("tcpdump")
+        .args(["-ddd", "-y", link.name(), "--", e])
+        .output()
+        .expect("tcpdump runs");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+    }
+    let insns = text::parse_ddd(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    Ok(Program::validate(&insns).map_err(|e| e.to_string()))
+}
+
+/// Expressions across the grammar, link-layer ones included (their
+/// refusals are part of the comparison).
+const EXTRA: &[&str] = &[
+    "ip",
+    "ip6",
+    "arp",
+    "rarp",
+    "tcp",
+    "udp",
+    "icmp",
+    "icmp6",
+    "sctp",
+    "igmp",
+    "host 10.0.0.1",
+    "src net 192.168.0.0/16",
+    "dst host 10.1.1.1 or src host 10.2.2.2",
+    "ip6 host 2001:db8::1",
+    "ip6 net fe80::/10",
+    "tcp port 80",
+    "udp port 53 or udp port 5353",
+    "portrange 1-1023",
+    "tcp dst portrange 8000-8100",
+    "ip proto 47",
+    "ip6 proto 58",
+    "proto 17",
+    "ether proto 0x800",
+    "ether proto 0x86dd",
+    "ether proto \\arp",
+    "ether[0] & 1 != 0",
+    "link[0] = 0",
+    "len > 100",
+    "less 64",
+    "greater 1000",
+    "ip[0] & 0xf > 5",
+    "ip[8] < 64",
+    "tcp[13] & 2 != 0",
+    "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn",
+    "udp[8:2] = 0",
+    "icmp[icmptype] = icmp-echo",
+    "ip multicast",
+    "ip6 multicast",
+    "stp",
+    "llc",
+    "vlan",
+    "vlan 100",
+    "mpls",
+    "pppoed",
+    "pppoes",
+    "pppoes 3 and ip",
+    "ether host 00:11:22:33:44:55",
+    "ether broadcast",
+    "ether multicast",
+    "geneve and ip",
+    "not ip and not ip6",
+    "ip and not tcp and not udp",
+    "(tcp or udp) and not port 22",
+];
+
+#[test]
+#[ignore = "needs tcpdump (libpcap)"]
+fn each_link_type_answers_as_libpcap() {
+    require_tcpdump();
+    let public = std::fs::read_to_string(repo().join("tests/data/corpus/public.txt")).unwrap();
+    let mut exprs: Vec<&str> = public
+        .lines()
+        .filter(|l| !l.contains("protochain") && !l.contains("ip broadcast"))
+        .collect();
+    exprs.extend_from_slice(EXTRA);
+    let corpus: Vec<(Vec<u8>, u32)> = corpus_pcaps().iter().flat_map(|p| frames_of(p)).collect();
+    let mut failures = Vec::new();
+    for link in LinkType::ALL
+        .into_iter()
+        .filter(|l| *l != LinkType::Ethernet)
+    {
+        let frames: Vec<_> = corpus
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (d, o))| convert(link, d, *o, i))
+            .map(|(d, o)| {
+                let m = link.meta(&d, o);
+                (d, m)
+            })
+            .collect();
+        assert!(frames.len() > 300, "{link}: {} frames", frames.len());
+        let (mut compared, mut refused, mut accepting) = (0, 0, 0);
+        for e in &exprs {
+            let opts = expr::Options {
+                link,
+                ..expr::Options::default()
+            };
+            let ours = expr::compile_with(e, &opts);
+            match (libpcap(link, e), ours) {
+                (Err(_), Err(_)) => refused += 1,
+                (Err(msg), Ok(_)) => {
+                    failures.push(format!("{link} `{e}`: libpcap refuses ({msg}), we accept"))
+                }
+                (Ok(_), Err(err)) => failures.push(format!("{link} `{e}`: we refuse: {err}")),
+                (Ok(Err(_)), Ok(_)) => {}
+                (Ok(Ok(theirs)), Ok(insns)) => {
+                    let ours = match Program::validate(&insns) {
+                        Ok(p) => p,
+                        Err(err) => {
+                            failures.push(format!("{link} `{e}`: our program is invalid: {err}"));
+                            continue;
+                        }
+                    };
+                    compared += 1;
+                    let mut any = false;
+                    for (i, (f, m)) in frames.iter().enumerate() {
+                        let (a, b) = (cbpf::run(&ours, f, m), cbpf::run(&theirs, f, m));
+                        any |= a != 0;
+                        if a != b {
+                            failures
+                                .push(format!("{link} `{e}`: frame {i}: ours {a}, libpcap {b}"));
+                            break;
+                        }
+                    }
+                    accepting += any as usize;
+                }
+            }
+        }
+        eprintln!("{link}: {compared} compared ({accepting} accept some frame), {refused} refused by both");
+        // (Raw IPv6 frames leave most IPv4 expressions nothing to match,
+        // and libpcap refuses those.)
+        assert!(compared >= 40, "{link}: only {compared} compared");
+        assert!(accepting >= 25, "{link}: only {accepting} accept any frame");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// A pcap file of each link type reads back with it, and `bpf-demux match`
+/// answers each frame as each filter alone, compiled for that link type.
+#[test]
+fn match_reads_every_link_type() {
+    let dir = tmpdir("linktypes");
+    let filters = dir.join("set.filters");
+    std::fs::write(
+        &filters,
+        "tcp\texpr: tcp and not port 22\nudp\texpr: udp\nv6\texpr: ip6\nsmall\texpr: less 100\n",
+    )
+    .unwrap();
+    let corpus: Vec<(Vec<u8>, u32)> = corpus_pcaps().iter().flat_map(|p| frames_of(p)).collect();
+    for link in LinkType::ALL {
+        let frames: Vec<(Vec<u8>, u32)> = corpus
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (d, o))| convert(link, d, *o, i))
+            .collect();
+        let pcap = dir.join(format!("{}.pcap", link.name()));
+        let mut w =
+            PcapWriter::with_link(std::fs::File::create(&pcap).unwrap(), 262144, link).unwrap();
+        for (d, o) in &frames {
+            w.write(0, 0, *o, d).unwrap();
+        }
+        w.flush().unwrap();
+        drop(w);
+        let mut r = PcapReader::open(&pcap).unwrap();
+        let rec = r.next_record().unwrap().expect("a frame");
+        assert_eq!(rec.link, link);
+        // The oracle: each filter alone, compiled for the link type.
+        let progs = bpf_demux::spec::load_valid_for(
+            &filters,
+            match link {
+                LinkType::Ethernet => bpf_demux::spec::Target::Offline,
+                l => bpf_demux::spec::Target::OfflineLink(l),
+            },
+        )
+        .unwrap();
+        let mut want = String::new();
+        for (n, (d, o)) in frames.iter().enumerate() {
+            let m = link.meta(d, *o);
+            let mut hits: Vec<String> = progs
+                .iter()
+                .map(|p| (p.name.as_str(), cbpf::run(&p.program, d, &m)))
+                .filter(|(_, v)| *v != 0)
+                .map(|(name, v)| format!("{name}={v}"))
+                .collect();
+            hits.sort();
+            want.push_str(&format!(
+                "{}.pcap:{}\t{}\n",
+                link.name(),
+                n + 1,
+                hits.join(" ")
+            ));
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_bpf-demux"))
+            .arg("match")
+            .arg("--filters")
+            .arg(&filters)
+            .arg(&pcap)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{link}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(got, want, "{link}");
+        let hits = got
+            .lines()
+            .filter(|l| l.contains("tcp=") || l.contains("udp="))
+            .count();
+        assert!(
+            hits >= 50,
+            "{link}: only {hits} frames matched `tcp` or `udp`"
+        );
+        // `split` writes per-tenant files of the input's link type, each
+        // with the frames `match` gave that tenant.
+        let out_dir = dir.join(format!("split-{}", link.name()));
+        let out = Command::new(env!("CARGO_BIN_EXE_bpf-demux"))
+            .arg("split")
+            .arg("--filters")
+            .arg(&filters)
+            .arg("--out-dir")
+            .arg(&out_dir)
+            .arg(&pcap)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{link}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for name in ["tcp", "udp", "v6", "small"] {
+            let mut r = PcapReader::open(&out_dir.join(format!("{name}.pcap"))).unwrap();
+            let mut n = 0;
+            while let Some(rec) = r.next_record().unwrap() {
+                assert_eq!(rec.link, link, "{name}.pcap");
+                n += 1;
+            }
+            let want = got
+                .lines()
+                .filter(|l| {
+                    l.split('\t')
+                        .nth(1)
+                        .unwrap()
+                        .split(' ')
+                        .any(|m| m.starts_with(&format!("{name}=")))
+                })
+                .count();
+            assert_eq!(n, want, "{link}: {name}.pcap");
+        }
+    }
+}
