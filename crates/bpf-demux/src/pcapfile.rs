@@ -130,15 +130,29 @@ pub struct PcapReader {
 }
 
 impl PcapReader {
-    /// Opens a pcap or pcapng file (the format is detected).
+    /// Opens a pcap or pcapng file (the format is detected); `-` reads
+    /// standard input, as tcpdump's `-r -` does.
     pub fn open(path: &Path) -> Result<PcapReader, PcapReadError> {
+        if path == Path::new("-") {
+            return PcapReader::from_reader(path, io::stdin());
+        }
         let f = File::open(path).map_err(|err| PcapReadError::Open {
             file: path.to_owned(),
             err,
         })?;
+        PcapReader::from_reader(path, f)
+    }
+
+    /// Reads a pcap or pcapng stream from `input`; `name` names it in
+    /// errors.
+    pub fn from_reader(
+        name: &Path,
+        input: impl io::Read + Send + 'static,
+    ) -> Result<PcapReader, PcapReadError> {
+        let path = name;
         let capacity = 1 << 20;
         let inner =
-            pcap_parser::create_reader(capacity, f).map_err(|e| PcapReadError::NotPcap {
+            pcap_parser::create_reader(capacity, input).map_err(|e| PcapReadError::NotPcap {
                 file: path.to_owned(),
                 detail: match e {
                     PcapError::Eof | PcapError::Incomplete(_) => {

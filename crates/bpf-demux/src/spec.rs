@@ -260,8 +260,16 @@ pub fn load_for(path: &Path, target: Target) -> Result<Vec<FilterSpec>, SpecErro
     parse_for(path, &read_text(path)?, target)
 }
 
-fn read_text(path: &Path) -> Result<String, SpecError> {
-    let bytes = std::fs::read(path).map_err(|e| SpecError {
+/// The text of a set file (`-`: standard input), or the error naming it.
+pub fn read_text(path: &Path) -> Result<String, SpecError> {
+    let bytes = if path == Path::new("-") {
+        // Standard input, as tcpdump's `-F -`.
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).map(|_| b)
+    } else {
+        std::fs::read(path)
+    };
+    let bytes = bytes.map_err(|e| SpecError {
         file: path.to_owned(),
         line: 0,
         col: None,
@@ -555,7 +563,16 @@ pub fn load_valid(path: &Path) -> Result<Vec<NamedProgram>, SpecError> {
 
 /// [`load_valid`], compiling expressions for `target`.
 pub fn load_valid_for(path: &Path, target: Target) -> Result<Vec<NamedProgram>, SpecError> {
-    load_for(path, target)?
+    valid_from_text(path, &read_text(path)?, target)
+}
+
+/// [`load_valid_for`] on text already read (`path` names it in errors).
+pub fn valid_from_text(
+    path: &Path,
+    text: &str,
+    target: Target,
+) -> Result<Vec<NamedProgram>, SpecError> {
+    parse_for(path, text, target)?
         .iter()
         .map(|s| s.validate(path))
         .collect()

@@ -20,6 +20,8 @@ pub struct Compiled {
 /// A set file's compilations, made on first use of each link type.
 pub struct SetsByLink {
     path: PathBuf,
+    /// The file's text, read once (it may be standard input).
+    text: String,
     merged: bool,
     sets: HashMap<LinkType, Compiled>,
 }
@@ -35,8 +37,10 @@ pub fn target(link: LinkType) -> Target {
 impl SetsByLink {
     /// The set file at `path` (`merged`: also build its merged set).
     pub fn new(path: &Path, merged: bool) -> Result<SetsByLink, String> {
+        let text = spec::read_text(path).map_err(|e| e.to_string())?;
         let mut s = SetsByLink {
             path: path.to_owned(),
+            text,
             merged,
             sets: HashMap::new(),
         };
@@ -49,13 +53,14 @@ impl SetsByLink {
     /// The compilation for `link`.
     pub fn get(&mut self, link: LinkType) -> Result<&Compiled, String> {
         if !self.sets.contains_key(&link) {
-            let progs = spec::load_valid_for(&self.path, target(link)).map_err(|e| {
-                if link == LinkType::Ethernet {
-                    e.to_string()
-                } else {
-                    format!("{e} (compiling for link type {link})")
-                }
-            })?;
+            let progs =
+                spec::valid_from_text(&self.path, &self.text, target(link)).map_err(|e| {
+                    if link == LinkType::Ethernet {
+                        e.to_string()
+                    } else {
+                        format!("{e} (compiling for link type {link})")
+                    }
+                })?;
             let set = match self.merged {
                 true => Some(FilterSet::new(progs.iter().cloned()).map_err(|e| e.to_string())?),
                 false => None,

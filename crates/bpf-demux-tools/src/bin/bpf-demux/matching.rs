@@ -21,10 +21,11 @@ use std::process::ExitCode;
 /// cooked v1/v2, raw IP, IPv4, IPv6, BSD and OpenBSD loopback).
 ///
 /// Example: bpf-demux match --filters tenants.toml capture.pcap
+///          tcpdump -i any -w - | bpf-demux match -F tenants.toml -r -
 #[derive(clap::Args)]
 pub struct Args {
-    /// Filter-set file (TOML or plain).
-    #[arg(long, short)]
+    /// Filter-set file (TOML or plain); `-` for standard input.
+    #[arg(long, short, short_alias = 'F')]
     filters: PathBuf,
     /// Which engine computes the answer.
     #[arg(long, value_enum, default_value = "merged")]
@@ -32,8 +33,17 @@ pub struct Args {
     /// Output format: tsv lines, or JSON Lines ({"frame","matches"}).
     #[arg(long, value_enum, default_value = "tsv")]
     format: Format,
-    /// pcap or pcapng files.
-    #[arg(required = true)]
+    /// Read a capture file (tcpdump's -r; `-` for standard input); may be
+    /// given several times, before the positional files.
+    #[arg(short = 'r', value_name = "FILE")]
+    read: Vec<PathBuf>,
+    /// Stop after this many frames (tcpdump's -c).
+    #[arg(short = 'c', value_name = "COUNT")]
+    count: Option<u64>,
+    /// Accepted as tcpdump takes it: bpf-demux prints no names to resolve.
+    #[arg(short = 'n')]
+    numeric: bool,
+    /// pcap or pcapng files (`-`: standard input).
     pcaps: Vec<PathBuf>,
 }
 
@@ -52,6 +62,19 @@ enum Format {
 }
 
 pub fn run(a: Args) -> Result<ExitCode, String> {
+    let _ = a.numeric;
+    let files: Vec<&PathBuf> = a.read.iter().chain(&a.pcaps).collect();
+    if files.is_empty() {
+        return Err(
+            "no capture to read: give files, or -r FILE (`-r -` for standard input)".into(),
+        );
+    }
+    if a.filters == std::path::Path::new("-")
+        && files.iter().any(|f| *f == std::path::Path::new("-"))
+    {
+        return Err("the filter set and a capture cannot both be standard input".into());
+    }
+    let mut left = a.count.unwrap_or(u64::MAX);
     let mut sets = SetsByLink::new(&a.filters, a.engine == Engine::Merged)?;
     let names: Vec<String> = sets
         .get(LinkType::Ethernet)?
@@ -66,7 +89,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     let mut failure = None;
     let code = crate::with_stdout(|out| {
         let mut rets = vec![0u32; names.len()];
-        for path in &a.pcaps {
+        'files: for path in files {
             let base = path
                 .file_name()
                 .map(|s| s.to_string_lossy().into_owned())
@@ -79,8 +102,14 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
                 }
             };
             loop {
+                if left == 0 {
+                    break 'files;
+                }
                 let rec = match reader.next_record() {
-                    Ok(Some(r)) => r,
+                    Ok(Some(r)) => {
+                        left -= 1;
+                        r
+                    }
                     Ok(None) => break,
                     Err(e) => {
                         failure = Some(e.to_string());

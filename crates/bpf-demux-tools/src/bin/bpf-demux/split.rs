@@ -4,9 +4,9 @@ use crate::by_link;
 use crate::sink::{self, Sink};
 use bpf_demux::capture::{Dispatcher, Senders, Stamp};
 use bpf_demux::link::LinkType;
-use bpf_demux::pcapfile::PcapReader;
-use bpf_demux::{spec, FilterSet};
-use std::path::PathBuf;
+use bpf_demux::pcapfile::{PcapReader, PcapWriter};
+use bpf_demux::{spec, Cache, FilterSet, MatchSet};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Split pcap files into one pcap per tenant: DIR/<name>.pcap holds every
@@ -14,43 +14,170 @@ use std::process::ExitCode;
 /// captured length, tenant's snaplen). Frames are matched as recorded.
 /// Every input is opened before anything is written, files are written as
 /// hidden `.part` files and renamed at the end; a bad input leaves the
-/// folder as it was.
+/// folder as it was. With `--tenant NAME -w FILE` only that tenant's
+/// stream is written, to FILE (`-`: standard output, for a pipe into
+/// tcpdump, tshark or Wireshark).
 ///
 /// Example: bpf-demux split --filters tenants.toml --out-dir out/ trace.pcap
+///          bpf-demux split -F tenants.toml --tenant web -w - -r trace.pcap | tshark -r -
 #[derive(clap::Args)]
 pub struct Args {
-    /// Filter-set file (TOML or plain).
-    #[arg(long, short)]
+    /// Filter-set file (TOML or plain); `-` for standard input.
+    #[arg(long, short, short_alias = 'F')]
     filters: PathBuf,
     /// Folder for the per-tenant pcap files (made if missing).
-    #[arg(long)]
-    out_dir: PathBuf,
+    #[arg(long, required_unless_present = "write", conflicts_with = "write")]
+    out_dir: Option<PathBuf>,
+    /// Write one tenant's stream only (with -w).
+    #[arg(long, requires = "write")]
+    tenant: Option<String>,
+    /// Where --tenant's stream goes (tcpdump's -w; `-`: standard output).
+    #[arg(short = 'w', value_name = "FILE", requires = "tenant")]
+    write: Option<PathBuf>,
+    /// Read a capture file (tcpdump's -r; `-` for standard input); may be
+    /// given several times, before the positional files.
+    #[arg(short = 'r', value_name = "FILE")]
+    read: Vec<PathBuf>,
     /// pcap or pcapng files, all of one link type (the per-tenant files
     /// have it).
-    #[arg(required = true)]
     pcaps: Vec<PathBuf>,
 }
 
+/// A frame read ahead (each input's first, which says its link type).
+struct Ahead {
+    data: Vec<u8>,
+    orig_len: u32,
+    stamp: Stamp,
+    link: LinkType,
+}
+
+/// An open input and its first frame.
+struct Input {
+    path: PathBuf,
+    reader: PcapReader,
+    first: Option<Ahead>,
+}
+
+/// Opens every input and reads its first frame; their common link type
+/// (Ethernet when none has a frame), or an error when they differ.
+fn open_inputs(paths: &[&PathBuf]) -> Result<(Vec<Input>, LinkType), String> {
+    let mut inputs = Vec::new();
+    let mut seen: Option<(LinkType, &Path)> = None;
+    for path in paths {
+        let mut reader = PcapReader::open(path).map_err(|e| e.to_string())?;
+        let first = reader
+            .next_record()
+            .map_err(|e| e.to_string())?
+            .map(|r| Ahead {
+                data: r.data.to_vec(),
+                orig_len: r.orig_len,
+                stamp: Stamp {
+                    ts_sec: r.ts_sec,
+                    ts_nsec: r.ts_nsec,
+                },
+                link: r.link,
+            });
+        if let Some(f) = &first {
+            match seen {
+                Some((l, at)) if l != f.link => {
+                    return Err(format!(
+                        "{} is {l} but {} is {}: split writes one link type per run",
+                        at.display(),
+                        path.display(),
+                        f.link
+                    ))
+                }
+                Some(_) => {}
+                None => seen = Some((f.link, path)),
+            }
+        }
+        inputs.push(Input {
+            path: path.to_path_buf(),
+            reader,
+            first,
+        });
+    }
+    Ok((inputs, seen.map_or(LinkType::Ethernet, |s| s.0)))
+}
+
+/// Calls `f` with every frame of `inputs`, in order; an error names the
+/// first bad record, or a frame of another link type than `link`.
+fn each_frame(
+    inputs: Vec<Input>,
+    link: LinkType,
+    mut f: impl FnMut(&[u8], u32, Stamp) -> Result<(), String>,
+) -> Result<(), String> {
+    for mut input in inputs {
+        if let Some(a) = input.first.take() {
+            f(&a.data, a.orig_len, a.stamp)?;
+        }
+        loop {
+            match input.reader.next_record() {
+                Ok(Some(rec)) if rec.link != link => {
+                    return Err(format!(
+                        "{}: frame {} is {}, not {link}: split writes one link type per run",
+                        input.path.display(),
+                        rec.number,
+                        rec.link
+                    ))
+                }
+                Ok(Some(rec)) => f(
+                    rec.data,
+                    rec.orig_len,
+                    Stamp {
+                        ts_sec: rec.ts_sec,
+                        ts_nsec: rec.ts_nsec,
+                    },
+                )?,
+                Ok(None) => break,
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn run(a: Args) -> Result<ExitCode, String> {
+    let paths: Vec<&PathBuf> = a.read.iter().chain(&a.pcaps).collect();
+    if paths.is_empty() {
+        return Err(
+            "no capture to read: give files, or -r FILE (`-r -` for standard input)".into(),
+        );
+    }
+    if a.filters == Path::new("-") && paths.iter().any(|p| *p == Path::new("-")) {
+        return Err("the filter set and a capture cannot both be standard input".into());
+    }
+    let text = spec::read_text(&a.filters).map_err(|e| e.to_string())?;
     // Every input opens before anything is written, so a missing or bad
     // file leaves the output folder as it was; their link type (that of
     // the first frame of each) is the output files'.
-    let link = inputs_link(&a.pcaps)?;
-    let mut set = FilterSet::new(
-        spec::load_valid_for(&a.filters, by_link::target(link)).map_err(|e| e.to_string())?,
+    let (inputs, link) = open_inputs(&paths)?;
+    let set = FilterSet::new(
+        spec::valid_from_text(&a.filters, &text, by_link::target(link))
+            .map_err(|e| e.to_string())?,
     )
     .map_err(|e| e.to_string())?;
-    let mut readers = Vec::new();
-    for path in &a.pcaps {
-        readers.push((path, PcapReader::open(path).map_err(|e| e.to_string())?));
+    match (&a.tenant, &a.write, &a.out_dir) {
+        (Some(name), Some(out), _) => one_tenant(set, name, out, inputs, link, &a.filters),
+        (_, _, Some(dir)) => every_tenant(set, dir, inputs, link),
+        _ => Err("give --out-dir DIR, or --tenant NAME -w FILE".into()),
     }
-    sink::check_open_files(set.len(), a.pcaps.len())?;
+}
+
+/// `--out-dir`: one file per tenant.
+fn every_tenant(
+    mut set: FilterSet,
+    dir: &Path,
+    inputs: Vec<Input>,
+    link: LinkType,
+) -> Result<ExitCode, String> {
+    sink::check_open_files(set.len(), inputs.len())?;
     let automaton = set.publish();
     let tenants = bpf_demux::capture::TenantSpec::all(set.automaton(), 1024);
     let caps: Vec<Option<u32>> = tenants.iter().map(|t| t.snaplen).collect();
     let (senders, endpoints) = Senders::new(tenants, true);
     let mut sink = Sink::create(
-        &a.out_dir,
+        dir,
         endpoints.into_iter().zip(caps).collect(),
         senders.ready(),
         link,
@@ -58,38 +185,11 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     let commands = sink.commands();
     let writer = std::thread::spawn(move || sink.run());
     let mut d = Dispatcher::new(automaton, senders, false);
-    let mut failure = None;
-    'files: for (path, mut r) in readers {
-        loop {
-            match r.next_record() {
-                Ok(Some(rec)) if rec.link != link => {
-                    failure = Some(format!(
-                        "{}: frame {} is {}, not {link}: split writes one link type per run",
-                        path.display(),
-                        rec.number,
-                        rec.link
-                    ));
-                    break 'files;
-                }
-                Ok(Some(rec)) => {
-                    let meta = link.meta(rec.data, rec.orig_len);
-                    d.offer(
-                        rec.data,
-                        &meta,
-                        Stamp {
-                            ts_sec: rec.ts_sec,
-                            ts_nsec: rec.ts_nsec,
-                        },
-                    );
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    failure = Some(e.to_string());
-                    break 'files;
-                }
-            }
-        }
-    }
+    let failure = each_frame(inputs, link, |data, orig_len, stamp| {
+        d.offer(data, &link.meta(data, orig_len), stamp);
+        Ok(())
+    })
+    .err();
     if failure.is_some() {
         // A bad input finishes no file: what the folder held stays.
         let _ = commands.send(sink::Command::Abandon);
@@ -107,27 +207,66 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The link type of the first frame of each of `pcaps` (Ethernet when none
-/// has a frame); an error when they differ.
-fn inputs_link(pcaps: &[PathBuf]) -> Result<LinkType, String> {
-    let mut seen: Option<(LinkType, &PathBuf)> = None;
-    for path in pcaps {
-        let mut r = PcapReader::open(path).map_err(|e| e.to_string())?;
-        let Some(rec) = r.next_record().map_err(|e| e.to_string())? else {
-            continue;
-        };
-        match seen {
-            Some((l, first)) if l != rec.link => {
-                return Err(format!(
-                    "{} is {l} but {} is {}: split writes one link type per run",
-                    first.display(),
-                    path.display(),
-                    rec.link
-                ))
+/// `--tenant NAME -w FILE`: that tenant's stream alone.
+fn one_tenant(
+    set: FilterSet,
+    name: &str,
+    out: &Path,
+    inputs: Vec<Input>,
+    link: LinkType,
+    filters: &Path,
+) -> Result<ExitCode, String> {
+    let id = set
+        .id(name)
+        .ok_or_else(|| format!("no tenant `{name}` in {}", filters.display()))?;
+    let cap = set.snaplen(id).flatten();
+    let snaplen = cap.map_or(bpf_demux::expr::DEFAULT_SNAPLEN, |c| {
+        c.max(bpf_demux::expr::DEFAULT_SNAPLEN)
+    });
+    let automaton = set.automaton();
+    let (mut cache, mut found) = (Cache::new(), MatchSet::new());
+    let (mut seen, mut written) = (0u64, 0u64);
+    let write = |w: &mut dyn std::io::Write| -> std::io::Result<Result<(), String>> {
+        let mut pcap = PcapWriter::with_link(w, snaplen, link)?;
+        let mut io_err = None;
+        let r = each_frame(inputs, link, |data, orig_len, stamp| {
+            seen += 1;
+            automaton.matches_into(&mut cache, data, &link.meta(data, orig_len), &mut found);
+            if let Some(ret) = found.get(id) {
+                // As a capture delivers it: min(return value, captured
+                // bytes, the tenant's snaplen).
+                let len = (ret as usize)
+                    .min(data.len())
+                    .min(cap.map_or(usize::MAX, |c| c as usize));
+                if let Err(e) = pcap.write(stamp.ts_sec, stamp.ts_nsec, orig_len, &data[..len]) {
+                    io_err = Some(e);
+                    return Err("write failed".into());
+                }
+                written += 1;
             }
-            Some(_) => {}
-            None => seen = Some((rec.link, path)),
+            Ok(())
+        });
+        if let Some(e) = io_err {
+            return Err(e);
         }
-    }
-    Ok(seen.map_or(LinkType::Ethernet, |s| s.0))
+        pcap.flush()?;
+        Ok(r)
+    };
+    let r = if out == Path::new("-") {
+        let mut inner = Ok(());
+        let code = crate::with_stdout(|w| {
+            inner = write(w)?;
+            Ok(ExitCode::SUCCESS)
+        })?;
+        inner.map(|()| code)
+    } else {
+        let f = std::fs::File::create(out)
+            .map_err(|e| format!("{}: cannot write: {e}", out.display()))?;
+        let mut w = std::io::BufWriter::new(f);
+        write(&mut w)
+            .map_err(|e| format!("{}: {e}", out.display()))?
+            .map(|()| ExitCode::SUCCESS)
+    };
+    eprintln!("frames read {seen}, written for `{name}` {written}");
+    r
 }
