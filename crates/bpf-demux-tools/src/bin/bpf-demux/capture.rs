@@ -50,11 +50,11 @@ pub struct Args {
     #[command(flatten)]
     ring: crate::ring_args::RingArgs,
     /// Filter-set file (TOML or plain).
-    #[arg(long, short)]
-    filters: PathBuf,
+    #[arg(long, short, required_unless_present_any = ["list_interfaces", "list_link_types"])]
+    filters: Option<PathBuf>,
     /// Folder for the per-tenant pcap files (made if missing).
-    #[arg(long)]
-    out_dir: PathBuf,
+    #[arg(long, required_unless_present_any = ["list_interfaces", "list_link_types"])]
+    out_dir: Option<PathBuf>,
     /// Stop after this many frames accepted by at least one tenant.
     #[arg(long, short = 'c')]
     count: Option<u64>,
@@ -70,13 +70,19 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<ExitCode, String> {
+    if let Some(listed) = a.ring.listing() {
+        return listed;
+    }
+    let (Some(filters), Some(out_dir)) = (a.filters.clone(), a.out_dir.clone()) else {
+        return Err("give --filters FILE and --out-dir DIR".into());
+    };
     let mut cfg = a.ring.config()?;
     if a.duration.is_some_and(|d| d.is_nan() || d <= 0.0) {
         return Err("--duration must be positive".into());
     }
     let workers = cfg.workers;
     let interface = cfg.interface.clone();
-    let progs = load_set(&a.filters)?;
+    let progs = load_set(&filters)?;
     sink::check_open_files(progs.len(), workers)?;
     // Before any file exists, so no signal can leave half-written ones.
     sys::catch_termination()
@@ -90,7 +96,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     let caps: Vec<Option<u32>> = tenants.iter().map(|t| t.snaplen).collect();
     let (senders, endpoints) = Senders::new(tenants, false);
     let mut sink = Sink::create(
-        &a.out_dir,
+        &out_dir,
         endpoints.into_iter().zip(caps).collect(),
         senders.ready(),
         bpf_demux::link::LinkType::Ethernet,
@@ -127,7 +133,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     eprintln!(
         "bpf-demux: capturing on {} for {n_tenants} tenants, {prefilter} (Ctrl-C to stop, SIGHUP reloads {})",
         interface,
-        a.filters.display()
+        filters.display()
     );
     let mut gone = false;
     while !live.is_stopped() {
@@ -139,7 +145,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
             live.stop();
         }
         if sys::take_hangup() {
-            reload(&a.filters, &live, &mut current, &commands, a.queue, workers);
+            reload(&filters, &live, &mut current, &commands, a.queue, workers);
         }
         if sys::take_usr1() {
             let _ = commands.send(Command::PrintStats(progress_line(&live, start)));

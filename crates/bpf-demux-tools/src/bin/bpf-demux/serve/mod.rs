@@ -108,6 +108,9 @@ pub struct Granted {
 const QUEUE_FRAMES: usize = 1 << 20;
 
 pub fn run(a: Args) -> Result<ExitCode, String> {
+    if let Some(listed) = a.ring.listing() {
+        return listed;
+    }
     let mut cfg = a.ring.config()?;
     let (workers, interface) = (cfg.workers, cfg.interface.clone());
     if a.block_timeout_ms == 0 || a.block_timeout_ms > 10_000 {
