@@ -19,6 +19,11 @@
 use crate::cbpf::meta::{pkttype, ARPHRD_ETHER};
 use crate::cbpf::FrameMeta;
 
+/// `ARPHRD_NONE`: a device without a link header (tun).
+pub const ARPHRD_NONE: u16 = 65534;
+/// `ARPHRD_LOOPBACK`.
+pub const ARPHRD_LOOPBACK: u16 = 772;
+
 /// A link type bpf-demux reads, compiles for and matches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LinkType {
@@ -158,13 +163,21 @@ impl LinkType {
                 m.hatype = be16(8).unwrap_or(ARPHRD_ETHER);
                 m.pkttype = frame.get(10).copied().unwrap_or(pkttype::HOST);
             }
-            LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => m.protocol = version(),
+            LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => {
+                // No link header: nothing says where it was going, and the
+                // device has no hardware type (a tun's ARPHRD_NONE).
+                m.protocol = version();
+                m.pkttype = pkttype::HOST;
+                m.hatype = ARPHRD_NONE;
+            }
             LinkType::Null | LinkType::Loop => {
                 m.protocol = match frame.get(4).map(|b| b >> 4) {
                     Some(4) => 0x0800,
                     Some(6) => 0x86dd,
                     _ => 0,
-                }
+                };
+                m.pkttype = pkttype::HOST;
+                m.hatype = ARPHRD_LOOPBACK;
             }
         }
         m

@@ -59,20 +59,30 @@ impl Gen<'_> {
             false => 0,
         };
         let at: Vec<Label> = instrs.iter().map(|_| self.label()).collect();
+        // Where an instruction that is not a `ret` gives up (a load in the
+        // negative areas): a jump here, not a `ret` in place, because the
+        // kernel's scratch check carries the written cells on past a `ret`
+        // into the next instruction, which may then read a cell only the
+        // code the `ret` made dead had written.
+        let accept = self.label();
         self.stmt(Op::LdImm, 0);
         self.stmt(Op::LdxImm, 0);
         for (pc, i) in instrs.iter().enumerate() {
             self.place(at[pc]);
-            self.instr(*i, &at, cell, next);
+            self.instr(*i, &at, cell, next, accept);
         }
+        // The last instruction is a `ret`, turned into a jump: nothing
+        // falls through to here.
+        self.place(accept);
+        self.accept();
         Ok(())
     }
 
     /// A load of `bytes` at constant `off` (frame or negative area).
-    fn guarded_abs(&mut self, size: Size, off: u32, next: Label) {
+    fn guarded_abs(&mut self, size: Size, off: u32, next: Label, accept: Label) {
         if off >= 0x8000_0000 {
             // The link- or network-relative areas: not modelled.
-            self.accept();
+            self.ja(accept);
             return;
         }
         let ok = self.label();
@@ -82,9 +92,9 @@ impl Gen<'_> {
         self.stmt(Op::LdAbs(size), off);
     }
 
-    fn instr(&mut self, i: Instr, at: &[Label], cell: u32, next: Label) {
+    fn instr(&mut self, i: Instr, at: &[Label], cell: u32, next: Label, accept: Label) {
         match i {
-            Instr::LdAbs { size, off } => self.guarded_abs(size, off, next),
+            Instr::LdAbs { size, off } => self.guarded_abs(size, off, next, accept),
             Instr::LdAnc(anc) => {
                 self.stmt(Op::LdAbs(Size::W), SKF_AD_OFF.wrapping_add(anc.offset()))
             }
@@ -105,7 +115,7 @@ impl Gen<'_> {
                 self.stmt(Op::LdxMem, cell);
                 self.stmt(Op::LdInd(size), off);
             }
-            Instr::LdxMsh(k) if k >= 0x8000_0000 => self.accept(),
+            Instr::LdxMsh(k) if k >= 0x8000_0000 => self.ja(accept),
             Instr::LdxMsh(k) => {
                 let ok = self.label();
                 self.stmt(Op::St, cell);

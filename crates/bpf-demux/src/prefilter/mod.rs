@@ -725,4 +725,40 @@ mod tests {
         }
         assert!(checked >= 200, "{checked} programs checked");
     }
+
+    /// A fallback whose negative-area load gives up with ACCEPT, where the
+    /// dead code after it had written the cell a later instruction reads:
+    /// the inlined alternative stays valid (the kernel's scratch check
+    /// carries the written cells on past a `ret`, not past a `ja`).
+    #[test]
+    fn an_inlined_fallback_stays_valid_past_a_give_up() {
+        use crate::cbpf::Insn;
+        let net_off_9 = (crate::cbpf::program::SKF_NET_OFF + 9) as u32;
+        let insns = [
+            Insn::new(0x28, 0, 0, 12),        // ldh [12]
+            Insn::new(0x15, 0, 3, 0x86dd),    // jeq #0x86dd, 2, 5
+            Insn::new(0x30, 0, 0, 20),        // ldb [20]
+            Insn::new(0x02, 0, 0, 0),         // st M[0]
+            Insn::new(0x05, 0, 0, 2),         // ja 7
+            Insn::new(0x30, 0, 0, net_off_9), // ldb [NET_OFF + 9]
+            Insn::new(0x02, 0, 0, 0),         // st M[0]
+            Insn::new(0x60, 0, 0, 0),         // ld M[0]
+            Insn::new(0x15, 0, 1, 6),         // jeq #6, 9, 10
+            Insn::new(0x06, 0, 0, u32::MAX),  // ret #-1
+            Insn::new(0x06, 0, 0, 0),         // ret #0
+        ];
+        let p = Program::validate(&insns).unwrap();
+        let config = crate::Config {
+            limits: crate::ir::Limits {
+                max_paths: 1,
+                ..crate::ir::Limits::default()
+            },
+            ..crate::Config::default()
+        };
+        let mut set = FilterSet::with_config(config);
+        set.add(NamedProgram::new("v6-or-net", p)).unwrap();
+        assert_eq!(set.stats().fallbacks, 1);
+        let insns = generate(&set.publish()).expect("inlined");
+        Program::validate(&insns).expect("the inlined program is valid");
+    }
 }

@@ -216,9 +216,31 @@ impl Offs {
     pub(super) fn linktype(&self, t: u16) -> Result<Cond, ExprErrorKind> {
         let never = || or(vec![]);
         let always = || and(vec![]);
+        // Inside MPLS, and after `pppoes` (PPP's protocol numbers), every
+        // link type is the same: libpcap has switched its link type.
+        if self.mpls > 0 {
+            let version = match t {
+                ETH_IP => 0x40,
+                ETH_IP6 => 0x60,
+                _ => return Err(ExprErrorKind::ProtocolOverMpls),
+            };
+            return Ok(and(vec![
+                b(self.net() - 2, Test::MaskEq(0x01, 0x01)),
+                b(self.net(), Test::MaskEq(0xf0, version)),
+            ]));
+        }
+        if self.ppp {
+            let ppp = match t {
+                ETH_IP => 0x0021,
+                ETH_IP6 => 0x0057,
+                LLCSAP_8021D => 0x0031,
+                other => other as u32,
+            };
+            return Ok(h(self.linktype, Test::Eq(ppp)));
+        }
         match self.link {
             LinkType::Ethernet => {}
-            LinkType::LinuxSll if !self.ppp && self.mpls == 0 => {
+            LinkType::LinuxSll => {
                 // gen_linux_sll_linktype: LLC SAPs under protocol 0x0004.
                 return Ok(if t as u32 <= ETHERMTU {
                     and(vec![
@@ -229,7 +251,7 @@ impl Offs {
                     h(self.linktype, Test::Eq(t as u32))
                 });
             }
-            LinkType::LinuxSll2 if !self.ppp && self.mpls == 0 => {
+            LinkType::LinuxSll2 => {
                 return Ok(h(self.linktype, Test::Eq(t as u32)));
             }
             LinkType::Raw => {
@@ -257,27 +279,6 @@ impl Offs {
                 };
                 return Ok(Cond::Test(self.linkhdr.load(Size::W), Test::Eq(af)));
             }
-            LinkType::LinuxSll | LinkType::LinuxSll2 => {}
-        }
-        if self.mpls > 0 {
-            let version = match t {
-                ETH_IP => 0x40,
-                ETH_IP6 => 0x60,
-                _ => return Err(ExprErrorKind::ProtocolOverMpls),
-            };
-            return Ok(and(vec![
-                b(self.net() - 2, Test::MaskEq(0x01, 0x01)),
-                b(self.net(), Test::MaskEq(0xf0, version)),
-            ]));
-        }
-        if self.ppp {
-            let ppp = match t {
-                ETH_IP => 0x0021,
-                ETH_IP6 => 0x0057,
-                LLCSAP_8021D => 0x0031,
-                other => other as u32,
-            };
-            return Ok(h(self.linktype, Test::Eq(ppp)));
         }
         Ok(if t as u32 <= ETHERMTU {
             and(vec![
