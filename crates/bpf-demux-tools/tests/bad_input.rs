@@ -7,11 +7,7 @@ mod common;
 
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_bpf-demux"))
-}
+use std::process::Output;
 
 fn tmp(name: &str, contents: &[u8]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("bpf-demux-bad-{}", std::process::id()));

@@ -8,11 +8,6 @@
 mod common;
 
 use common::*;
-use std::process::Command;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_bpf-demux"))
-}
 
 #[test]
 fn match_independent_prints_what_libpcap_returns() {

@@ -283,14 +283,9 @@ fn match_reads_every_link_type() {
         let rec = r.next_record().unwrap().expect("a frame");
         assert_eq!(rec.link, link);
         // The oracle: each filter alone, compiled for the link type.
-        let progs = bpf_demux::spec::load_valid_for(
-            &filters,
-            match link {
-                LinkType::Ethernet => bpf_demux::spec::Target::Offline,
-                l => bpf_demux::spec::Target::OfflineLink(l),
-            },
-        )
-        .unwrap();
+        let progs =
+            bpf_demux::spec::load_valid_for(&filters, bpf_demux::spec::Target::Offline(link))
+                .unwrap();
         let mut want = String::new();
         for (n, (d, o)) in frames.iter().enumerate() {
             let m = link.meta(d, *o);
@@ -308,7 +303,7 @@ fn match_reads_every_link_type() {
                 hits.join(" ")
             ));
         }
-        let out = Command::new(env!("CARGO_BIN_EXE_bpf-demux"))
+        let out = bin()
             .arg("match")
             .arg("--filters")
             .arg(&filters)
@@ -333,7 +328,7 @@ fn match_reads_every_link_type() {
         // `split` writes per-tenant files of the input's link type, each
         // with the frames `match` gave that tenant.
         let out_dir = dir.join(format!("split-{}", link.name()));
-        let out = Command::new(env!("CARGO_BIN_EXE_bpf-demux"))
+        let out = bin()
             .arg("split")
             .arg("--filters")
             .arg(&filters)

@@ -11,10 +11,6 @@ use common::*;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_bpf-demux"))
-}
-
 #[test]
 fn split_writes_each_tenant_exactly_its_frames() {
     let dir = tmpdir("split");

@@ -14,10 +14,6 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_bpf-demux"))
-}
-
 /// Runs `cmd` with `stdin` as its standard input.
 fn with_stdin(mut cmd: Command, stdin: &[u8]) -> Output {
     let mut child = cmd

@@ -143,7 +143,8 @@ impl LinkType {
                 .get(at..at + 2)
                 .map(|b| u16::from_be_bytes([b[0], b[1]]))
         };
-        let version = || match frame.first().map(|b| b >> 4) {
+        // The EtherType of the IP packet at `at`, by its version nibble.
+        let ip_at = |at: usize| match frame.get(at).map(|b| b >> 4) {
             Some(4) => 0x0800,
             Some(6) => 0x86dd,
             _ => 0,
@@ -166,16 +167,12 @@ impl LinkType {
             LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => {
                 // No link header: nothing says where it was going, and the
                 // device has no hardware type (a tun's ARPHRD_NONE).
-                m.protocol = version();
+                m.protocol = ip_at(0);
                 m.pkttype = pkttype::HOST;
                 m.hatype = ARPHRD_NONE;
             }
             LinkType::Null | LinkType::Loop => {
-                m.protocol = match frame.get(4).map(|b| b >> 4) {
-                    Some(4) => 0x0800,
-                    Some(6) => 0x86dd,
-                    _ => 0,
-                };
+                m.protocol = ip_at(4);
                 m.pkttype = pkttype::HOST;
                 m.hatype = ARPHRD_LOOPBACK;
             }

@@ -126,11 +126,11 @@ enum Placement {
     Fallback(Fallback),
 }
 
+/// A live filter's program and where it runs (its name and snaplen are
+/// the working automaton's [`FilterInfo`]).
 #[derive(Clone, Debug)]
 struct Entry {
-    name: String,
     program: Arc<Program>,
-    snaplen: Option<u32>,
     placement: Placement,
 }
 
@@ -293,13 +293,8 @@ impl FilterSet {
         }
         self.working
             .set_filter(id, FilterInfo::new(&f.name, f.snaplen));
-        self.by_name.insert(f.name.clone(), id);
-        let entry = Some(Entry {
-            name: f.name,
-            program,
-            snaplen: f.snaplen,
-            placement,
-        });
+        self.by_name.insert(f.name, id);
+        let entry = Some(Entry { program, placement });
         if id.index() == self.entries.len() {
             self.entries.push(entry);
         } else {
@@ -333,15 +328,8 @@ impl FilterSet {
             .into_iter()
             .enumerate()
             .filter_map(|(i, e)| {
-                let e = e?;
-                Some((
-                    FilterId(i as u32),
-                    NamedProgram {
-                        name: e.name,
-                        program: Arc::try_unwrap(e.program).unwrap_or_else(|p| (*p).clone()),
-                        snaplen: e.snaplen,
-                    },
-                ))
+                let id = FilterId(i as u32);
+                Some((id, self.named(id, e?)))
             })
             .collect();
         *self = FilterSet::with_config(self.config);
@@ -372,14 +360,22 @@ impl FilterSet {
             }
             Placement::Fallback(_) => self.working.remove_fallback(id),
         }
+        let removed = self.named(id, e);
         self.working.clear_filter(id);
-        self.by_name.remove(&e.name);
+        self.by_name.remove(&removed.name);
         self.published = None;
-        Some(NamedProgram {
-            name: e.name,
+        Some(removed)
+    }
+
+    /// Live filter `id` as added: its entry's program, with the name and
+    /// snaplen the working automaton holds for it.
+    fn named(&self, id: FilterId, e: Entry) -> NamedProgram {
+        let info = self.working.filter(id).expect("a live filter has its info");
+        NamedProgram {
+            name: info.name().to_owned(),
             program: Arc::try_unwrap(e.program).unwrap_or_else(|p| (*p).clone()),
-            snaplen: e.snaplen,
-        })
+            snaplen: info.snaplen(),
+        }
     }
 
     /// The current compiled form, shareable with capture threads. Cheap
@@ -406,11 +402,11 @@ impl FilterSet {
     }
     /// The name of filter `id`; `None` when no live filter has the id.
     pub fn name(&self, id: FilterId) -> Option<&str> {
-        Some(&self.entry(id)?.name)
+        self.working.name(id)
     }
     /// The snaplen cap of filter `id` (`Some(None)`: it has none).
     pub fn snaplen(&self, id: FilterId) -> Option<Option<u32>> {
-        Some(self.entry(id)?.snaplen)
+        self.working.filter(id).map(FilterInfo::snaplen)
     }
     /// The program of filter `id`.
     pub fn program(&self, id: FilterId) -> Option<&Program> {

@@ -153,17 +153,21 @@ impl fmt::Display for IoFailure {
     }
 }
 
-/// What expressions in a set are compiled for: a pcap file (tags in the
-/// frame) or a live socket (`bpf-demux capture`: the kernel strips the
-/// outer VLAN tag into metadata), as tcpdump compiles for what it opens.
+/// What expressions in a set are compiled for: frames of a capture file
+/// of some link type (tags in the frame), or a live socket (`bpf-demux
+/// capture`: the kernel strips the outer VLAN tag into metadata), as
+/// tcpdump compiles for what it opens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
-    /// For a pcap file of Ethernet frames: tags in the frame.
-    Offline,
-    /// For a pcap file of another link type.
-    OfflineLink(LinkType),
-    /// For a live socket: the outer tag in metadata.
+    /// For a capture file of this link type.
+    Offline(LinkType),
+    /// For a live Ethernet socket: the outer tag in metadata.
     Live,
+}
+
+impl Target {
+    /// For a capture file of Ethernet frames.
+    pub const ETHERNET: Target = Target::Offline(LinkType::Ethernet);
 }
 
 /// `expr` compiled with `opts` for a set file: an expression that cannot
@@ -186,8 +190,7 @@ impl Target {
     /// The expression compiler's options for this target.
     fn options(self, live_filter: bool) -> crate::expr::Options {
         let (live, link) = match self {
-            Target::Offline => (false, LinkType::Ethernet),
-            Target::OfflineLink(l) => (false, l),
+            Target::Offline(l) => (false, l),
             Target::Live => (true, LinkType::Ethernet),
         };
         crate::expr::Options {
@@ -243,7 +246,7 @@ struct TomlFilter {
 /// significant line starts with `[`, plain otherwise), compiling
 /// expressions for pcap files.
 pub fn load(path: &Path) -> Result<Vec<FilterSpec>, SpecError> {
-    load_for(path, Target::Offline)
+    load_for(path, Target::ETHERNET)
 }
 
 /// Every error of a set file (see [`parse_all_for`]); a file that cannot
@@ -290,7 +293,7 @@ pub fn read_text(path: &Path) -> Result<String, SpecError> {
 
 /// Parses set-file text; `path` names it in errors.
 pub fn parse(path: &Path, text: &str) -> Result<Vec<FilterSpec>, SpecError> {
-    parse_for(path, text, Target::Offline)
+    parse_for(path, text, Target::ETHERNET)
 }
 
 /// [`parse`], compiling expressions for `target`; the first error.
@@ -558,7 +561,7 @@ impl FilterSpec {
 
 /// Loads and validates a whole set; the first error stops it.
 pub fn load_valid(path: &Path) -> Result<Vec<NamedProgram>, SpecError> {
-    load_valid_for(path, Target::Offline)
+    load_valid_for(path, Target::ETHERNET)
 }
 
 /// [`load_valid`], compiling expressions for `target`.

@@ -31,6 +31,11 @@ pub fn corpus_pcaps() -> Vec<PathBuf> {
     v
 }
 
+/// The `bpf-demux` binary of this build, as a command to run.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_bpf-demux"))
+}
+
 /// A fresh empty folder under the temp dir, for test `tag` of this process.
 pub fn tmpdir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("bpf-demux-{tag}-{}", std::process::id()));

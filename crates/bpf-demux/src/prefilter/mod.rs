@@ -632,31 +632,7 @@ pub fn compile(automaton: &Automaton) -> Result<Program, NoPrefilter> {
 /// The program of the first attempt that fits, unvalidated.
 fn generate(automaton: &Automaton) -> Result<Vec<Insn>, NoPrefilter> {
     for budget in ATTEMPTS {
-        let mut g = Gen {
-            a: automaton,
-            budget,
-            items: Vec::new(),
-            labels: 0,
-            insns: 0,
-        };
-        let fail = g.label();
-        if g.node(NodeId::ROOT, fail, 0, 0).is_err() {
-            continue;
-        }
-        g.place(fail);
-        // Each fallback filter, as one more alternative.
-        for (id, prog) in automaton.fallbacks() {
-            let next = g.label();
-            g.alternative(prog, next)
-                .map_err(|inline::NoFreeCell| NoPrefilter::Fallback(*id))?;
-            g.place(next);
-        }
-        g.stmt(Op::RetK, 0);
-        if g.check().is_err() {
-            continue;
-        }
-        let items = thread_jumps(&g.items, g.labels);
-        let Ok(insns) = layout(&items, g.labels) else {
+        let Some(insns) = attempt(automaton, budget)? else {
             continue;
         };
         if insns.first() == Some(&Insn::stmt(Op::RetK.code(), ACCEPT)) {
@@ -669,6 +645,35 @@ fn generate(automaton: &Automaton) -> Result<Vec<Insn>, NoPrefilter> {
         return Ok(insns);
     }
     Err(NoPrefilter::TooLong)
+}
+
+/// The program for `budget`, unvalidated; `None` when it does not fit.
+fn attempt(automaton: &Automaton, budget: Budget) -> Result<Option<Vec<Insn>>, NoPrefilter> {
+    let mut g = Gen {
+        a: automaton,
+        budget,
+        items: Vec::new(),
+        labels: 0,
+        insns: 0,
+    };
+    let fail = g.label();
+    if g.node(NodeId::ROOT, fail, 0, 0).is_err() {
+        return Ok(None);
+    }
+    g.place(fail);
+    // Each fallback filter, as one more alternative.
+    for (id, prog) in automaton.fallbacks() {
+        let next = g.label();
+        g.alternative(prog, next)
+            .map_err(|inline::NoFreeCell| NoPrefilter::Fallback(*id))?;
+        g.place(next);
+    }
+    g.stmt(Op::RetK, 0);
+    if g.check().is_err() {
+        return Ok(None);
+    }
+    let items = thread_jumps(&g.items, g.labels);
+    Ok(layout(&items, g.labels).ok())
 }
 
 #[cfg(test)]
@@ -703,23 +708,10 @@ mod tests {
             let insns = generate(&a).expect("these sets have a prefilter");
             Program::validate(&insns).unwrap_or_else(|e| panic!("round {round}: {e}"));
             for budget in ATTEMPTS {
-                let mut g = Gen {
-                    a: &a,
-                    budget,
-                    items: Vec::new(),
-                    labels: 0,
-                    insns: 0,
-                };
-                let fail = g.label();
-                if g.node(NodeId::ROOT, fail, 0, 0).is_ok() {
-                    g.place(fail);
-                    g.stmt(Op::RetK, 0);
-                    let items = thread_jumps(&g.items, g.labels);
-                    if let Ok(insns) = layout(&items, g.labels) {
-                        Program::validate(&insns)
-                            .unwrap_or_else(|e| panic!("round {round} {budget:?}: {e}"));
-                        checked += 1;
-                    }
+                if let Some(insns) = attempt(&a, budget).unwrap() {
+                    Program::validate(&insns)
+                        .unwrap_or_else(|e| panic!("round {round} {budget:?}: {e}"));
+                    checked += 1;
                 }
             }
         }

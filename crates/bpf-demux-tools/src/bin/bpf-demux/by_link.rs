@@ -6,7 +6,6 @@
 use bpf_demux::link::LinkType;
 use bpf_demux::spec::{self, Target};
 use bpf_demux::{FilterSet, NamedProgram};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The filters of one set file, compiled for one link type.
@@ -23,15 +22,9 @@ pub struct SetsByLink {
     /// The file's text, read once (it may be standard input).
     text: String,
     merged: bool,
-    sets: HashMap<LinkType, Compiled>,
-}
-
-/// What a set file compiles to for frames of `link`.
-pub fn target(link: LinkType) -> Target {
-    match link {
-        LinkType::Ethernet => Target::Offline,
-        other => Target::OfflineLink(other),
-    }
+    /// One per link type met (at most eight): found by a scan, not a hash,
+    /// since `match` asks once per frame.
+    sets: Vec<(LinkType, Compiled)>,
 }
 
 impl SetsByLink {
@@ -42,7 +35,7 @@ impl SetsByLink {
             path: path.to_owned(),
             text,
             merged,
-            sets: HashMap::new(),
+            sets: Vec::new(),
         };
         // Ethernet first: a set file that does not load says so before any
         // frame is read.
@@ -52,21 +45,22 @@ impl SetsByLink {
 
     /// The compilation for `link`.
     pub fn get(&mut self, link: LinkType) -> Result<&Compiled, String> {
-        if !self.sets.contains_key(&link) {
-            let progs =
-                spec::valid_from_text(&self.path, &self.text, target(link)).map_err(|e| {
-                    if link == LinkType::Ethernet {
-                        e.to_string()
-                    } else {
-                        format!("{e} (compiling for link type {link})")
-                    }
-                })?;
-            let set = match self.merged {
-                true => Some(FilterSet::new(progs.iter().cloned()).map_err(|e| e.to_string())?),
-                false => None,
-            };
-            self.sets.insert(link, Compiled { progs, set });
-        }
-        Ok(&self.sets[&link])
+        let at = match self.sets.iter().position(|(l, _)| *l == link) {
+            Some(at) => at,
+            None => {
+                let progs = spec::valid_from_text(&self.path, &self.text, Target::Offline(link))
+                    .map_err(|e| match link {
+                        LinkType::Ethernet => e.to_string(),
+                        _ => format!("{e} (compiling for link type {link})"),
+                    })?;
+                let set = match self.merged {
+                    true => Some(FilterSet::new(progs.iter().cloned()).map_err(|e| e.to_string())?),
+                    false => None,
+                };
+                self.sets.push((link, Compiled { progs, set }));
+                self.sets.len() - 1
+            }
+        };
+        Ok(&self.sets[at].1)
     }
 }

@@ -24,7 +24,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<ExitCode, String> {
-    let (specs, errors) = spec::load_all_for(&a.filters, spec::Target::Offline);
+    let (specs, errors) = spec::load_all_for(&a.filters, spec::Target::ETHERNET);
     for e in &errors {
         eprintln!("bpf-demux: {e}");
     }

@@ -1,6 +1,5 @@
 //! `bpf-demux split`: what `capture` does, offline, from pcap files.
 
-use crate::by_link;
 use crate::sink::{self, Sink};
 use bpf_demux::capture::{Dispatcher, Senders, Stamp};
 use bpf_demux::link::LinkType;
@@ -153,7 +152,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     // the first frame of each) is the output files'.
     let (inputs, link) = open_inputs(&paths)?;
     let set = FilterSet::new(
-        spec::valid_from_text(&a.filters, &text, by_link::target(link))
+        spec::valid_from_text(&a.filters, &text, spec::Target::Offline(link))
             .map_err(|e| e.to_string())?,
     )
     .map_err(|e| e.to_string())?;
