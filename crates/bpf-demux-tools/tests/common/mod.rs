@@ -4,6 +4,7 @@
 
 pub mod daemon;
 pub mod gen;
+pub mod linkconv;
 pub mod selective;
 
 use bpf_demux::cbpf::meta::{pkttype, ARPHRD_ETHER, ETH_HLEN};

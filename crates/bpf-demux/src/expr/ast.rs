@@ -29,12 +29,66 @@ pub enum Proto {
     Carp,
     Ah,
     Esp,
+    /// AppleTalk (EtherTalk, over Ethernet or SNAP).
+    Atalk,
+    /// AppleTalk ARP.
+    Aarp,
+    /// DECnet phase IV routing.
+    Decnet,
+    /// DEC System Communication Architecture.
+    Sca,
+    /// DEC Local Area Transport.
+    Lat,
+    /// DEC MOP dump/load.
+    Mopdl,
+    /// DEC MOP remote console.
+    Moprc,
+    /// OSI network layer (LLC SAP 0xfe).
+    Iso,
+    /// ISO 9542 ES-IS.
+    Esis,
+    /// ISO 10589 IS-IS.
+    Isis,
+    /// ISO 8473 CLNP.
+    Clnp,
+    /// IS-IS level 1 PDUs.
+    IsisL1,
+    /// IS-IS level 2 PDUs.
+    IsisL2,
+    /// IS-IS hellos.
+    IsisIih,
+    /// IS-IS link-state PDUs.
+    IsisLsp,
+    /// IS-IS sequence-number PDUs.
+    IsisSnp,
+    /// IS-IS complete SNPs.
+    IsisCsnp,
+    /// IS-IS partial SNPs.
+    IsisPsnp,
+    /// Spanning tree (LLC SAP 0x42).
+    Stp,
+    /// Novell IPX (four encapsulations).
+    Ipx,
+    /// NetBEUI (LLC SAP 0xf0).
+    Netbeui,
 }
+
+/// IS-IS PDU types (ISO 10589).
+const ISIS_L1_LAN_IIH: u8 = 15;
+const ISIS_L2_LAN_IIH: u8 = 16;
+const ISIS_PTP_IIH: u8 = 17;
+const ISIS_L1_LSP: u8 = 18;
+const ISIS_L2_LSP: u8 = 20;
+const ISIS_L1_CSNP: u8 = 24;
+const ISIS_L2_CSNP: u8 = 25;
+const ISIS_L1_PSNP: u8 = 26;
+const ISIS_L2_PSNP: u8 = 27;
 
 impl Proto {
     pub fn from_word(w: &str) -> Option<Proto> {
         Some(match w {
-            "ether" | "link" => Proto::Ether,
+            // libpcap's scanner: all of these are its LINK token.
+            "ether" | "link" | "ppp" | "slip" | "fddi" | "tr" | "wlan" => Proto::Ether,
             "ip" => Proto::Ip,
             "ip6" => Proto::Ip6,
             "arp" => Proto::Arp,
@@ -51,6 +105,27 @@ impl Proto {
             "carp" => Proto::Carp,
             "ah" => Proto::Ah,
             "esp" => Proto::Esp,
+            "atalk" => Proto::Atalk,
+            "aarp" => Proto::Aarp,
+            "decnet" => Proto::Decnet,
+            "sca" => Proto::Sca,
+            "lat" => Proto::Lat,
+            "mopdl" => Proto::Mopdl,
+            "moprc" => Proto::Moprc,
+            "iso" => Proto::Iso,
+            "esis" | "es-is" => Proto::Esis,
+            "isis" | "is-is" => Proto::Isis,
+            "clnp" => Proto::Clnp,
+            "l1" => Proto::IsisL1,
+            "l2" => Proto::IsisL2,
+            "iih" => Proto::IsisIih,
+            "lsp" => Proto::IsisLsp,
+            "snp" => Proto::IsisSnp,
+            "csnp" => Proto::IsisCsnp,
+            "psnp" => Proto::IsisPsnp,
+            "stp" => Proto::Stp,
+            "ipx" => Proto::Ipx,
+            "netbeui" => Proto::Netbeui,
             _ => return None,
         })
     }
@@ -73,7 +148,105 @@ impl Proto {
             Proto::Carp => "carp",
             Proto::Ah => "ah",
             Proto::Esp => "esp",
+            Proto::Atalk => "atalk",
+            Proto::Aarp => "aarp",
+            Proto::Decnet => "decnet",
+            Proto::Sca => "sca",
+            Proto::Lat => "lat",
+            Proto::Mopdl => "mopdl",
+            Proto::Moprc => "moprc",
+            Proto::Iso => "iso",
+            Proto::Esis => "esis",
+            Proto::Isis => "isis",
+            Proto::Clnp => "clnp",
+            Proto::IsisL1 => "l1",
+            Proto::IsisL2 => "l2",
+            Proto::IsisIih => "iih",
+            Proto::IsisLsp => "lsp",
+            Proto::IsisSnp => "snp",
+            Proto::IsisCsnp => "csnp",
+            Proto::IsisPsnp => "psnp",
+            Proto::Stp => "stp",
+            Proto::Ipx => "ipx",
+            Proto::Netbeui => "netbeui",
         }
+    }
+
+    /// The link-layer protocol number a keyword tests with libpcap's
+    /// gen_linktype (EtherTypes, or LLC SAPs at most 1500).
+    pub fn link_proto(self) -> Option<u16> {
+        Some(match self {
+            Proto::Ip => 0x0800,
+            Proto::Ip6 => 0x86dd,
+            Proto::Arp => 0x0806,
+            Proto::Rarp => 0x8035,
+            Proto::Atalk => 0x809b,
+            Proto::Aarp => 0x80f3,
+            Proto::Decnet => 0x6003,
+            Proto::Sca => 0x6007,
+            Proto::Lat => 0x6004,
+            Proto::Mopdl => 0x6001,
+            Proto::Moprc => 0x6002,
+            Proto::Iso => 0xfe,
+            Proto::Stp => 0x42,
+            Proto::Ipx => 0xe0,
+            Proto::Netbeui => 0xf0,
+            _ => return None,
+        })
+    }
+
+    /// The OSI network-layer protocol (NLPID) of `esis`, `isis`, `clnp`.
+    pub fn nlpid(self) -> Option<u8> {
+        Some(match self {
+            Proto::Clnp => 0x81,
+            Proto::Esis => 0x82,
+            Proto::Isis => 0x83,
+            _ => return None,
+        })
+    }
+
+    /// The IS-IS PDU types of `l1`, `l2`, `iih`, `lsp`, `snp`, `csnp`, `psnp`.
+    pub fn isis_pdus(self) -> Option<&'static [u8]> {
+        Some(match self {
+            Proto::IsisL1 => &[
+                ISIS_L1_LAN_IIH,
+                ISIS_PTP_IIH,
+                ISIS_L1_LSP,
+                ISIS_L1_CSNP,
+                ISIS_L1_PSNP,
+            ],
+            Proto::IsisL2 => &[
+                ISIS_L2_LAN_IIH,
+                ISIS_PTP_IIH,
+                ISIS_L2_LSP,
+                ISIS_L2_CSNP,
+                ISIS_L2_PSNP,
+            ],
+            Proto::IsisIih => &[ISIS_L1_LAN_IIH, ISIS_L2_LAN_IIH, ISIS_PTP_IIH],
+            Proto::IsisLsp => &[ISIS_L1_LSP, ISIS_L2_LSP],
+            Proto::IsisSnp => &[ISIS_L1_CSNP, ISIS_L2_CSNP, ISIS_L1_PSNP, ISIS_L2_PSNP],
+            Proto::IsisCsnp => &[ISIS_L1_CSNP, ISIS_L2_CSNP],
+            Proto::IsisPsnp => &[ISIS_L1_PSNP, ISIS_L2_PSNP],
+            _ => return None,
+        })
+    }
+
+    /// Whether `proto[...]` reads this protocol's header right after the
+    /// link header (libpcap's gen_load: `OR_LINKPL` under the keyword).
+    pub fn accessor_at_network(self) -> bool {
+        matches!(
+            self,
+            Proto::Ip
+                | Proto::Ip6
+                | Proto::Arp
+                | Proto::Rarp
+                | Proto::Atalk
+                | Proto::Decnet
+                | Proto::Sca
+                | Proto::Lat
+                | Proto::Mopdl
+                | Proto::Moprc
+        )
     }
     /// Carried over IPv4 with its header length in `ip[0]` (libpcap loads
     /// `proto[...]` for these after the IPv4 header, with a fragment check).
@@ -175,8 +348,17 @@ pub enum Prim {
     },
     Less(u32),
     Greater(u32),
-    Llc,
-    Stp,
+    /// `llc` and its subtypes.
+    Llc(LlcKind),
+    /// `iso proto N`: N is the first byte after the LLC header.
+    IsoProto(u8),
+    /// `isis proto N`: an IS-IS PDU of type N.
+    IsisProto(u8),
+    /// `decnet [src|dst] host A.N`.
+    DecnetHost {
+        dir: Dir,
+        addr: u16,
+    },
     Pppoed,
     /// `vlan [id]`: moves the offsets of what follows by 4.
     Vlan(Option<u32>),
@@ -192,6 +374,46 @@ pub enum Prim {
         v6: bool,
         proto: u8,
     },
+}
+
+/// What `llc` tests after the LLC header is known to be there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LlcKind {
+    /// `llc`: any 802.2 frame.
+    Any,
+    /// `llc i`: an information frame.
+    I,
+    /// `llc s`: a supervisory frame.
+    S,
+    /// `llc u`: an unnumbered frame.
+    U,
+    /// `llc rr|rnr|rej`: the supervisory command.
+    SSubtype(u8),
+    /// `llc ui|ua|disc|dm|sabme|test|xid|frmr`: the unnumbered command.
+    USubtype(u8),
+}
+
+impl LlcKind {
+    /// The subtype named `w` after `llc` (case-insensitive, as libpcap).
+    pub fn from_word(w: &str) -> Option<LlcKind> {
+        Some(match w.to_ascii_lowercase().as_str() {
+            "i" => LlcKind::I,
+            "s" => LlcKind::S,
+            "u" => LlcKind::U,
+            "rr" => LlcKind::SSubtype(0x01),
+            "rnr" => LlcKind::SSubtype(0x05),
+            "rej" => LlcKind::SSubtype(0x09),
+            "ui" => LlcKind::USubtype(0x03),
+            "ua" => LlcKind::USubtype(0x63),
+            "disc" => LlcKind::USubtype(0x43),
+            "dm" => LlcKind::USubtype(0x0f),
+            "sabme" => LlcKind::USubtype(0x6f),
+            "test" => LlcKind::USubtype(0xe3),
+            "xid" => LlcKind::USubtype(0xaf),
+            "frmr" => LlcKind::USubtype(0x87),
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

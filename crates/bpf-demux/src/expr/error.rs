@@ -81,6 +81,22 @@ fn not_on_link(what: LinkOnly, link: &str) -> String {
     }
 }
 
+/// libpcap's refusal of `P proto N` for a protocol `P` that names no
+/// protocol inside it.
+fn proto_refused(p: &str) -> String {
+    match p {
+        "arp" | "rarp" => format!("{p} does not encapsulate another protocol"),
+        "lat" | "sca" | "moprc" | "mopdl" => format!(
+            "{} does not encapsulate another protocol",
+            p.to_ascii_uppercase()
+        ),
+        "atalk" => "AppleTalk encapsulation is not specifiable".into(),
+        "decnet" => "DECNET encapsulation is not specifiable".into(),
+        "clnp" => "'clnp proto' is not supported".into(),
+        _ => format!("'{p} proto' is bogus"),
+    }
+}
+
 /// Why an expression is refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ExprErrorKind {
@@ -114,6 +130,33 @@ pub enum ExprErrorKind {
     /// `ip broadcast` without a netmask to know the broadcast address by.
     #[error("`ip broadcast` needs the network's netmask, which a filter set does not know")]
     IpBroadcast,
+    /// `P broadcast` for a `P` other than the link layer and IPv4.
+    #[error("only link-layer/IP broadcast filters supported")]
+    BroadcastQualifier,
+    /// `P multicast` for a `P` other than the link layer, IPv4 and IPv6.
+    #[error("link-layer multicast filters supported only on ethernet/FDDI/token ring/ARCNET/802.11/ATM LANE/Fibre Channel")]
+    MulticastQualifier,
+    /// `P proto N` where `P` carries no protocol field.
+    #[error("{}", proto_refused(.0))]
+    ProtoQualifier(&'static str),
+    /// `P protochain N` for a `P` other than `ip` and `ip6`.
+    #[error("bad protocol applied for 'protochain'")]
+    ProtochainQualifier,
+    /// `llc NAME` with a name that is no LLC frame type.
+    #[error("unknown LLC type name \"{0}\"")]
+    UnknownLlcType(String),
+    /// `iso proto NAME` with a name that is no OSI protocol.
+    #[error("unknown osi proto '{0}'")]
+    UnknownOsiProto(String),
+    /// A DECnet host given by name (libpcap has no DECnet name service).
+    #[error("decnet name support not included, '{0}' cannot be translated")]
+    DecnetName(String),
+    /// Not a DECnet address (`AREA.NODE`).
+    #[error("malformed decnet address '{0}'")]
+    BadDecnet(String),
+    /// `P host` for a protocol family libpcap has no host test for.
+    #[error("{0} host filtering not implemented")]
+    HostNotImplemented(&'static str),
     /// A bare `ether`.
     #[error("`ether` needs a qualifier (host, src, dst, proto, broadcast, multicast)")]
     EtherQualifier,

@@ -73,9 +73,6 @@ pub(super) const ETH_MPLS: u16 = 0x8847;
 pub(super) const ETH_PPPOED: u16 = 0x8863;
 pub(super) const ETH_PPPOES: u16 = 0x8864;
 pub(super) const ETHERMTU: u32 = 1500;
-pub(super) const LLCSAP_8021D: u16 = 0x42;
-/// Linux cooked capture's protocol for 802.2 LLC frames.
-pub(super) const LINUX_SLL_P_802_2: u32 = 0x0004;
 
 /// Headers an unrolled `ip6 protochain` walks (libpcap loops without bound).
 pub const PROTOCHAIN_DEPTH_V6: usize = 110;
@@ -140,6 +137,9 @@ pub(super) struct Offs {
     pub(super) linkpl: Pos,
     /// Network header, relative to `linkpl` (grows past MPLS labels).
     pub(super) nl: u32,
+    /// What follows an 802.2 LLC header without SNAP, relative to
+    /// `linkpl` (libpcap's `off_nl_nosnap`: 3 on Ethernet, else 0).
+    pub(super) nosnap: u32,
     /// MPLS labels passed.
     pub(super) mpls: u32,
     /// After `pppoes`: the link type is PPP's protocol field.
@@ -158,6 +158,7 @@ impl Offs {
         linktype: Pos::at(12),
         linkpl: Pos::at(14),
         nl: 0,
+        nosnap: 3,
         mpls: 0,
         ppp: false,
         vlans: 0,
@@ -170,6 +171,7 @@ impl Offs {
         let at = |linktype: u32, linkpl: u32| Offs {
             linktype: Pos::at(linktype),
             linkpl: Pos::at(linkpl),
+            nosnap: 0,
             link,
             ..Offs::ETHERNET
         };
@@ -195,7 +197,7 @@ impl Offs {
             Prim::EtherMulticast => LinkOnly::Multicast,
             Prim::Vlan(_) => LinkOnly::Vlan,
             Prim::Mpls(_) => LinkOnly::Mpls,
-            Prim::Llc => LinkOnly::Llc,
+            Prim::Llc(_) => LinkOnly::Llc,
             _ => return Ok(()),
         };
         Err(ExprErrorKind::NotOnLink {
@@ -207,87 +209,6 @@ impl Offs {
     /// Absolute offset of the network header.
     pub(super) fn net(&self) -> Pos {
         self.linkpl + self.nl
-    }
-
-    /// libpcap's gen_linktype: the link layer says the payload is of
-    /// EtherType `t` (and PPP's protocol after `pppoes`, the IP version
-    /// checks inside MPLS). Always false (`or![]`) where the link type
-    /// cannot carry it.
-    pub(super) fn linktype(&self, t: u16) -> Result<Cond, ExprErrorKind> {
-        let never = || or(vec![]);
-        let always = || and(vec![]);
-        // Inside MPLS, and after `pppoes` (PPP's protocol numbers), every
-        // link type is the same: libpcap has switched its link type.
-        if self.mpls > 0 {
-            let version = match t {
-                ETH_IP => 0x40,
-                ETH_IP6 => 0x60,
-                _ => return Err(ExprErrorKind::ProtocolOverMpls),
-            };
-            return Ok(and(vec![
-                b(self.net() - 2, Test::MaskEq(0x01, 0x01)),
-                b(self.net(), Test::MaskEq(0xf0, version)),
-            ]));
-        }
-        if self.ppp {
-            let ppp = match t {
-                ETH_IP => 0x0021,
-                ETH_IP6 => 0x0057,
-                LLCSAP_8021D => 0x0031,
-                other => other as u32,
-            };
-            return Ok(h(self.linktype, Test::Eq(ppp)));
-        }
-        match self.link {
-            LinkType::Ethernet => {}
-            LinkType::LinuxSll => {
-                // gen_linux_sll_linktype: LLC SAPs under protocol 0x0004.
-                return Ok(if t as u32 <= ETHERMTU {
-                    and(vec![
-                        h(self.linktype, Test::Eq(LINUX_SLL_P_802_2)),
-                        b(self.linkpl, Test::Eq(t as u32)),
-                    ])
-                } else {
-                    h(self.linktype, Test::Eq(t as u32))
-                });
-            }
-            LinkType::LinuxSll2 => {
-                return Ok(h(self.linktype, Test::Eq(t as u32)));
-            }
-            LinkType::Raw => {
-                return Ok(match t {
-                    ETH_IP => b(self.linkpl, Test::MaskEq(0xf0, 0x40)),
-                    ETH_IP6 => b(self.linkpl, Test::MaskEq(0xf0, 0x60)),
-                    _ => never(),
-                })
-            }
-            LinkType::Ipv4 => return Ok(if t == ETH_IP { always() } else { never() }),
-            LinkType::Ipv6 => return Ok(if t == ETH_IP6 { always() } else { never() }),
-            LinkType::Null | LinkType::Loop => {
-                // gen_loopback_linktype: the address family, in the
-                // writer's byte order (NULL, as libpcap assumes it) or in
-                // network order (LOOP).
-                let af: u32 = match t {
-                    ETH_IP => 2,
-                    ETH_IP6 => 10,
-                    _ => return Ok(never()),
-                };
-                let af = if self.link == LinkType::Null {
-                    af.swap_bytes()
-                } else {
-                    af
-                };
-                return Ok(Cond::Test(self.linkhdr.load(Size::W), Test::Eq(af)));
-            }
-        }
-        Ok(if t as u32 <= ETHERMTU {
-            and(vec![
-                not(h(self.linktype, Test::Gt(ETHERMTU))),
-                b(self.linktype + 2, Test::Eq(t as u32)),
-            ])
-        } else {
-            h(self.linktype, Test::Eq(t as u32))
-        })
     }
 
     /// `ip proto n` (IPv4).
@@ -319,10 +240,6 @@ impl Offs {
     /// The protocol keyword as a condition (libpcap's gen_proto_abbrev).
     pub(super) fn proto(&self, p: Proto) -> Result<Cond, ExprErrorKind> {
         Ok(match p {
-            Proto::Ip => self.linktype(ETH_IP)?,
-            Proto::Ip6 => self.linktype(ETH_IP6)?,
-            Proto::Arp => self.linktype(ETH_ARP)?,
-            Proto::Rarp => self.linktype(ETH_RARP)?,
             Proto::Tcp | Proto::Udp | Proto::Sctp | Proto::Pim | Proto::Ah | Proto::Esp => {
                 let n = p.ip_proto().unwrap();
                 or(vec![self.ip4_proto(n)?, self.ip6_proto(n)?])
@@ -332,6 +249,21 @@ impl Offs {
             }
             Proto::Icmp6 => self.ip6_proto(58)?,
             Proto::Ether => return Err(ExprErrorKind::EtherQualifier),
+            Proto::Esis | Proto::Isis | Proto::Clnp => self.iso_proto(p.nlpid().unwrap())?,
+            Proto::IsisL1
+            | Proto::IsisL2
+            | Proto::IsisIih
+            | Proto::IsisLsp
+            | Proto::IsisSnp
+            | Proto::IsisCsnp
+            | Proto::IsisPsnp => {
+                let pdus = p.isis_pdus().unwrap();
+                or(pdus
+                    .iter()
+                    .map(|&t| self.isis_proto(t))
+                    .collect::<Result<_, _>>()?)
+            }
+            other => self.linktype(other.link_proto().expect("a link-level protocol"))?,
         })
     }
 
@@ -492,11 +424,10 @@ impl Offs {
             }
             Prim::Less(n) => not(Cond::Test(Load::Len, Test::Gt(n))),
             Prim::Greater(n) => Cond::Test(Load::Len, Test::Ge(n)),
-            Prim::Llc => and(vec![
-                not(h(self.linktype, Test::Gt(ETHERMTU))),
-                not(h(self.linkpl, Test::Eq(0xffff))),
-            ]),
-            Prim::Stp => self.linktype(LLCSAP_8021D)?,
+            Prim::Llc(k) => self.llc(k),
+            Prim::IsoProto(n) => self.iso_proto(n)?,
+            Prim::IsisProto(n) => self.isis_proto(n)?,
+            Prim::DecnetHost { dir, addr } => self.decnet_host(dir, addr)?,
             Prim::Pppoed => self.linktype(ETH_PPPOED)?,
             Prim::Vlan(_)
             | Prim::Mpls(_)

@@ -159,6 +159,7 @@ impl Gen {
             linktype: var(lt),
             linkpl: var(pl),
             nl: 0,
+            nosnap: 3,
             geneve: true,
             // The encapsulated frame is Ethernet.
             link: LinkType::Ethernet,

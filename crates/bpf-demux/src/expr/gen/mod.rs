@@ -9,6 +9,7 @@
 
 mod cond;
 mod encap;
+mod link;
 
 use cond::*;
 
@@ -280,6 +281,7 @@ impl Gen {
                     ));
                 }
                 self.o.nl += 4;
+                self.o.nosnap += 4;
                 self.o.mpls += 1;
                 Ok(and(c))
             }
@@ -297,6 +299,7 @@ impl Gen {
                     linktype: hdr,
                     linkpl: hdr + 2,
                     nl: 0,
+                    nosnap: 0,
                     ppp: true,
                     ..o
                 };
@@ -314,7 +317,7 @@ impl Gen {
                 self.accessor_conds(index, out)?;
                 match proto {
                     Proto::Ether => {}
-                    Proto::Ip | Proto::Ip6 | Proto::Arp | Proto::Rarp => out.push(o.proto(*proto)?),
+                    p if p.accessor_at_network() => out.push(o.proto(*p)?),
                     p if p.is_ipv4_transport() => {
                         // `tcp[...]` and the like read the IPv4 transport
                         // header only, as libpcap's gen_load ANDs `ip`:

@@ -4,6 +4,8 @@
 //! binds tighter (pcap-filter(7)). A bare value after `and`/`or` takes the
 //! qualifiers of the primitive before it (`host 1.2.3.4 or 5.6.7.8`).
 
+mod link;
+
 use super::ast::*;
 use super::lex::{Tok, Token};
 use super::names;
@@ -276,14 +278,17 @@ impl Parser {
             ));
         }
         match first.as_str() {
-            "llc" | "stp" | "pppoed" => {
+            "llc" => {
                 self.pos += 1;
-                return Ok(prim(match first.as_str() {
-                    "llc" => Prim::Llc,
-                    "stp" => Prim::Stp,
-                    _ => Prim::Pppoed,
-                }));
+                return self.llc();
             }
+            "pppoed" => {
+                self.pos += 1;
+                return Ok(prim(Prim::Pppoed));
+            }
+            // Bare: the link layer's (libpcap's Q_DEFAULT is Q_LINK here).
+            "broadcast" => return self.done(Prim::EtherBroadcast),
+            "multicast" => return self.done(Prim::EtherMulticast),
             "vlan" | "mpls" | "pppoes" | "geneve" => {
                 self.pos += 1;
                 // An optional number (not a bare value of a later primitive).
@@ -342,6 +347,22 @@ impl Parser {
                 (Proto::Ip, Some("broadcast")) => {
                     return Err(ExprError::new(self.col(), ExprErrorKind::IpBroadcast))
                 }
+                (_, Some("broadcast")) => {
+                    return Err(ExprError::new(
+                        self.col(),
+                        ExprErrorKind::BroadcastQualifier,
+                    ))
+                }
+                (_, Some("multicast")) => {
+                    return Err(ExprError::new(
+                        self.col(),
+                        ExprErrorKind::MulticastQualifier,
+                    ))
+                }
+                (Proto::Iso | Proto::Isis, Some("proto")) => {
+                    self.pos += 1;
+                    return self.osi_proto(p);
+                }
                 (Proto::Ether, Some("proto")) => {
                     self.pos += 1;
                     let col = self.col();
@@ -380,6 +401,12 @@ impl Parser {
                         v6: !v4,
                         proto: n,
                     }));
+                }
+                (_, Some("proto")) => {
+                    return Err(ExprError::new(col, ExprErrorKind::ProtoQualifier(p.name())));
+                }
+                (_, Some("protochain")) => {
+                    return Err(ExprError::new(col, ExprErrorKind::ProtochainQualifier));
                 }
                 (_, Some(w)) if names::UNSUPPORTED.contains(&w) => {
                     return Err(ExprError::new(
@@ -538,15 +565,12 @@ impl Parser {
                     })?;
                     return Ok(prim(Prim::EtherHost { dir: d, mac }));
                 }
+                if proto == Some(Proto::Decnet) {
+                    return self.decnet_host(&w, col, d);
+                }
                 if let Some(p) = proto {
                     if !matches!(p, Proto::Ip | Proto::Ip6 | Proto::Arp | Proto::Rarp) {
-                        return Err(ExprError::new(
-                            col,
-                            ExprErrorKind::Modifier {
-                                qualifier: p.name(),
-                                target: "host",
-                            },
-                        ));
+                        return Err(link::host_refused(p, col));
                     }
                 }
                 if w.contains(':') {
