@@ -458,12 +458,21 @@ fn errors_point_at_the_token() {
     let cases = [
         ("tcp port 70000", 10, "port 70000 out of range"),
         ("host foo.example", 6, "unknown host 'foo.example'"),
+        ("ether host nosuch", 12, "unknown ether host 'nosuch'"),
+        ("llc frob", 5, "unknown LLC type name \"frob\""),
+        ("decnet host 1-2", 13, "malformed decnet address '1-2'"),
+        ("iso host 1", 10, "ISO host filtering not implemented"),
+        (
+            "lat proto 3",
+            1,
+            "LAT does not encapsulate another protocol",
+        ),
         ("arp port 80", 10, "'arp' modifier applied to port"),
         ("tcp host 1.2.3.4", 10, "'tcp' modifier applied to host"),
         ("ip and (tcp", 12, "syntax error"),
         ("ip and and tcp", 8, "syntax error"),
         ("tcp[13] & 2 !=", 15, "syntax error"),
-        ("gateway 10.0.0.1", 1, "`gateway` is not supported yet"),
+        ("gateway 10.0.0.1", 9, "'gateway' requires a name"),
         (
             "geneve 16777216",
             1,
@@ -477,8 +486,10 @@ fn errors_point_at_the_token() {
         ("", 1, "empty expression"),
         ("ip broadcast", 4, "netmask"),
     ];
+    // Names from an empty folder: no lookup leaves the machine.
+    let names = expr::Resolver::in_dir(&tmpdir("no-names"));
     for (e, col, msg) in cases {
-        let err = expr::compile(e, expr::DEFAULT_SNAPLEN).unwrap_err();
+        let err = expr::compile_with_names(e, &expr::Options::default(), &names).unwrap_err();
         assert!(err.kind.to_string().contains(msg), "{e}: {err}");
         assert_eq!(err.col, col, "{e}: {err}");
     }
@@ -519,12 +530,12 @@ fn set_files_take_expressions() {
     let dir = std::env::temp_dir().join(format!("bpf-demux-exprset-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let toml = dir.join("s.toml");
-    std::fs::write(&toml, "[[filter]]\nname = \"web\"\nexpr = \"tcp port 80\"\nsnaplen = 96\n[[filter]]\nname = \"bad\"\nexpr = \"host nosuch\"\n").unwrap();
+    std::fs::write(&toml, "[[filter]]\nname = \"web\"\nexpr = \"tcp port 80\"\nsnaplen = 96\n[[filter]]\nname = \"bad\"\nexpr = \"tcp port nosuch\"\n").unwrap();
     let err = bpf_demux::spec::load(&toml).unwrap_err().to_string();
     assert!(
-        err.contains("s.toml:7:14")
+        err.contains("s.toml:7:18")
             && err.contains("filter `bad`")
-            && err.contains("unknown host 'nosuch'"),
+            && err.contains("unknown port 'nosuch'"),
         "{err}"
     );
     let plain = dir.join("s.filters");

@@ -223,9 +223,21 @@ pub enum ExprErrorKind {
     /// A port name neither known nor in `/etc/services`.
     #[error("unknown port '{0}'")]
     UnknownPort(String),
-    /// A host name (the compiler does not resolve names).
-    #[error("unknown host '{0}' (names need DNS; give an address)")]
+    /// A host name neither in the hosts file nor known to the resolver.
+    #[error("unknown host '{0}'")]
     UnknownHost(String),
+    /// A host name with no address of the family the qualifier asks for.
+    #[error("unknown host '{0}' for specified address family")]
+    UnknownHostOfFamily(String),
+    /// An Ethernet host name not in the ethers file.
+    #[error("unknown ether host '{0}'")]
+    UnknownEtherHost(String),
+    /// A network name not in the networks file.
+    #[error("unknown network '{0}'")]
+    UnknownNetwork(String),
+    /// `gateway` without a host name.
+    #[error("'gateway' requires a name")]
+    GatewayName,
     /// Not an Ethernet address.
     #[error("bad ethernet address '{0}'")]
     BadEthernet(String),

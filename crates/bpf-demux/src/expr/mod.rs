@@ -1,23 +1,29 @@
-//! Filters as tcpdump expressions: a pure-Rust compiler for (a growing
-//! subset of) the pcap-filter(7) language, for Ethernet, compiled as
-//! libpcap compiles offline (tags in the frame).
+//! Filters as tcpdump expressions: a pure-Rust compiler for the
+//! pcap-filter(7) language, for every link type of [`LinkType`], compiled
+//! as libpcap compiles offline (tags in the frame).
 //!
 //! Pipeline position: beside `cbpf::text`, a source of `Vec<Insn>`; the
 //! result goes through the validator like any other program. Supported:
 //! `ether`/`ip`/`ip6`/`arp`/`rarp`/`tcp`/`udp`/`icmp`/`icmp6`/`sctp`/
-//! `igmp`/`igrp`/`pim`/`vrrp`/`carp`/`ah`/`esp`; `host`, `net` (CIDR,
-//! `mask`, short forms), `port`, `portrange` with `src`/`dst`/`src or
-//! dst`/`src and dst`; `ether host|src|dst|proto|broadcast|multicast`;
-//! `ip|ip6 multicast`; `proto`, `ip proto`, `ip6 proto`; `less`,
-//! `greater`, `len`; arithmetic relations over `proto[expr:size]`
-//! accessors with the named constants; `and or not && || !`, parentheses,
-//! implicit qualifiers; `vlan`, `mpls`, `pppoes` with libpcap's
-//! offset-moving semantics, `pppoed`, `llc`, `stp`; `protochain` unrolled
-//! forward-only (IPv6 chains through 110 headers, IPv4 AH through 8);
-//! `geneve [vni]` (the encapsulated frame's offsets kept in scratch cells);
-//! for a live socket ([`Options::live`]), `vlan` tests the stripped tag's
-//! metadata as libpcap does. Other link types and the rarer keywords
-//! (`gateway`, `decnet`, `atalk`, ...) are refused with an error naming them.
+//! `igmp`/`igrp`/`pim`/`vrrp`/`carp`/`ah`/`esp`, the link-level protocols
+//! (`atalk`, `aarp`, `decnet`, `sca`, `lat`, `mopdl`, `moprc`, `iso`,
+//! `esis`, `isis`, `clnp`, IS-IS's `l1 l2 iih lsp snp csnp psnp`, `stp`,
+//! `ipx`, `netbeui`, with libpcap's encapsulations per link type); `host`,
+//! `net` (CIDR, `mask`, short forms), `port`, `portrange` with `src`/`dst`/
+//! `src or dst`/`src and dst`; names for hosts, Ethernet hosts, networks,
+//! protocols and ports ([`Resolver`]); `gateway`; `decnet` hosts;
+//! `ether host|src|dst|proto|broadcast|multicast`, bare `broadcast` and
+//! `multicast`; `ip|ip6 multicast`; `proto`, `ip proto`, `ip6 proto`,
+//! `iso proto`, `isis proto`; `llc` and its subtypes; `less`, `greater`,
+//! `len`; arithmetic relations over `proto[expr:size]` accessors with the
+//! named constants; `and or not && || !`, parentheses, implicit
+//! qualifiers; `vlan`, `mpls`, `pppoes` with libpcap's offset-moving
+//! semantics, `pppoed`; `protochain` unrolled forward-only (IPv6 chains
+//! through 110 headers, IPv4 AH through 8); `geneve [vni]` (the
+//! encapsulated frame's offsets kept in scratch cells); for a live socket
+//! ([`Options::live`]), `vlan` tests the stripped tag's metadata as
+//! libpcap does. The keywords of other link types (802.11, ATM, MTP,
+//! `pf`) are refused with an error naming them.
 
 mod ast;
 mod error;
@@ -25,8 +31,10 @@ mod gen;
 mod lex;
 mod names;
 mod parse;
+mod resolve;
 
 pub use error::{Expected, ExprError, ExprErrorKind, LinkOnly};
+pub use resolve::{Resolver, Transport};
 
 use crate::cbpf::Insn;
 use crate::link::LinkType;
@@ -69,9 +77,19 @@ pub fn compile(expr: &str, snaplen: u32) -> Result<Vec<Insn>, ExprError> {
     )
 }
 
-/// Compiles `expr` with `opts`.
+/// Compiles `expr` with `opts`, names resolved through the system's files
+/// and resolver ([`Resolver::system`]).
 pub fn compile_with(expr: &str, opts: &Options) -> Result<Vec<Insn>, ExprError> {
+    compile_with_names(expr, opts, &Resolver::system())
+}
+
+/// Compiles `expr` with `opts`, names looked up with `names`.
+pub fn compile_with_names(
+    expr: &str,
+    opts: &Options,
+    names: &Resolver,
+) -> Result<Vec<Insn>, ExprError> {
     let toks = lex::lex(expr)?;
-    let tree = parse::Parser::new(toks, expr.chars().count()).parse()?;
+    let tree = parse::Parser::new(toks, expr.chars().count(), names).parse()?;
     gen::Gen::new(opts.live, opts.link).finish(&tree, opts.snaplen)
 }

@@ -1,9 +1,10 @@
-//! Built-in names: numbers, named constants, ports, protocols, addresses.
-//! No /etc/services or DNS lookups at run time.
+//! Built-in names: numbers, named constants, addresses, libpcap's
+//! keywords, and the well-known ports and protocols that stand in for
+//! `/etc/services` and `/etc/protocols` where a system has none (see
+//! [`super::resolve`]).
 
 /// Keywords of pcap-filter(7) this compiler does not handle yet.
 pub const UNSUPPORTED: &[&str] = &[
-    "gateway",
     "type",
     "subtype",
     "dir",

@@ -3,13 +3,14 @@
 //! qualifiers these protocols have no addresses for.
 
 use super::{names, prim, Parser, R};
-use crate::expr::ast::{Dir, LlcKind, Prim, Proto};
+use crate::expr::ast::{Dir, LlcKind, Node, Prim, Proto};
 use crate::expr::{Expected, ExprError, ExprErrorKind};
+use std::net::IpAddr;
 
-impl Parser {
+impl Parser<'_> {
     /// After `llc`: an optional subtype name (`llc i`, `llc xid`, ...). A
     /// word that is not a keyword is a subtype libpcap does not know.
-    pub(super) fn llc(&mut self) -> R<crate::expr::ast::Node> {
+    pub(super) fn llc(&mut self) -> R<Node> {
         let col = self.col();
         let Some(w) = self.word().map(str::to_owned) else {
             return Ok(prim(Prim::Llc(LlcKind::Any)));
@@ -26,7 +27,7 @@ impl Parser {
 
     /// After `iso proto` or `isis proto`: a number, or (for `iso`) the
     /// escaped name of an OSI protocol (`\isis`, `\esis`, `\clnp`).
-    pub(super) fn osi_proto(&mut self, p: Proto) -> R<crate::expr::ast::Node> {
+    pub(super) fn osi_proto(&mut self, p: Proto) -> R<Node> {
         let col = self.col();
         let raw = self
             .word()
@@ -71,12 +72,7 @@ impl Parser {
     /// A DECnet address, `AREA.NODE` or a number, as libpcap's
     /// `__pcap_atodn` reads it (area in the top 6 bits, node in the low 10;
     /// what does not fit is cut, as there).
-    pub(super) fn decnet_host(
-        &mut self,
-        w: &str,
-        col: usize,
-        dir: Dir,
-    ) -> R<crate::expr::ast::Node> {
+    pub(super) fn decnet_host(&mut self, w: &str, col: usize, dir: Dir) -> R<Node> {
         let addr = match names::number(w) {
             Some(n) => n as u16,
             None => {
@@ -97,6 +93,114 @@ impl Parser {
             }
         };
         Ok(prim(Prim::DecnetHost { dir, addr }))
+    }
+}
+
+impl Parser<'_> {
+    /// `[ip|ip6|arp|rarp] [src|dst] host NAME`: every address of the
+    /// name, as libpcap's gen_scode (IPv4 addresses skipped under `ip6`,
+    /// IPv6 ones under `ip`).
+    pub(super) fn host_name(
+        &mut self,
+        w: &str,
+        col: usize,
+        proto: Option<Proto>,
+        dir: Dir,
+    ) -> R<Node> {
+        let addrs = self.names.host(w);
+        if addrs.is_empty() {
+            return Err(ExprError::new(col, ExprErrorKind::UnknownHost(w.into())));
+        }
+        let mut alts = Vec::new();
+        for a in addrs {
+            match a {
+                IpAddr::V4(v4) if proto != Some(Proto::Ip6) => alts.push(Prim::Net4 {
+                    proto,
+                    dir,
+                    addr: u32::from(v4),
+                    mask: u32::MAX,
+                }),
+                IpAddr::V6(v6) if matches!(proto, None | Some(Proto::Ip6)) => {
+                    alts.push(Prim::Net6 {
+                        dir,
+                        addr: v6.octets(),
+                        prefix: 128,
+                    })
+                }
+                IpAddr::V6(_) if proto != Some(Proto::Ip) => {
+                    return Err(ExprError::new(
+                        col,
+                        ExprErrorKind::Modifier {
+                            qualifier: proto.map_or("ip", Proto::name),
+                            target: "ip6 host",
+                        },
+                    ))
+                }
+                _ => {}
+            }
+        }
+        let mut alts = alts.into_iter().map(|p| Node::Prim(p, col));
+        let first = alts
+            .next()
+            .ok_or_else(|| ExprError::new(col, ExprErrorKind::UnknownHostOfFamily(w.into())))?;
+        Ok(alts.fold(first, |a, b| Node::Or(Box::new(a), Box::new(b))))
+    }
+
+    /// `[ip|arp|rarp] gateway NAME`: frames through host NAME as a
+    /// gateway, libpcap's gen_gateway (`ether host E and not host A` for
+    /// E its Ethernet address, A each of its IPv4 addresses).
+    pub(super) fn gateway(&mut self, proto: Option<Proto>, col: usize) -> R<Node> {
+        if let Some(p) = proto.filter(|p| !matches!(p, Proto::Ip | Proto::Arp | Proto::Rarp)) {
+            return Err(ExprError::new(
+                col,
+                ExprErrorKind::Modifier {
+                    qualifier: p.name(),
+                    target: "gateway",
+                },
+            ));
+        }
+        let wcol = self.col();
+        let w = match self.word() {
+            Some(w) if names::is_name(w) => w.to_owned(),
+            _ => return Err(ExprError::new(wcol, ExprErrorKind::GatewayName)),
+        };
+        self.pos += 1;
+        let mac = self
+            .names
+            .ether(&w)
+            .ok_or_else(|| ExprError::new(wcol, ExprErrorKind::UnknownEtherHost(w.clone())))?;
+        let hosts: Vec<Node> = self
+            .names
+            .host(&w)
+            .into_iter()
+            .filter_map(|a| match a {
+                IpAddr::V4(v4) => Some(Node::Prim(
+                    Prim::Net4 {
+                        proto,
+                        dir: Dir::SrcOrDst,
+                        addr: u32::from(v4),
+                        mask: u32::MAX,
+                    },
+                    col,
+                )),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        let mut hosts = hosts.into_iter();
+        let first = hosts
+            .next()
+            .ok_or_else(|| ExprError::new(wcol, ExprErrorKind::UnknownHost(w.clone())))?;
+        let any = hosts.fold(first, |a, b| Node::Or(Box::new(a), Box::new(b)));
+        Ok(Node::And(
+            Box::new(Node::Prim(
+                Prim::EtherHost {
+                    dir: Dir::SrcOrDst,
+                    mac,
+                },
+                col,
+            )),
+            Box::new(Node::Not(Box::new(any))),
+        ))
     }
 }
 

@@ -9,11 +9,14 @@ mod link;
 use super::ast::*;
 use super::lex::{Tok, Token};
 use super::names;
+use super::resolve::{Resolver, Transport};
 use super::{Expected, ExprError, ExprErrorKind};
 use crate::cbpf::AluOp;
 
-pub struct Parser {
+pub struct Parser<'a> {
     toks: Vec<Token>,
+    /// Where names are looked up.
+    names: &'a Resolver,
     pos: usize,
     end_col: usize,
     /// Qualifiers of the last primitive with a value (for implicit ones).
@@ -30,10 +33,11 @@ enum Kind {
 
 type R<T> = Result<T, ExprError>;
 
-impl Parser {
-    pub fn new(toks: Vec<Token>, text_len: usize) -> Parser {
+impl<'a> Parser<'a> {
+    pub fn new(toks: Vec<Token>, text_len: usize, names: &'a Resolver) -> Parser<'a> {
         Parser {
             toks,
+            names,
             pos: 0,
             end_col: text_len + 1,
             last: None,
@@ -282,6 +286,10 @@ impl Parser {
                 self.pos += 1;
                 return self.llc();
             }
+            "gateway" => {
+                self.pos += 1;
+                return self.gateway(None, col);
+            }
             "pppoed" => {
                 self.pos += 1;
                 return Ok(prim(Prim::Pppoed));
@@ -358,6 +366,10 @@ impl Parser {
                         self.col(),
                         ExprErrorKind::MulticastQualifier,
                     ))
+                }
+                (_, Some("gateway")) => {
+                    self.pos += 1;
+                    return self.gateway(Some(p), col);
                 }
                 (Proto::Iso | Proto::Isis, Some("proto")) => {
                     self.pos += 1;
@@ -470,6 +482,21 @@ impl Parser {
         Ok(Some(d))
     }
 
+    /// A port: a number, or a service name and the transports it names.
+    fn port(&self, w: &str, col: usize) -> R<(u16, Transport)> {
+        let (n, t) = match names::number(w) {
+            Some(n) => (n, Transport::Any),
+            None => self
+                .names
+                .port(w)
+                .ok_or_else(|| ExprError::new(col, ExprErrorKind::UnknownPort(w.to_string())))?,
+        };
+        if n > 65535 {
+            return Err(ExprError::new(col, ExprErrorKind::PortValueRange(n)));
+        }
+        Ok((n as u16, t))
+    }
+
     fn proto_number(&mut self) -> R<u8> {
         let col = self.col();
         let raw = self
@@ -482,7 +509,7 @@ impl Parser {
         }
         let w = raw.trim_start_matches('\\').to_owned();
         let n = names::number(&w)
-            .or_else(|| names::ip_proto(&w))
+            .or_else(|| self.names.protocol(&w))
             .ok_or_else(|| ExprError::new(col, ExprErrorKind::UnknownProtocol(w.to_string())))?;
         if n > 255 {
             return Err(ExprError::new(col, ExprErrorKind::ProtocolRange(n)));
@@ -515,33 +542,36 @@ impl Parser {
                 }
                 // A name registered for one transport only restricts the port to it.
                 let mut proto = proto;
-                if kind == Kind::Port {
-                    if let Some(only) = names::port_proto(&w) {
-                        let only = if only == 6 { Proto::Tcp } else { Proto::Udp };
-                        match proto {
-                            None => proto = Some(only),
-                            Some(p) if p != only => {
-                                return Err(ExprError::new(
-                                    col,
-                                    ExprErrorKind::PortOfOtherProto {
-                                        port: w.to_string(),
-                                        proto: only.name(),
-                                    },
-                                ))
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                let (lo, hi) = if kind == Kind::PortRange {
+                let (lo, hi, t) = if kind == Kind::PortRange {
                     let (a, b) = w.split_once('-').ok_or_else(|| {
                         ExprError::new(col, ExprErrorKind::PortRange(w.to_string()))
                     })?;
-                    (port(a, col)?, port(b, col)?)
+                    let ((lo, t1), (hi, t2)) = (self.port(a, col)?, self.port(b, col)?);
+                    // Names of one transport make a range of it (libpcap's
+                    // pcap_nametoportrange).
+                    (lo, hi, if t1 == t2 { t1 } else { Transport::Any })
                 } else {
-                    let p = port(&w, col)?;
-                    (p, p)
+                    let (p, t) = self.port(&w, col)?;
+                    (p, p, t)
                 };
+                let only = match t {
+                    Transport::Tcp => Some(Proto::Tcp),
+                    Transport::Udp => Some(Proto::Udp),
+                    Transport::Any => None,
+                };
+                match (proto, only) {
+                    (None, only) => proto = only,
+                    (Some(p), Some(only)) if p != only => {
+                        return Err(ExprError::new(
+                            col,
+                            ExprErrorKind::PortOfOtherProto {
+                                port: w.to_string(),
+                                proto: only.name(),
+                            },
+                        ))
+                    }
+                    _ => {}
+                }
                 Ok(prim(Prim::Port {
                     proto,
                     dir: d,
@@ -560,9 +590,18 @@ impl Parser {
                             },
                         ));
                     }
-                    let mac = names::mac(&w).ok_or_else(|| {
-                        ExprError::new(col, ExprErrorKind::BadEthernet(w.to_string()))
-                    })?;
+                    let mac = match names::mac(&w) {
+                        Some(m) => m,
+                        None if names::is_name(&w) => self.names.ether(&w).ok_or_else(|| {
+                            ExprError::new(col, ExprErrorKind::UnknownEtherHost(w.to_string()))
+                        })?,
+                        None => {
+                            return Err(ExprError::new(
+                                col,
+                                ExprErrorKind::BadEthernet(w.to_string()),
+                            ))
+                        }
+                    };
                     return Ok(prim(Prim::EtherHost { dir: d, mac }));
                 }
                 if proto == Some(Proto::Decnet) {
@@ -612,13 +651,31 @@ impl Parser {
                         prefix: prefix as u8,
                     }));
                 }
-                let (addr, bits) = names::ipv4(&w).ok_or_else(|| {
-                    if w.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
-                        ExprError::new(col, ExprErrorKind::UnknownHost(w.to_string()))
-                    } else {
-                        ExprError::new(col, ExprErrorKind::BadIpv4(w.to_string()))
+                if names::ipv4(&w).is_none() && names::is_name(&w) {
+                    if kind == Kind::Host {
+                        return self.host_name(&w, col, proto, d);
                     }
-                })?;
+                    let (addr, mask) = self.names.network(&w).ok_or_else(|| {
+                        ExprError::new(col, ExprErrorKind::UnknownNetwork(w.clone()))
+                    })?;
+                    if proto == Some(Proto::Ip6) {
+                        return Err(ExprError::new(
+                            col,
+                            ExprErrorKind::Modifier {
+                                qualifier: "ip6",
+                                target: "an IPv4 address",
+                            },
+                        ));
+                    }
+                    return Ok(prim(Prim::Net4 {
+                        proto,
+                        dir: d,
+                        addr,
+                        mask,
+                    }));
+                }
+                let (addr, bits) = names::ipv4(&w)
+                    .ok_or_else(|| ExprError::new(col, ExprErrorKind::BadIpv4(w.to_string())))?;
                 if proto == Some(Proto::Ip6) {
                     return Err(ExprError::new(
                         col,
@@ -684,16 +741,6 @@ impl Parser {
 /// A primitive node; its column is set by `primitive`.
 fn prim(p: Prim) -> Node {
     Node::Prim(p, 0)
-}
-
-fn port(w: &str, col: usize) -> R<u16> {
-    let n = names::number(w)
-        .or_else(|| names::port(w))
-        .ok_or_else(|| ExprError::new(col, ExprErrorKind::UnknownPort(w.to_string())))?;
-    if n > 65535 {
-        return Err(ExprError::new(col, ExprErrorKind::PortValueRange(n)));
-    }
-    Ok(n as u16)
 }
 
 fn show(t: &Tok) -> String {
