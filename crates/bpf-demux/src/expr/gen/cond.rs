@@ -127,7 +127,7 @@ impl std::ops::Sub<u32> for Pos {
 
 /// libpcap's decoding offsets, which `vlan`, `mpls` and `pppoes` move for
 /// every test generated after them (in expression order).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Offs {
     /// Start of the link header (`ether[...]`, MAC addresses).
     pub(super) linkhdr: Pos,

@@ -1,5 +1,5 @@
 //! Code for the encapsulations that need statements, not just tests: the
-//! first `vlan` on a live socket, `geneve`, and `protochain` unrolled.
+//! first `vlan` on a live socket and `geneve`.
 
 use super::*;
 
@@ -165,94 +165,6 @@ impl Gen {
             link: LinkType::Ethernet,
             ..o
         };
-        Ok(())
-    }
-
-    /// libpcap's `protochain` walk, unrolled (the kernel refuses the loop
-    /// libpcap writes): A holds the next-header value, X the offset of the
-    /// header from the network header. IPv6 follows hop-by-hop, routing,
-    /// destination-options and fragment headers and AH through
-    /// [`PROTOCHAIN_DEPTH_V6`] headers; IPv4 follows AH through
-    /// [`PROTOCHAIN_DEPTH_V4`]. A chain still going past that does not match.
-    /// Step for step as libpcap, including its AH step setting X to the AH
-    /// length rather than adding it.
-    pub(super) fn protochain(
-        &mut self,
-        v6: bool,
-        v: u8,
-        t: Label,
-        f: Label,
-    ) -> Result<(), ExprErrorKind> {
-        let o = self.o;
-        if o.linkpl.reg.is_some() {
-            return Err(ExprErrorKind::ProtochainVariable);
-        }
-        let net = o.net().k;
-        let go = self.label();
-        let c = o.linktype(if v6 { ETH_IP6 } else { ETH_IP })?;
-        self.cond(&c, go, f);
-        self.items.push(Item::Place(go));
-        let m = self.alloc()?;
-        if v6 {
-            self.stmt(Op::LdAbs(Size::B), net + 6);
-            self.stmt(Op::LdxImm, 40);
-        } else {
-            self.stmt(Op::LdAbs(Size::B), net + 9);
-            self.stmt(Op::LdxMsh, net);
-        }
-        let depth = if v6 {
-            PROTOCHAIN_DEPTH_V6
-        } else {
-            PROTOCHAIN_DEPTH_V4
-        };
-        let v = v as u32;
-        for _ in 0..depth {
-            let (next, ah) = (self.label(), self.label());
-            let not_v = self.label();
-            self.jmp(JmpOp::Eq, Src::K, v, t, not_v);
-            self.items.push(Item::Place(not_v));
-            let after_none = self.label();
-            self.jmp(JmpOp::Eq, Src::K, 59, f, after_none);
-            self.items.push(Item::Place(after_none));
-            if v6 {
-                let adv = self.label();
-                for (i, hdr) in [0u32, 60, 43, 44].into_iter().enumerate() {
-                    let miss = if i == 3 { ah } else { self.label() };
-                    self.jmp(JmpOp::Eq, Src::K, hdr, adv, miss);
-                    if i < 3 {
-                        self.items.push(Item::Place(miss));
-                    }
-                }
-                self.items.push(Item::Place(adv));
-                self.stmt(Op::LdInd(Size::B), net);
-                self.stmt(Op::St, m);
-                self.stmt(Op::LdInd(Size::B), net + 1);
-                self.stmt(Op::Alu(AluOp::Add, Src::K), 1);
-                self.stmt(Op::Alu(AluOp::Mul, Src::K), 8);
-                self.stmt(Op::Alu(AluOp::Add, Src::X), 0);
-                self.stmt(Op::Tax, 0);
-                self.stmt(Op::LdMem, m);
-                self.items.push(Item::Ja(next));
-            }
-            self.items.push(Item::Place(ah));
-            let ahadv = self.label();
-            self.jmp(JmpOp::Eq, Src::K, 51, ahadv, f);
-            self.items.push(Item::Place(ahadv));
-            self.stmt(Op::Txa, 0);
-            self.stmt(Op::LdInd(Size::B), net);
-            self.stmt(Op::St, m);
-            self.stmt(Op::Txa, 0);
-            self.stmt(Op::Alu(AluOp::Add, Src::K), 1);
-            self.stmt(Op::Tax, 0);
-            self.stmt(Op::LdInd(Size::B), net);
-            self.stmt(Op::Alu(AluOp::Add, Src::K), 2);
-            self.stmt(Op::Alu(AluOp::Mul, Src::K), 4);
-            self.stmt(Op::Tax, 0);
-            self.stmt(Op::LdMem, m);
-            self.items.push(Item::Place(next));
-        }
-        self.scratch -= 1;
-        self.items.push(Item::Ja(f));
         Ok(())
     }
 }

@@ -10,6 +10,7 @@
 mod cond;
 mod encap;
 mod link;
+mod protochain;
 
 use cond::*;
 
@@ -52,6 +53,16 @@ fn accepts_somewhere(insns: &[Insn]) -> bool {
     false
 }
 
+/// Whether the tree has a `protochain`.
+fn has_protochain(n: &Node) -> bool {
+    match n {
+        Node::And(a, b) | Node::Or(a, b) => has_protochain(a) || has_protochain(b),
+        Node::Not(a) => has_protochain(a),
+        Node::Prim(p, _) => matches!(p, Prim::Protochain { .. }),
+        Node::Rel(..) => false,
+    }
+}
+
 pub struct Gen {
     items: Vec<Item>,
     labels: usize,
@@ -62,6 +73,12 @@ pub struct Gen {
     o: Offs,
     /// Compile for a live Linux socket: the outer VLAN tag is in metadata.
     live: bool,
+    /// First pass: the `protochain` sites found (no code for them).
+    sites: Option<Vec<protochain::Site>>,
+    /// Second pass: the shared `protochain` walks.
+    walks: Vec<protochain::Walk>,
+    /// The program's final rejection (`ret #0`).
+    reject: Label,
 }
 
 impl Gen {
@@ -75,6 +92,9 @@ impl Gen {
             kept: 0,
             o: Offs::for_link(link),
             live: live && link == LinkType::Ethernet,
+            sites: None,
+            walks: Vec::new(),
+            reject: 0,
         }
     }
     fn label(&mut self) -> Label {
@@ -472,7 +492,23 @@ impl Gen {
 
     /// The whole program: `ret #snaplen` when the tree holds, `ret #0` else.
     pub fn finish(mut self, root: &Node, snaplen: u32) -> Result<Vec<Insn>, ExprError> {
+        // `protochain`: a first pass finds where each is and with which
+        // offsets, so that one walk per version serves them all.
+        let sites = if has_protochain(root) {
+            let mut first = Gen::new(self.live, self.o.link);
+            first.sites = Some(Vec::new());
+            let (t, f) = (first.label(), first.label());
+            first.reject = f;
+            first.node(root, t, f)?;
+            first.sites.take().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let (t, f) = (self.label(), self.label());
+        self.reject = f;
+        self.plan_walks(&sites)
+            .and_then(|_| self.emit_walks())
+            .map_err(|k| ExprError::new(1, k))?;
         self.node(root, t, f)?;
         self.items.push(Item::Place(t));
         self.stmt(Op::RetK, snaplen);
