@@ -319,7 +319,7 @@ fn link_level_keywords_answer_as_libpcap_on_every_link_type() {
                 (d, m)
             })
             .collect();
-        let t = compare_on_link(link, &exprs, &frames, &mut failures);
+        let t = compare_on_link(link, None, &exprs, &frames, &mut failures);
         eprintln!(
             "{link}: {} compared ({} accept some frame), {} refused by both",
             t.compared, t.accepting, t.refused

@@ -76,6 +76,14 @@ const EXTRA: &[&str] = &[
     "not ip and not ip6",
     "ip and not tcp and not udp",
     "(tcp or udp) and not port 22",
+    "inbound",
+    "outbound",
+    "inbound and tcp",
+    "not outbound and ip6",
+    "ifindex 2",
+    "ifindex 1 or ifindex 3",
+    "ifname eth0",
+    "on eth0",
 ];
 
 #[test]
@@ -90,10 +98,8 @@ fn each_link_type_answers_as_libpcap() {
     exprs.extend_from_slice(EXTRA);
     let corpus: Vec<(Vec<u8>, u32)> = corpus_pcaps().iter().flat_map(|p| frames_of(p)).collect();
     let mut failures = Vec::new();
-    for link in LinkType::ALL
-        .into_iter()
-        .filter(|l| *l != LinkType::Ethernet)
-    {
+    let dir = tmpdir("linktypes-files");
+    for link in LinkType::ALL {
         let frames: Vec<_> = corpus
             .iter()
             .enumerate()
@@ -104,11 +110,18 @@ fn each_link_type_answers_as_libpcap() {
             })
             .collect();
         assert!(frames.len() > 300, "{link}: {} frames", frames.len());
+        // As `tcpdump -d -y` compiles, and as `tcpdump -r` does for a file.
+        let file = empty_pcap(&dir, link);
+        let f = compare_on_link(link, Some(&file), &exprs, &frames, &mut failures);
+        eprintln!(
+            "{link} (file): {} compared ({} accept some frame), {} refused by both",
+            f.compared, f.accepting, f.refused
+        );
         let Tally {
             compared,
             refused,
             accepting,
-        } = compare_on_link(link, &exprs, &frames, &mut failures);
+        } = compare_on_link(link, None, &exprs, &frames, &mut failures);
         eprintln!("{link}: {compared} compared ({accepting} accept some frame), {refused} refused by both");
         // (Raw IPv6 frames leave most IPv4 expressions nothing to match,
         // and libpcap refuses those.)

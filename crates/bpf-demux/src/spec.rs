@@ -196,6 +196,7 @@ impl Target {
         crate::expr::Options {
             snaplen: crate::expr::DEFAULT_SNAPLEN,
             live: live || live_filter,
+            savefile: !live && !live_filter,
             link,
         }
     }

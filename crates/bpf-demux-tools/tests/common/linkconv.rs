@@ -5,6 +5,7 @@ use bpf_demux::cbpf::{self, text, FrameMeta, Program};
 use bpf_demux::expr;
 use bpf_demux::field::{ethernet, ethertype};
 use bpf_demux::link::LinkType;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Linux's `AF_INET` and `AF_INET6`, as libpcap expects in NULL and LOOP.
@@ -73,10 +74,13 @@ pub fn convert(link: LinkType, frame: &[u8], orig: u32, i: usize) -> Option<(Vec
         LinkType::Ipv6 => ip(Some(ethertype::IPV6))?,
         LinkType::Null | LinkType::Loop => {
             ip(None)?;
+            // IPv6 as Linux numbers it, and as the BSDs do (the systems
+            // whose captures these link types are: FreeBSD, Darwin, the
+            // other BSDs), so both compilations meet frames they accept.
             let af = if et == ethertype::IPV4 {
                 AF_INET
             } else {
-                AF_INET6
+                [AF_INET6, 28, 30, 24][i % 4]
             };
             out.extend_from_slice(&match link {
                 LinkType::Null => af.to_le_bytes(),
@@ -92,8 +96,33 @@ pub fn convert(link: LinkType, frame: &[u8], orig: u32, i: usize) -> Option<(Vec
 /// libpcap's answer for `e` on `link`: `Err` when it refuses it, else its
 /// program (`Err` inside when the kernel's rules refuse the program).
 pub fn libpcap(link: LinkType, e: &str) -> Result<Result<Program, String>, String> {
+    libpcap_with(&["-y", link.name()], e)
+}
+
+/// libpcap's answer for `e` compiled for a capture file (`tcpdump -r
+/// FILE -d`): `file` is an empty pcap of the link type.
+pub fn libpcap_savefile(file: &Path, e: &str) -> Result<Result<Program, String>, String> {
+    libpcap_with(&["-r", &file.display().to_string()], e)
+}
+
+/// An empty pcap file of `link` (snaplen 262144, as ours return) in `dir`.
+pub fn empty_pcap(dir: &Path, link: LinkType) -> PathBuf {
+    let p = dir.join(format!("empty-{}.pcap", link.name()));
+    let w = bpf_demux::pcapfile::PcapWriter::with_link(
+        std::fs::File::create(&p).unwrap(),
+        expr::DEFAULT_SNAPLEN,
+        link,
+    )
+    .unwrap();
+    drop(w);
+    p
+}
+
+fn libpcap_with(how: &[&str], e: &str) -> Result<Result<Program, String>, String> {
     let out = Command::new("tcpdump")
-        .args(["-ddd", "-y", link.name(), "--", e])
+        .args(["-ddd"])
+        .args(how)
+        .args(["--", e])
         .output()
         .expect("tcpdump runs");
     if !out.status.success() {
@@ -113,24 +142,36 @@ pub struct Tally {
     pub accepting: usize,
 }
 
-/// Compiles each of `exprs` for `link` here and with libpcap; both must
-/// refuse it, or both compile it and give every frame the same answer
-/// (both programs run by the reference interpreter). Differences are
-/// pushed to `failures`.
+/// Compiles each of `exprs` for `link` here and with libpcap (`-y`, or
+/// with `savefile` an empty pcap of the link type, as for reading a
+/// capture file: `-r`); both must refuse it, or both compile it and give
+/// every frame the same answer (both programs run by the reference
+/// interpreter). Differences are pushed to `failures`.
 pub fn compare_on_link(
     link: LinkType,
+    savefile: Option<&Path>,
     exprs: &[&str],
     frames: &[(Vec<u8>, FrameMeta)],
     failures: &mut Vec<String>,
 ) -> Tally {
     let (mut compared, mut refused, mut accepting) = (0, 0, 0);
+    let link_name = match savefile {
+        Some(_) => format!("{link} (file)"),
+        None => link.to_string(),
+    };
     for e in exprs {
         let opts = expr::Options {
             link,
+            savefile: savefile.is_some(),
             ..expr::Options::default()
         };
         let ours = expr::compile_with(e, &opts);
-        match (libpcap(link, e), ours) {
+        let theirs = match savefile {
+            Some(f) => libpcap_savefile(f, e),
+            None => libpcap(link, e),
+        };
+        let link = &link_name;
+        match (theirs, ours) {
             (Err(_), Err(_)) => refused += 1,
             (Err(msg), Ok(_)) => {
                 failures.push(format!("{link} `{e}`: libpcap refuses ({msg}), we accept"))

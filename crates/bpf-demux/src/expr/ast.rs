@@ -360,6 +360,10 @@ pub enum Prim {
         addr: u16,
     },
     Pppoed,
+    /// `inbound` (false) or `outbound` (true).
+    Direction(bool),
+    /// `ifindex N`: captured on the interface of index N.
+    Ifindex(u32),
     /// `vlan [id]`: moves the offsets of what follows by 4.
     Vlan(Option<u32>),
     /// `mpls [label]`: moves the network header by 4.

@@ -157,6 +157,17 @@ pub enum ExprErrorKind {
     /// `P host` for a protocol family libpcap has no host test for.
     #[error("{0} host filtering not implemented")]
     HostNotImplemented(&'static str),
+    /// `inbound` or `outbound` in a capture file without a direction in
+    /// its link header.
+    #[error("inbound/outbound not supported on {0} when reading savefiles")]
+    DirectionOnSavefile(&'static str),
+    /// `ifindex` in a capture file without an interface index in its link
+    /// header.
+    #[error("ifindex not supported on {0} when reading savefiles")]
+    IfindexOnSavefile(&'static str),
+    /// `ifname` (or `on`): OpenBSD's pflog only.
+    #[error("ifname supported only on PF linktype")]
+    IfnamePf,
     /// A bare `ether`.
     #[error("`ether` needs a qualifier (host, src, dst, proto, broadcast, multicast)")]
     EtherQualifier,

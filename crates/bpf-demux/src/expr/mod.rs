@@ -51,6 +51,12 @@ pub struct Options {
     /// metadata (ancillary loads) as well as in the frame, as libpcap does
     /// for a live handle. Off: as libpcap compiles offline (`-y EN10MB`).
     pub live: bool,
+    /// For frames read from a capture file, as `tcpdump -r` compiles:
+    /// `inbound`, `outbound` and `ifindex` only where the link header
+    /// says (Linux cooked captures), IPv6 on BSD loopback (NULL, LOOP) by
+    /// the BSDs' address family values. Off (and not `live`): as `tcpdump
+    /// -d -y` compiles on Linux, the packet's metadata standing in.
+    pub savefile: bool,
     /// The link type of the frames (`tcpdump -y`): where the network
     /// header is and what says which protocol it carries.
     pub link: LinkType,
@@ -61,6 +67,7 @@ impl Default for Options {
         Options {
             snaplen: DEFAULT_SNAPLEN,
             live: false,
+            savefile: false,
             link: LinkType::Ethernet,
         }
     }
@@ -91,5 +98,5 @@ pub fn compile_with_names(
 ) -> Result<Vec<Insn>, ExprError> {
     let toks = lex::lex(expr)?;
     let tree = parse::Parser::new(toks, expr.chars().count(), names).parse()?;
-    gen::Gen::new(opts.live, opts.link).finish(&tree, opts.snaplen)
+    gen::Gen::new(opts).finish(&tree, opts.snaplen)
 }

@@ -5,19 +5,22 @@ use bpf_demux::expr;
 use bpf_demux::link::LinkType;
 use std::process::ExitCode;
 
-/// Compile a pcap-filter expression (offline semantics, Ethernet unless -y
-/// says otherwise) and print the program in tcpdump's forms, like
-/// `tcpdump -d/-dd/-ddd`.
+/// Compile a pcap-filter expression and print the program in tcpdump's
+/// forms, like `tcpdump -d/-dd/-ddd`.
 ///
 /// Accepting programs return the snaplen (262144 by default, libpcap's).
-/// Not supported: the rarer keywords (gateway, decnet, atalk, ...; a clear
-/// error names them). `protochain` is
-/// unrolled forward-only: IPv6 chains through 110 headers, IPv4 AH chains
-/// through 8. Without --live, compiles as libpcap does offline (tags in the
-/// frame), for pcap files and `bpf-demux match`/`split`.
+/// By default it compiles as `tcpdump -d -y LINKTYPE` does on Linux (tags
+/// in the frame; `inbound`, `outbound` and `ifindex` from the packet's
+/// metadata); --savefile compiles for a capture file (as `tcpdump -d -r
+/// FILE`, what `bpf-demux match` and `split` run), --live for a live
+/// socket (`bpf-demux capture`). Names (hosts, ethers, networks,
+/// protocols, services) are looked up as libpcap looks them up: in
+/// /etc/hosts and the system resolver, /etc/ethers, /etc/networks,
+/// /etc/protocols, /etc/services. `protochain` is unrolled forward-only:
+/// IPv6 chains through 110 headers, IPv4 AH chains through 8.
 ///
 /// Example: bpf-demux compile -ddd 'tcp port 80 and not host 10.0.0.1'
-///          bpf-demux compile -y LINUX_SLL2 'udp port 53'
+///          bpf-demux compile -y LINUX_SLL2 'udp port 53 and inbound'
 #[derive(clap::Args)]
 pub struct Args {
     /// Print as tcpdump -d (listing).
@@ -29,8 +32,13 @@ pub struct Args {
     /// Compile for a live Linux socket (bpf-demux capture): `vlan` also
     /// tests the tag the kernel stripped into metadata, as libpcap does for
     /// a live handle.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "savefile")]
     live: bool,
+    /// Compile for frames read from a capture file (as `tcpdump -r FILE
+    /// -d`): `inbound`/`outbound`/`ifindex` only on Linux cooked captures,
+    /// IPv6 on NULL/LOOP by the BSDs' AF_INET6 values.
+    #[arg(long)]
+    savefile: bool,
     /// The frames' link type, as tcpdump -y names it: EN10MB (Ethernet,
     /// the default), LINUX_SLL, LINUX_SLL2, RAW, IPV4, IPV6, NULL, LOOP
     /// (or the LINKTYPE number).
@@ -52,6 +60,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     let opts = expr::Options {
         snaplen: a.snaplen,
         live: a.live,
+        savefile: a.savefile,
         link: a.link,
     };
     let insns = expr::compile_with(&e, &opts).map_err(|err| format!("expression: {err}"))?;

@@ -150,6 +150,9 @@ pub(super) struct Offs {
     pub(super) geneve: bool,
     /// The link type of the outermost header (Ethernet inside `geneve`).
     pub(super) link: LinkType,
+    /// Frames from a capture file (`tcpdump -r`), not a live socket or
+    /// libpcap's dead handle (`-d -y`).
+    pub(super) savefile: bool,
 }
 
 impl Offs {
@@ -164,19 +167,24 @@ impl Offs {
         vlans: 0,
         geneve: false,
         link: LinkType::Ethernet,
+        savefile: false,
     };
 
     /// The offsets libpcap starts with for `link` (its `init_linktype`).
-    pub(super) fn for_link(link: LinkType) -> Offs {
+    pub(super) fn for_link(link: LinkType, savefile: bool) -> Offs {
         let at = |linktype: u32, linkpl: u32| Offs {
             linktype: Pos::at(linktype),
             linkpl: Pos::at(linkpl),
             nosnap: 0,
             link,
+            savefile,
             ..Offs::ETHERNET
         };
         match link {
-            LinkType::Ethernet => Offs::ETHERNET,
+            LinkType::Ethernet => Offs {
+                savefile,
+                ..Offs::ETHERNET
+            },
             LinkType::LinuxSll => at(14, 16),
             LinkType::LinuxSll2 => at(0, 20),
             // No link-layer type field: `linktype` is never read.
@@ -428,6 +436,8 @@ impl Offs {
             Prim::IsoProto(n) => self.iso_proto(n)?,
             Prim::IsisProto(n) => self.isis_proto(n)?,
             Prim::DecnetHost { dir, addr } => self.decnet_host(dir, addr)?,
+            Prim::Direction(outbound) => self.direction(outbound)?,
+            Prim::Ifindex(n) => self.ifindex(n)?,
             Prim::Pppoed => self.linktype(ETH_PPPOED)?,
             Prim::Vlan(_)
             | Prim::Mpls(_)

@@ -5,6 +5,7 @@
 
 use super::cond::*;
 use crate::cbpf::opcode::Size;
+use crate::cbpf::program::{Anc, SKF_AD_OFF};
 use crate::expr::ast::{Dir, LlcKind};
 use crate::expr::ExprErrorKind;
 use crate::link::LinkType;
@@ -89,20 +90,64 @@ impl Offs {
             }
             LinkType::Null | LinkType::Loop => {
                 // gen_loopback_linktype: the address family, in the
-                // writer's byte order (NULL, as libpcap assumes it) or in
-                // network order (LOOP).
-                let af: u32 = match t {
-                    ETH_IP => 2,
-                    ETH_IP6 => 10,
+                // writer's byte order (NULL: this little-endian host's) or
+                // in network order (LOOP). IPv6 in a file is the BSDs'
+                // AF_INET6 (FreeBSD, Darwin, the other BSDs), as written by
+                // the systems these link types come from; libpcap's dead
+                // handle on Linux takes Linux's.
+                let afs: &[u32] = match t {
+                    ETH_IP => &[2],
+                    ETH_IP6 if self.savefile => &[30, 24, 28],
+                    ETH_IP6 => &[10],
                     _ => return Ok(never()),
                 };
-                let af = if self.link == LinkType::Null {
-                    af.swap_bytes()
-                } else {
-                    af
-                };
-                Cond::Test(self.linkhdr.load(Size::W), Test::Eq(af))
+                let load = self.linkhdr.load(Size::W);
+                or(afs
+                    .iter()
+                    .map(|&af| {
+                        let af = if self.link == LinkType::Null {
+                            af.swap_bytes()
+                        } else {
+                            af
+                        };
+                        Cond::Test(load, Test::Eq(af))
+                    })
+                    .collect())
             }
+        })
+    }
+
+    /// `inbound` / `outbound` (libpcap's gen_inbound): the packet type in
+    /// a Linux cooked header, else (not from a file) the socket's packet
+    /// type metadata.
+    pub(super) fn direction(&self, outbound: bool) -> Result<Cond, ExprErrorKind> {
+        const OUTGOING: u32 = 4;
+        let out = match self.link {
+            LinkType::LinuxSll => h(self.linkhdr, Test::Eq(OUTGOING)),
+            LinkType::LinuxSll2 => b(self.linkhdr + 10, Test::Eq(OUTGOING)),
+            _ if self.savefile => {
+                return Err(ExprErrorKind::DirectionOnSavefile(self.link.description()))
+            }
+            _ => Cond::Test(
+                Load::Abs(Size::H, SKF_AD_OFF + Anc::PktType.offset()),
+                Test::Eq(OUTGOING),
+            ),
+        };
+        Ok(if outbound { out } else { not(out) })
+    }
+
+    /// `ifindex n`: the interface index in a cooked v2 header, else (not
+    /// from a file) the socket's metadata.
+    pub(super) fn ifindex(&self, n: u32) -> Result<Cond, ExprErrorKind> {
+        Ok(match self.link {
+            LinkType::LinuxSll2 => Cond::Test((self.linkhdr + 4).load(Size::W), Test::Eq(n)),
+            _ if self.savefile => {
+                return Err(ExprErrorKind::IfindexOnSavefile(self.link.description()))
+            }
+            _ => Cond::Test(
+                Load::Abs(Size::W, SKF_AD_OFF + Anc::IfIndex.offset()),
+                Test::Eq(n),
+            ),
         })
     }
 

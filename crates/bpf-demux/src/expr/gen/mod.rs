@@ -73,6 +73,8 @@ pub struct Gen {
     o: Offs,
     /// Compile for a live Linux socket: the outer VLAN tag is in metadata.
     live: bool,
+    /// What it was made with (for the first pass of `protochain`).
+    opts: super::Options,
     /// First pass: the `protochain` sites found (no code for them).
     sites: Option<Vec<protochain::Site>>,
     /// Second pass: the shared `protochain` walks.
@@ -82,16 +84,18 @@ pub struct Gen {
 }
 
 impl Gen {
-    /// A generator for frames of `link` (`live`: an Ethernet socket whose
-    /// outer VLAN tag the kernel strips).
-    pub fn new(live: bool, link: LinkType) -> Gen {
+    /// A generator for frames of `opts.link` (`live`: an Ethernet socket
+    /// whose outer VLAN tag the kernel strips).
+    pub fn new(opts: &super::Options) -> Gen {
+        let link = opts.link;
         Gen {
             items: Vec::new(),
             labels: 0,
             scratch: 0,
             kept: 0,
-            o: Offs::for_link(link),
-            live: live && link == LinkType::Ethernet,
+            o: Offs::for_link(link, opts.savefile && !opts.live),
+            live: opts.live && link == LinkType::Ethernet,
+            opts: *opts,
             sites: None,
             walks: Vec::new(),
             reject: 0,
@@ -495,7 +499,7 @@ impl Gen {
         // `protochain`: a first pass finds where each is and with which
         // offsets, so that one walk per version serves them all.
         let sites = if has_protochain(root) {
-            let mut first = Gen::new(self.live, self.o.link);
+            let mut first = Gen::new(&self.opts);
             first.sites = Some(Vec::new());
             let (t, f) = (first.label(), first.label());
             first.reject = f;

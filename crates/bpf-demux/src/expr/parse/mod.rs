@@ -294,6 +294,13 @@ impl<'a> Parser<'a> {
                 self.pos += 1;
                 return Ok(prim(Prim::Pppoed));
             }
+            "inbound" | "outbound" => return self.done(Prim::Direction(first == "outbound")),
+            "ifindex" => {
+                self.pos += 1;
+                let n = self.number()?;
+                return Ok(prim(Prim::Ifindex(n)));
+            }
+            "ifname" | "on" => return Err(ExprError::new(col, ExprErrorKind::IfnamePf)),
             // Bare: the link layer's (libpcap's Q_DEFAULT is Q_LINK here).
             "broadcast" => return self.done(Prim::EtherBroadcast),
             "multicast" => return self.done(Prim::EtherMulticast),
