@@ -84,6 +84,15 @@ const EXTRA: &[&str] = &[
     "ifindex 1 or ifindex 3",
     "ifname eth0",
     "on eth0",
+    // After `pppoes` the link layer is PPP's.
+    "pppoes and vlan",
+    "pppoes and llc",
+    "pppoes and ether host 00:11:22:33:44:55",
+    "pppoes and ether broadcast",
+    "pppoes and ether multicast",
+    "pppoes and mpls",
+    "pppoes and inbound",
+    "pppoes and ifindex 2",
 ];
 
 #[test]

@@ -53,10 +53,12 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     })?;
     warn_prefilter(&valid);
     if bad > 0 {
+        let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
         eprintln!(
-            "bpf-demux: {bad} errors in {} ({} filters read)",
+            "bpf-demux: {} in {} ({} read)",
+            plural(bad, "error"),
             a.filters.display(),
-            specs.len()
+            plural(specs.len(), "filter")
         );
         return Ok(ExitCode::from(2));
     }

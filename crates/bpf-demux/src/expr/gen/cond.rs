@@ -196,7 +196,8 @@ impl Offs {
     /// The link-layer keywords libpcap refuses on this link type, with its
     /// message (`vlan`, `mpls`, `llc`, Ethernet addresses).
     pub(super) fn link_only(&self, p: &Prim) -> Result<(), ExprErrorKind> {
-        if self.link == LinkType::Ethernet {
+        // After `pppoes`, libpcap's link type is PPP (which MPLS can follow).
+        if self.ppp && matches!(p, Prim::Mpls(_)) || self.link == LinkType::Ethernet && !self.ppp {
             return Ok(());
         }
         let what = match p {
@@ -210,7 +211,11 @@ impl Offs {
         };
         Err(ExprErrorKind::NotOnLink {
             what,
-            link: self.link.description(),
+            link: if self.ppp {
+                "PPP"
+            } else {
+                self.link.description()
+            },
         })
     }
 

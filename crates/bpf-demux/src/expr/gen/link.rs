@@ -123,6 +123,13 @@ impl Offs {
     pub(super) fn direction(&self, outbound: bool) -> Result<Cond, ExprErrorKind> {
         const OUTGOING: u32 = 4;
         let out = match self.link {
+            _ if self.ppp && self.savefile => {
+                return Err(ExprErrorKind::DirectionOnSavefile("PPP"))
+            }
+            _ if self.ppp => Cond::Test(
+                Load::Abs(Size::H, SKF_AD_OFF + Anc::PktType.offset()),
+                Test::Eq(OUTGOING),
+            ),
             LinkType::LinuxSll => h(self.linkhdr, Test::Eq(OUTGOING)),
             LinkType::LinuxSll2 => b(self.linkhdr + 10, Test::Eq(OUTGOING)),
             _ if self.savefile => {
@@ -140,7 +147,10 @@ impl Offs {
     /// from a file) the socket's metadata.
     pub(super) fn ifindex(&self, n: u32) -> Result<Cond, ExprErrorKind> {
         Ok(match self.link {
-            LinkType::LinuxSll2 => Cond::Test((self.linkhdr + 4).load(Size::W), Test::Eq(n)),
+            _ if self.ppp && self.savefile => return Err(ExprErrorKind::IfindexOnSavefile("PPP")),
+            LinkType::LinuxSll2 if !self.ppp => {
+                Cond::Test((self.linkhdr + 4).load(Size::W), Test::Eq(n))
+            }
             _ if self.savefile => {
                 return Err(ExprErrorKind::IfindexOnSavefile(self.link.description()))
             }
