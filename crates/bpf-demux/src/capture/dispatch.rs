@@ -36,6 +36,9 @@ pub struct Stamp {
     pub ts_sec: u64,
     /// Capture time: nanoseconds within the second.
     pub ts_nsec: u32,
+    /// Which source interface it came from (0 for a live capture of one
+    /// interface; the input's index when reading files).
+    pub iface: u32,
 }
 
 impl Dispatcher {
@@ -137,6 +140,7 @@ impl Dispatcher {
             data: data.into_boxed_slice(),
             ts_sec: stamp.ts_sec,
             ts_nsec: stamp.ts_nsec,
+            iface: stamp.iface,
             orig_len,
             vlan,
             tag_inserted: insert,

@@ -23,6 +23,8 @@ pub struct Captured {
     pub ts_sec: u64,
     /// Capture time: nanoseconds within the second.
     pub ts_nsec: u32,
+    /// Its source interface ([`super::Stamp::iface`]).
+    pub iface: u32,
     /// Original (wire) length, counting a re-inserted tag.
     pub orig_len: u32,
     /// `(tci, tpid)` of the stripped outer tag, if any.

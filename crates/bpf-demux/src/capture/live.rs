@@ -328,6 +328,7 @@ impl LiveCapture {
                             let stamp = Stamp {
                                 ts_sec: f.ts_sec as u64,
                                 ts_nsec: f.ts_nsec,
+                                iface: 0,
                             };
                             d.deliver(f.data, &meta, stamp);
                         })?;

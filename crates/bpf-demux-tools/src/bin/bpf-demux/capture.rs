@@ -3,6 +3,7 @@
 use crate::sink::{self, Command, Sink};
 use bpf_demux::capture::sys;
 use bpf_demux::capture::{Change, LiveCapture, Senders};
+use bpf_demux::pcapfile::IfaceDesc;
 use bpf_demux::spec::{self, Target};
 use bpf_demux::FilterSet;
 use bpf_demux::NamedProgram;
@@ -67,6 +68,46 @@ pub struct Args {
     /// Do not put the stripped outer VLAN tag back into written frames.
     #[arg(long)]
     no_vlan_reinsert: bool,
+    /// File format of the per-tenant files.
+    #[arg(long, value_enum, default_value_t)]
+    format: sink::FileFormat,
+    /// Per-tenant file name in --out-dir (tcpdump's -w): `%n` is the
+    /// tenant's name; with -G, strftime escapes (%Y %m %d %H %M %S %j %y %s)
+    /// take the time the file began, in UTC. Default: %n.pcap (%n.pcapng).
+    #[arg(short = 'w', value_name = "PATTERN")]
+    write: Option<String>,
+    /// Rotate each tenant's file before writing a frame once it is larger
+    /// than this many million bytes (tcpdump's -C; suffixes k, m, g for
+    /// 1024, 1024^2, 1024^3 bytes); later files of a period get 1, 2, ...
+    /// appended to the name.
+    #[arg(short = 'C', value_name = "SIZE", value_parser = sink::parse_size)]
+    file_size: Option<u64>,
+    /// Rotate each tenant's file before writing a frame once it is this
+    /// many seconds old (tcpdump's -G).
+    #[arg(short = 'G', value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    rotate_seconds: Option<u64>,
+}
+
+impl Args {
+    /// The files' names and rotation from -w, -C, -G and --format.
+    fn naming(&self) -> Result<sink::Naming, String> {
+        let format = self.format.into();
+        let mut n = sink::Naming::plain(format);
+        if let Some(p) = &self.write {
+            if !p.contains("%n") {
+                return Err(format!(
+                    "-w {p}: the pattern must contain %n (the tenant's name): one file per tenant"
+                ));
+            }
+            if p.contains('/') {
+                return Err(format!("-w {p}: a file name in --out-dir, without `/`"));
+            }
+            n.pattern = p.clone();
+        }
+        n.size = self.file_size;
+        n.every = self.rotate_seconds.map(Duration::from_secs);
+        Ok(n)
+    }
 }
 
 pub fn run(a: Args) -> Result<ExitCode, String> {
@@ -95,11 +136,17 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     let tenants = bpf_demux::capture::TenantSpec::all(set.automaton(), a.queue);
     let caps: Vec<Option<u32>> = tenants.iter().map(|t| t.snaplen).collect();
     let (senders, endpoints) = Senders::new(tenants, false);
+    let naming = a.naming()?;
     let mut sink = Sink::create(
         &out_dir,
         endpoints.into_iter().zip(caps).collect(),
         senders.ready(),
-        bpf_demux::link::LinkType::Ethernet,
+        vec![IfaceDesc {
+            name: interface.clone(),
+            link: bpf_demux::link::LinkType::Ethernet,
+            snaplen: bpf_demux::expr::DEFAULT_SNAPLEN,
+        }],
+        naming,
     )?;
     let commands = sink.commands();
     cfg.reinsert_vlan = !a.no_vlan_reinsert;

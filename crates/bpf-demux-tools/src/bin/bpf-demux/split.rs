@@ -3,7 +3,7 @@
 use crate::sink::{self, Sink};
 use bpf_demux::capture::{Dispatcher, Senders, Stamp};
 use bpf_demux::link::LinkType;
-use bpf_demux::pcapfile::{PcapReader, PcapWriter};
+use bpf_demux::pcapfile::{Format, FrameWriter, IfaceDesc, PcapReader};
 use bpf_demux::{spec, Cache, FilterSet, MatchSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -37,6 +37,16 @@ pub struct Args {
     /// given several times, before the positional files.
     #[arg(short = 'r', value_name = "FILE")]
     read: Vec<PathBuf>,
+    /// File format written: pcap, or pcapng (one interface block per
+    /// input file, the tenant's name in the section header's comment).
+    #[arg(long, value_enum, default_value_t)]
+    format: sink::FileFormat,
+    /// With --out-dir: start a tenant's next file before writing a frame
+    /// once its file is larger than this many million bytes (tcpdump's -C;
+    /// suffixes k, m, g for 1024, 1024^2, 1024^3 bytes); the next files
+    /// are named `<tenant>.pcap1`, `2`, ... as tcpdump names them.
+    #[arg(short = 'C', value_name = "SIZE", value_parser = sink::parse_size, requires = "out_dir")]
+    file_size: Option<u64>,
     /// pcap or pcapng files, all of one link type (the per-tenant files
     /// have it).
     pcaps: Vec<PathBuf>,
@@ -73,6 +83,7 @@ fn open_inputs(paths: &[&PathBuf]) -> Result<(Vec<Input>, LinkType), String> {
                 stamp: Stamp {
                     ts_sec: r.ts_sec,
                     ts_nsec: r.ts_nsec,
+                    iface: inputs.len() as u32,
                 },
                 link: r.link,
             });
@@ -106,7 +117,7 @@ fn each_frame(
     link: LinkType,
     mut f: impl FnMut(&[u8], u32, Stamp) -> Result<(), String>,
 ) -> Result<(), String> {
-    for mut input in inputs {
+    for (i, mut input) in inputs.into_iter().enumerate() {
         if let Some(a) = input.first.take() {
             f(&a.data, a.orig_len, a.stamp)?;
         }
@@ -126,6 +137,7 @@ fn each_frame(
                     Stamp {
                         ts_sec: rec.ts_sec,
                         ts_nsec: rec.ts_nsec,
+                        iface: i as u32,
                     },
                 )?,
                 Ok(None) => break,
@@ -156,9 +168,27 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
             .map_err(|e| e.to_string())?,
     )
     .map_err(|e| e.to_string())?;
+    // One interface per input file.
+    let ifaces: Vec<IfaceDesc> = inputs
+        .iter()
+        .map(|i| IfaceDesc {
+            name: i.path.display().to_string(),
+            link,
+            snaplen: bpf_demux::expr::DEFAULT_SNAPLEN,
+        })
+        .collect();
+    let format = a.format.into();
     match (&a.tenant, &a.write, &a.out_dir) {
-        (Some(name), Some(out), _) => one_tenant(set, name, out, inputs, link, &a.filters),
-        (_, _, Some(dir)) => every_tenant(set, dir, inputs, link),
+        (Some(name), Some(out), _) => {
+            one_tenant(set, name, out, inputs, (link, ifaces, format), &a.filters)
+        }
+        (_, _, Some(dir)) => {
+            let naming = sink::Naming {
+                size: a.file_size,
+                ..sink::Naming::plain(format)
+            };
+            every_tenant(set, dir, inputs, link, ifaces, naming)
+        }
         _ => Err("give --out-dir DIR, or --tenant NAME -w FILE".into()),
     }
 }
@@ -169,6 +199,8 @@ fn every_tenant(
     dir: &Path,
     inputs: Vec<Input>,
     link: LinkType,
+    ifaces: Vec<IfaceDesc>,
+    naming: sink::Naming,
 ) -> Result<ExitCode, String> {
     sink::check_open_files(set.len(), inputs.len())?;
     let automaton = set.publish();
@@ -179,7 +211,8 @@ fn every_tenant(
         dir,
         endpoints.into_iter().zip(caps).collect(),
         senders.ready(),
-        link,
+        ifaces,
+        naming,
     )?;
     let commands = sink.commands();
     let writer = std::thread::spawn(move || sink.run());
@@ -212,7 +245,7 @@ fn one_tenant(
     name: &str,
     out: &Path,
     inputs: Vec<Input>,
-    link: LinkType,
+    (link, ifaces, format): (LinkType, Vec<IfaceDesc>, Format),
     filters: &Path,
 ) -> Result<ExitCode, String> {
     let id = set
@@ -226,7 +259,19 @@ fn one_tenant(
     let (mut cache, mut found) = (Cache::new(), MatchSet::new());
     let (mut seen, mut written) = (0u64, 0u64);
     let write = |w: &mut dyn std::io::Write| -> std::io::Result<Result<(), String>> {
-        let mut pcap = PcapWriter::with_link(w, snaplen, link)?;
+        let ifaces: Vec<IfaceDesc> = ifaces
+            .iter()
+            .map(|i| IfaceDesc {
+                snaplen,
+                ..i.clone()
+            })
+            .collect();
+        let mut pcap = FrameWriter::new(
+            format,
+            w,
+            Some(&format!("bpf-demux tenant {name}")),
+            &ifaces,
+        )?;
         let mut io_err = None;
         let r = each_frame(inputs, link, |data, orig_len, stamp| {
             seen += 1;
@@ -237,7 +282,13 @@ fn one_tenant(
                 let len = (ret as usize)
                     .min(data.len())
                     .min(cap.map_or(usize::MAX, |c| c as usize));
-                if let Err(e) = pcap.write(stamp.ts_sec, stamp.ts_nsec, orig_len, &data[..len]) {
+                if let Err(e) = pcap.write(
+                    stamp.iface,
+                    stamp.ts_sec,
+                    stamp.ts_nsec,
+                    orig_len,
+                    &data[..len],
+                ) {
                     io_err = Some(e);
                     return Err("write failed".into());
                 }

@@ -9,12 +9,16 @@
 //! ends inside a record is an error naming the frame, after every whole
 //! frame before it has been handed out.
 
+mod write;
+
+pub use write::{Format, FrameWriter, IfaceDesc, PcapWriter, PcapngWriter};
+
 use crate::link::LinkType;
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// The link type of pcap code `code`, or the error naming it.
@@ -324,55 +328,5 @@ impl PcapReader {
             frame,
             detail: e.to_string(),
         })
-    }
-}
-
-/// Writes a classic little-endian pcap, microsecond stamps, one link type.
-pub struct PcapWriter<W: Write> {
-    out: W,
-}
-
-impl<W: Write> PcapWriter<W> {
-    /// A writer that writes the file header (Ethernet, `snaplen`) to `out`.
-    pub fn new(out: W, snaplen: u32) -> io::Result<PcapWriter<W>> {
-        PcapWriter::with_link(out, snaplen, LinkType::Ethernet)
-    }
-
-    /// A writer of frames of `link`.
-    pub fn with_link(mut out: W, snaplen: u32, link: LinkType) -> io::Result<PcapWriter<W>> {
-        let mut h = Vec::with_capacity(24);
-        h.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
-        h.extend_from_slice(&2u16.to_le_bytes());
-        h.extend_from_slice(&4u16.to_le_bytes());
-        h.extend_from_slice(&0i32.to_le_bytes());
-        h.extend_from_slice(&0u32.to_le_bytes());
-        h.extend_from_slice(&snaplen.to_le_bytes());
-        h.extend_from_slice(&link.code().to_le_bytes());
-        out.write_all(&h)?;
-        Ok(PcapWriter { out })
-    }
-    /// Writes one record.
-    pub fn write(
-        &mut self,
-        ts_sec: u64,
-        ts_nsec: u32,
-        orig_len: u32,
-        data: &[u8],
-    ) -> io::Result<()> {
-        let mut h = [0u8; 16];
-        h[0..4].copy_from_slice(&(ts_sec as u32).to_le_bytes());
-        h[4..8].copy_from_slice(&(ts_nsec / 1000).to_le_bytes());
-        h[8..12].copy_from_slice(&(data.len() as u32).to_le_bytes());
-        h[12..16].copy_from_slice(&orig_len.to_le_bytes());
-        self.out.write_all(&h)?;
-        self.out.write_all(data)
-    }
-    /// The inner writer.
-    pub fn into_inner(self) -> W {
-        self.out
-    }
-    /// Flushes the inner writer.
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
     }
 }
