@@ -1,9 +1,11 @@
 //! What bpf-demux's tools, tests and benchmarks share and the library does
 //! not export: the built-in benchmark workloads ([`workload`]), a private
-//! network namespace with a veth pair ([`netns`]), and the paths of the
+//! network namespace with a veth pair ([`netns`]), a tun device to inject
+//! raw IP packets ([`tun`]), and the paths of the
 //! repository's test data ([`data`]).
 
 pub mod netns;
+pub mod tun;
 pub mod workload;
 
 use std::path::PathBuf;

@@ -338,10 +338,12 @@ fn live_on_a_program_is_refused_naming_the_filter() {
 }
 
 /// `capture -D` lists interfaces with their link types (loopback is
-/// Ethernet-framed on Linux); `-L -i lo` prints lo's; `-i any` is refused
-/// before any socket or file exists, naming the device and why.
+/// Ethernet-framed on Linux); `-L -i lo` prints lo's, `-L -i any` the
+/// `any` device's (Linux cooked v2); `serve`, which captures Ethernet
+/// only, refuses `any` before any socket or file exists, naming the device
+/// and why.
 #[test]
-fn capture_lists_interfaces_and_refuses_what_it_cannot_capture() {
+fn capture_lists_interfaces_and_serve_refuses_what_it_cannot_capture() {
     let out = bin().args(["capture", "-D"]).output().unwrap();
     assert!(
         out.status.success(),
@@ -354,24 +356,30 @@ fn capture_lists_interfaces_and_refuses_what_it_cannot_capture() {
     assert!(String::from_utf8(out.stdout)
         .unwrap()
         .contains("EN10MB (Ethernet)"));
-    let dir = tmpdir("capture-any");
+    let out = bin().args(["capture", "-L", "-i", "any"]).output().unwrap();
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("LINUX_SLL2 (Linux cooked v2)"));
+    let dir = tmpdir("serve-any");
     let out = bin()
-        .args(["capture", "-i", "any", "-f"])
-        .arg(repo().join("tests/data/public.filters"))
-        .arg("--out-dir")
-        .arg(dir.join("o"))
+        .args(["serve", "-i", "any", "--socket"])
+        .arg(dir.join("s.sock"))
         .output()
         .unwrap();
-    assert_refused(&out, "-i any", &["interface `any`", "Linux cooked v2"]);
-    assert!(!dir.join("o").exists(), "an output folder was made");
+    assert_refused(
+        &out,
+        "serve -i any",
+        &["interface `any`", "Linux cooked v2"],
+    );
+    assert!(!dir.join("s.sock").exists(), "a socket was made");
 }
 
-/// A tun interface (raw IP, ARPHRD_NONE) is refused before capturing,
-/// naming it and its type (it used to yield Ethernet-labelled files with
-/// nothing in them). In a private namespace.
+/// A tun interface (raw IP, ARPHRD_NONE) is listed as raw IP, and `serve`
+/// (Ethernet only) refuses it before capturing, naming it and its type.
+/// In a private namespace. (`capture` on a tun: tests/live_links.rs.)
 #[test]
 #[ignore = "needs root and iproute2 (a tun in a private network namespace)"]
-fn capture_refuses_a_tun_interface() {
+fn a_tun_is_raw_ip_and_serve_refuses_it() {
     require_netns();
     let ns = format!("bpfdemux-tun-{}", std::process::id());
     let ip = |args: &[&str]| {
@@ -394,27 +402,22 @@ fn capture_refuses_a_tun_interface() {
         "netns", "exec", &ns, "ip", "tuntap", "add", "dev", "tun0", "mode", "tun",
     ]);
     ip(&["netns", "exec", &ns, "ip", "link", "set", "tun0", "up"]);
-    let dir = tmpdir("capture-tun");
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns,
-            env!("CARGO_BIN_EXE_bpf-demux"),
-            "capture",
-            "-i",
-            "tun0",
-            "-f",
-        ])
-        .arg(repo().join("tests/data/public.filters"))
-        .arg("--out-dir")
-        .arg(dir.join("o"))
+    let listed = Command::new("ip")
+        .args(["netns", "exec", &ns, env!("CARGO_BIN_EXE_bpf-demux")])
+        .args(["capture", "-L", "-i", "tun0"])
         .output()
         .unwrap();
-    assert_refused(
-        &out,
-        "tun0",
-        &["interface `tun0`", "ARPHRD_NONE", "LINKTYPE_RAW"],
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("RAW (Raw IP)"),
+        "{listed:?}"
     );
-    assert!(!dir.join("o").exists(), "an output folder was made");
+    let dir = tmpdir("serve-tun");
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns, env!("CARGO_BIN_EXE_bpf-demux")])
+        .args(["serve", "-i", "tun0", "--socket"])
+        .arg(dir.join("s.sock"))
+        .output()
+        .unwrap();
+    assert_refused(&out, "tun0", &["interface `tun0`", "Raw IP"]);
+    assert!(!dir.join("s.sock").exists(), "a socket was made");
 }

@@ -161,13 +161,16 @@ impl fmt::Display for IoFailure {
 pub enum Target {
     /// For a capture file of this link type.
     Offline(LinkType),
-    /// For a live Ethernet socket: the outer tag in metadata.
-    Live,
+    /// For a live socket delivering frames of this link type (Ethernet:
+    /// the outer tag in metadata).
+    Live(LinkType),
 }
 
 impl Target {
     /// For a capture file of Ethernet frames.
     pub const ETHERNET: Target = Target::Offline(LinkType::Ethernet);
+    /// For a live Ethernet socket.
+    pub const LIVE: Target = Target::Live(LinkType::Ethernet);
 }
 
 /// `expr` compiled with `opts` for a set file: an expression that cannot
@@ -191,7 +194,7 @@ impl Target {
     fn options(self, live_filter: bool) -> crate::expr::Options {
         let (live, link) = match self {
             Target::Offline(l) => (false, l),
-            Target::Live => (true, LinkType::Ethernet),
+            Target::Live(l) => (true, l),
         };
         crate::expr::Options {
             snaplen: crate::expr::DEFAULT_SNAPLEN,

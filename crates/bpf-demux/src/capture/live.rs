@@ -15,6 +15,7 @@ use super::endpoint::{Senders, TenantSpec};
 use super::sys::{self, ring::Ring, ring::RingConfig, FilterHandle};
 use super::update::{self, Applied, Change, PrefilterState, UpdateError};
 use crate::cbpf::FrameMeta;
+use crate::link::LinkType;
 use crate::FilterSet;
 use arc_swap::ArcSwap;
 use std::io;
@@ -51,6 +52,15 @@ pub struct LiveConfig {
     /// frames no tenant can accept are dropped in the kernel before the
     /// ring copy; recompiled and swapped on every update.
     pub kernel_prefilter: bool,
+    /// What the frames are (their link type, as the set is compiled for):
+    /// Ethernet (and loopback, which Linux frames as Ethernet); raw IP
+    /// ([`LinkType::Raw`]) on a tun or other ARPHRD_NONE interface; Linux
+    /// cooked v2 ([`LinkType::LinuxSll2`]) on the `any` device, whose
+    /// cooked socket gets no link header: each frame is given the header
+    /// libpcap gives it (protocol, interface index, device type, packet
+    /// type, source address). The `any` device has no kernel prefilter
+    /// (its socket filter sees no cooked header) and no VLAN re-insertion.
+    pub link: LinkType,
 }
 
 impl LiveConfig {
@@ -65,6 +75,7 @@ impl LiveConfig {
             direction: Direction::InOut,
             poll: Duration::from_millis(20),
             kernel_prefilter: true,
+            link: LinkType::Ethernet,
         }
     }
 }
@@ -82,6 +93,8 @@ pub enum Direction {
 
 /// `ARPHRD_LOOPBACK`.
 const ARPHRD_LOOPBACK: u16 = 772;
+/// A Linux cooked v2 header's length.
+const SLL2_LEN: u32 = 20;
 
 impl Direction {
     /// True when a frame of `pkttype` on a link of `hatype` is read.
@@ -184,6 +197,7 @@ pub struct LiveCapture {
     /// Updates whose prefilter swap needed the ENOMEM retry.
     prefilter_retries: AtomicU64,
     workers: Vec<JoinHandle<io::Result<CaptureTotals>>>,
+    link: LinkType,
 }
 
 impl LiveCapture {
@@ -197,10 +211,19 @@ impl LiveCapture {
         senders: Senders,
         cfg: &LiveConfig,
     ) -> io::Result<LiveCapture> {
-        let ifindex = sys::if_index(&cfg.interface)
-            .map_err(|e| io::Error::new(e.kind(), format!("interface `{}`: {e}", cfg.interface)))?;
+        let cooked = cfg.link == LinkType::LinuxSll2;
+        let ifindex = if cooked {
+            // The `any` device: every interface.
+            0
+        } else {
+            sys::if_index(&cfg.interface).map_err(|e| {
+                io::Error::new(e.kind(), format!("interface `{}`: {e}", cfg.interface))
+            })?
+        };
         let workers = cfg.workers.max(1);
         let mut ring_cfg = cfg.ring;
+        ring_cfg.cooked = cooked;
+        let kernel_prefilter = cfg.kernel_prefilter && !cooked;
         if workers > 1 {
             ring_cfg.fanout_group = Some((std::process::id() & 0xffff) as u16);
         }
@@ -214,9 +237,7 @@ impl LiveCapture {
             ));
         }
         let automaton = set.publish();
-        let prefilter = cfg
-            .kernel_prefilter
-            .then(|| crate::prefilter::compile(&automaton));
+        let prefilter = kernel_prefilter.then(|| crate::prefilter::compile(&automaton));
         let mut filter = match &prefilter {
             Some(Ok(p)) => Some(p.insns()),
             _ => None,
@@ -263,7 +284,12 @@ impl LiveCapture {
         let mut workers_h = Vec::new();
         let stop_all = stop.clone();
         for (w, mut ring) in rings.into_iter().enumerate() {
-            let mut d = Dispatcher::with_routing(current.load().routing.clone(), cfg.reinsert_vlan);
+            let mut d = Dispatcher::with_routing(
+                current.load().routing.clone(),
+                cfg.reinsert_vlan && !cooked,
+            );
+            // A cooked frame, its Linux cooked v2 header before it.
+            let mut sll2: Vec<u8> = Vec::new();
             let (direction, poll) = (cfg.direction, cfg.poll.max(Duration::from_millis(1)));
             let (stop, progress, admitted, max, current, own) = (
                 stop.clone(),
@@ -299,9 +325,23 @@ impl LiveCapture {
                             if max.is_some_and(|m| admitted.load(Ordering::Relaxed) >= m) {
                                 return;
                             }
+                            let (data, wire_len, net_off) = if cooked {
+                                sll2.clear();
+                                sll2.extend_from_slice(&f.protocol.to_be_bytes());
+                                sll2.extend_from_slice(&[0, 0]);
+                                sll2.extend_from_slice(&f.ifindex.to_be_bytes());
+                                sll2.extend_from_slice(&f.hatype.to_be_bytes());
+                                sll2.push(f.pkttype);
+                                sll2.push(f.halen);
+                                sll2.extend_from_slice(&f.addr);
+                                sll2.extend_from_slice(f.data);
+                                (&sll2[..], f.wire_len + SLL2_LEN, SLL2_LEN)
+                            } else {
+                                (f.data, f.wire_len, f.net_off as u32)
+                            };
                             let meta = FrameMeta {
-                                wire_len: f.wire_len,
-                                net_off: f.net_off as u32,
+                                wire_len,
+                                net_off,
                                 protocol: f.protocol,
                                 pkttype: f.pkttype,
                                 ifindex: f.ifindex,
@@ -310,10 +350,10 @@ impl LiveCapture {
                                 vlan_present: f.vlan.is_some(),
                                 vlan_tpid: f.vlan.map_or(0, |v| v.1),
                             };
-                            if own.is_own(f.data, &meta) {
+                            if own.is_own(data, &meta) {
                                 return;
                             }
-                            if !d.classify(f.data, &meta) {
+                            if !d.classify(data, &meta) {
                                 return;
                             }
                             if let Some(m) = max {
@@ -330,7 +370,7 @@ impl LiveCapture {
                                 ts_nsec: f.ts_nsec,
                                 iface: 0,
                             };
-                            d.deliver(f.data, &meta, stamp);
+                            d.deliver(data, &meta, stamp);
                         })?;
                         if n > 0 {
                             // Consumers on the ready set wake once per block.
@@ -370,6 +410,7 @@ impl LiveCapture {
             (Some(Err(why)), None) => PrefilterState::NoneForSet(why),
         };
         Ok(LiveCapture {
+            link: cfg.link,
             stop,
             progress,
             current,
@@ -377,7 +418,7 @@ impl LiveCapture {
                 set,
                 senders,
                 rings: handles,
-                kernel_prefilter: cfg.kernel_prefilter,
+                kernel_prefilter,
                 prefilter,
                 epoch: 0,
             }),
@@ -534,6 +575,11 @@ impl LiveCapture {
             .set
             .stats()
     }
+    /// The link type of the frames delivered ([`LiveConfig::link`]).
+    pub fn link(&self) -> LinkType {
+        self.link
+    }
+
     /// Times the kernel refused the prefilter (at start or after an
     /// update), so the capture went on with none.
     pub fn prefilter_refusals(&self) -> u64 {

@@ -3,6 +3,7 @@
 use crate::sink::{self, Command, Sink};
 use bpf_demux::capture::sys;
 use bpf_demux::capture::{Change, LiveCapture, Senders};
+use bpf_demux::link::LinkType;
 use bpf_demux::pcapfile::IfaceDesc;
 use bpf_demux::spec::{self, Target};
 use bpf_demux::FilterSet;
@@ -123,7 +124,12 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     }
     let workers = cfg.workers;
     let interface = cfg.interface.clone();
-    let progs = load_set(&filters)?;
+    let link = cfg.link;
+    if link == LinkType::LinuxSll2 {
+        // Its socket filter would see no cooked header.
+        cfg.kernel_prefilter = false;
+    }
+    let progs = load_set(&filters, link)?;
     sink::check_open_files(progs.len(), workers)?;
     // Before any file exists, so no signal can leave half-written ones.
     sys::catch_termination()
@@ -143,7 +149,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         senders.ready(),
         vec![IfaceDesc {
             name: interface.clone(),
-            link: bpf_demux::link::LinkType::Ethernet,
+            link,
             snaplen: bpf_demux::expr::DEFAULT_SNAPLEN,
         }],
         naming,
@@ -175,11 +181,15 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         bpf_demux::capture::PrefilterState::Refused(why) => {
             format!("no kernel prefilter (the kernel refused it: {why}; raise net.core.optmem_max)")
         }
+        _ if link == LinkType::LinuxSll2 => {
+            "no kernel prefilter (the `any` device's socket sees no cooked header)".to_string()
+        }
         _ => "no kernel prefilter".to_string(),
     };
     eprintln!(
-        "bpf-demux: capturing on {} for {n_tenants} tenants, {prefilter} (Ctrl-C to stop, SIGHUP reloads {})",
+        "bpf-demux: capturing on {} ({}) for {n_tenants} tenants, {prefilter} (Ctrl-C to stop, SIGHUP reloads {})",
         interface,
+        link.name(),
         filters.display()
     );
     let mut gone = false;
@@ -257,8 +267,8 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
 /// The set, compiled for the live socket; a `listen` address (a
 /// PCAP-over-IP stream, which only `serve` makes) is refused rather than
 /// ignored.
-fn load_set(path: &Path) -> Result<Vec<NamedProgram>, String> {
-    let specs = spec::load_for(path, Target::Live).map_err(|e| e.to_string())?;
+fn load_set(path: &Path, link: LinkType) -> Result<Vec<NamedProgram>, String> {
+    let specs = spec::load_for(path, Target::Live(link)).map_err(|e| e.to_string())?;
     specs
         .iter()
         .map(|s| match s.listen {
@@ -301,7 +311,7 @@ fn reload(
     queue: usize,
     workers: usize,
 ) {
-    let progs = match load_set(path) {
+    let progs = match load_set(path, live.link()) {
         Ok(p) => p,
         Err(e) => {
             say!("bpf-demux: reload failed: {e}");

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct RingArgs {
-    /// Interface to capture on (an Ethernet or loopback interface).
+    /// Interface to capture on: Ethernet, loopback, raw IP (a tun), or
+    /// `any` (every interface, as Linux cooked v2 frames).
     #[arg(long, short, required_unless_present_any = ["list_interfaces", "list_link_types"])]
     pub interface: Option<String>,
     /// List the interfaces and their link types, then exit (tcpdump's -D).
@@ -54,7 +55,8 @@ fn link_of(hatype: u16) -> Result<LinkType, String> {
     match hatype {
         // Ethernet, and loopback (Linux frames it as Ethernet).
         1 | 772 => Ok(LinkType::Ethernet),
-        65534 => Err("ARPHRD_NONE: raw IP, as a tun gives (LINKTYPE_RAW)".into()),
+        // A tun, and other interfaces without a link header: raw IP.
+        65534 => Ok(LinkType::Raw),
         512 => Err("ARPHRD_PPP: raw IP over PPP".into()),
         776 => Err("ARPHRD_SIT: IPv6 in IPv4".into()),
         778 => Err("ARPHRD_IPGRE: GRE".into()),
@@ -66,15 +68,14 @@ fn link_of(hatype: u16) -> Result<LinkType, String> {
 /// The link type a capture on `name` delivers, or why it is refused.
 pub fn interface_link(name: &str) -> Result<LinkType, String> {
     if name == "any" {
-        return Err(
-            "interface `any` (Linux cooked v2 frames from every interface) cannot be captured yet: capture one interface".into(),
-        );
+        // libpcap's `any` device: cooked v2 frames from every interface.
+        return Ok(LinkType::LinuxSll2);
     }
     match arphrd(name) {
         // No sysfs entry: the socket's own error names it.
         None => Ok(LinkType::Ethernet),
         Some(t) => link_of(t).map_err(|why| {
-            format!("interface `{name}` is {why}: bpf-demux captures Ethernet and loopback interfaces only (yet)")
+            format!("interface `{name}` is {why}: bpf-demux captures Ethernet, loopback and raw-IP (tun) interfaces and `any`")
         }),
     }
 }
@@ -117,7 +118,10 @@ impl RingArgs {
             .interface
             .as_deref()
             .ok_or("give the interface to capture on (-i NAME; -D lists them)")?;
-        interface_link(interface)?;
+        let link = interface_link(interface)?;
+        if link == LinkType::LinuxSll2 && self.promisc {
+            return Err("promiscuous mode is not supported on the `any` device".into());
+        }
         if self.workers == 0 || self.workers > 64 {
             return Err("--workers must be 1 to 64".into());
         }
@@ -127,6 +131,7 @@ impl RingArgs {
             );
         }
         let mut cfg = LiveConfig::new(interface);
+        cfg.link = link;
         cfg.workers = self.workers;
         cfg.kernel_prefilter = !self.no_kernel_prefilter;
         cfg.direction = match self.direction.as_str() {

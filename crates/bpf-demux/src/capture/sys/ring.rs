@@ -29,6 +29,10 @@ pub struct RingConfig {
     pub fanout_group: Option<u16>,
     /// Promiscuous mode via PACKET_ADD_MEMBERSHIP (reference-counted).
     pub promisc: bool,
+    /// A cooked socket (SOCK_DGRAM): frames without their link header,
+    /// what it was told in `sockaddr_ll` ([`RingFrame::addr`]); libpcap's
+    /// `any` device.
+    pub cooked: bool,
 }
 
 impl Default for RingConfig {
@@ -40,6 +44,7 @@ impl Default for RingConfig {
             retire_ms: 10,
             fanout_group: None,
             promisc: false,
+            cooked: false,
         }
     }
 }
@@ -67,6 +72,10 @@ pub struct RingFrame<'a> {
     pub ifindex: u32,
     /// ARPHRD type of that interface.
     pub hatype: u16,
+    /// The link-layer source address (`sll_addr`), `halen` bytes of it.
+    pub addr: [u8; 8],
+    /// Bytes of `addr` that are the address.
+    pub halen: u8,
 }
 
 /// A TPACKET_V3 ring socket bound to one interface.
@@ -91,7 +100,15 @@ impl Ring {
     pub fn open(ifindex: u32, cfg: &RingConfig, filter: Option<&[Insn]>) -> io::Result<Ring> {
         // SAFETY: plain socket(2); protocol 0 receives nothing until bind.
         let raw = check(unsafe {
-            libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0)
+            libc::socket(
+                libc::AF_PACKET,
+                if cfg.cooked {
+                    libc::SOCK_DGRAM
+                } else {
+                    libc::SOCK_RAW
+                } | libc::SOCK_CLOEXEC,
+                0,
+            )
         })?;
         // SAFETY: `raw` is a fresh descriptor nobody else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
@@ -291,6 +308,8 @@ impl Ring {
                 pkttype: sll.sll_pkttype,
                 ifindex: sll.sll_ifindex as u32,
                 hatype: sll.sll_hatype,
+                addr: sll.sll_addr,
+                halen: sll.sll_halen,
             });
             if h.tp_next_offset == 0 {
                 break;

@@ -112,6 +112,13 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         return listed;
     }
     let mut cfg = a.ring.config()?;
+    if cfg.link != bpf_demux::link::LinkType::Ethernet {
+        return Err(format!(
+            "interface `{}` delivers {} frames: serve captures Ethernet and loopback interfaces (capture takes the others)",
+            cfg.interface,
+            cfg.link.description()
+        ));
+    }
     let (workers, interface) = (cfg.workers, cfg.interface.clone());
     if a.block_timeout_ms == 0 || a.block_timeout_ms > 10_000 {
         return Err("--block-timeout-ms must be 1 to 10000".into());

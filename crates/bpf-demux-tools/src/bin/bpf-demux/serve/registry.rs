@@ -34,7 +34,7 @@ pub fn static_queue() -> QueueBound {
 /// Reads serve's `--filters`: TOML filters compiled for the live socket,
 /// each with a `listen` address.
 pub fn load_static(path: &Path) -> Result<Vec<StaticTenant>, String> {
-    let specs = spec::load_for(path, Target::Live).map_err(|e| e.to_string())?;
+    let specs = spec::load_for(path, Target::LIVE).map_err(|e| e.to_string())?;
     specs
         .iter()
         .map(|s| {
