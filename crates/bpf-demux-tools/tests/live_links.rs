@@ -232,3 +232,99 @@ fn capture_on_a_tun_writes_raw_ip() {
     holder.join().unwrap();
     let _ = Path::new("");
 }
+
+/// tcpdump's file habits live: `-s` caps every tenant, `-G` rotates each
+/// tenant's file by the second under a `-w` strftime pattern, pcapng
+/// files carry the tenant's name. Against tcpdump's recording of the same
+/// frames (cut to 40 bytes).
+#[test]
+#[ignore = "needs root, a network namespace and tcpdump"]
+fn capture_rotates_by_time_and_caps_as_tcpdump_does() {
+    require_tools();
+    let ns = NetNs::new("rot");
+    let dir = tmpdir("live-rot");
+    std::fs::write(
+        dir.join("set.filters"),
+        "udp\texpr: udp\nall\texpr: len > 0\n",
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_bpf-demux");
+    let mut ours = Command::new("ip");
+    ours.args(["netns", "exec", &ns.name, bin, "capture", "-i", "vb", "-f"])
+        .arg(dir.join("set.filters"))
+        .arg("--out-dir")
+        .arg(dir.join("out"))
+        .args([
+            "-s",
+            "40",
+            "-G",
+            "1",
+            "-w",
+            "%n-%s.pcapng",
+            "--format",
+            "pcapng",
+        ]);
+    let mut ours = Proc::spawn(ours);
+    ours.wait_for("capturing on");
+    let mut theirs = Command::new("ip");
+    theirs
+        .args([
+            "netns", "exec", &ns.name, "tcpdump", "-i", "vb", "-B", "65536",
+        ])
+        .args(["-U", "--immediate-mode", "-Z", "root", "-w"])
+        .arg(dir.join("all.pcap"));
+    let mut theirs = Proc::spawn(theirs);
+    theirs.wait_for("listening on");
+    let nspath = ns.path();
+    std::thread::spawn(move || {
+        enter_netns(&nspath).unwrap();
+        let mut s = PacketSocket::open().unwrap();
+        s.bind(if_index("va").unwrap()).unwrap();
+        for _ in 0..3 {
+            for p in packets() {
+                let t = if p[0] >> 4 == 6 { 0x86dd } else { 0x0800 };
+                s.send(&ether([2, 0, 0, 0, 0, 0x0b], t, &p)).unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(1100));
+        }
+    })
+    .join()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    theirs.signal("-INT");
+    let _ = theirs.finish();
+    ours.signal("-TERM");
+    let (code, err) = ours.finish();
+    assert_eq!(code, 0, "{err:?}");
+    let recorded = frames_of(&dir.join("all.pcap"));
+    assert_eq!(recorded.len(), 3 * packets().len());
+    for (tenant, keep) in [("udp", 17u8), ("all", 0)] {
+        let mut files: Vec<(u64, std::path::PathBuf)> = std::fs::read_dir(dir.join("out"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter_map(|p| {
+                let n = p.file_name()?.to_str()?.to_owned();
+                let secs = n
+                    .strip_prefix(&format!("{tenant}-"))?
+                    .strip_suffix(".pcapng")?;
+                Some((secs.parse().ok()?, p))
+            })
+            .collect();
+        files.sort();
+        assert!(files.len() >= 2, "{tenant}: {files:?}");
+        let mut got = Vec::new();
+        for (_, f) in &files {
+            got.extend(frames_of(f));
+        }
+        let want: Vec<(Vec<u8>, u32)> = recorded
+            .iter()
+            .filter(|(d, _)| {
+                let v6 = d[12..14] == [0x86, 0xdd];
+                let proto = if v6 { d[14 + 6] } else { d[14 + 9] };
+                keep == 0 || proto == keep
+            })
+            .map(|(d, o)| (d[..d.len().min(40)].to_vec(), *o))
+            .collect();
+        assert_eq!(got, want, "{tenant}");
+    }
+}

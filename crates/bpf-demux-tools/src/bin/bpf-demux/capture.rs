@@ -83,6 +83,10 @@ pub struct Args {
     /// appended to the name.
     #[arg(short = 'C', value_name = "SIZE", value_parser = sink::parse_size)]
     file_size: Option<u64>,
+    /// Cap every tenant's delivered bytes at this many (tcpdump's -s;
+    /// 0 means 262144); a tenant's own snaplen below it still applies.
+    #[arg(short = 's', long = "snaplen", value_name = "SNAPLEN")]
+    snaplen: Option<u32>,
     /// Rotate each tenant's file before writing a frame once it is this
     /// many seconds old (tcpdump's -G).
     #[arg(short = 'G', value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
@@ -129,7 +133,14 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         // Its socket filter would see no cooked header.
         cfg.kernel_prefilter = false;
     }
-    let progs = load_set(&filters, link)?;
+    let snap = a.snaplen.map(|s| {
+        if s == 0 {
+            bpf_demux::expr::DEFAULT_SNAPLEN
+        } else {
+            s
+        }
+    });
+    let progs = load_set(&filters, link, snap)?;
     sink::check_open_files(progs.len(), workers)?;
     // Before any file exists, so no signal can leave half-written ones.
     sys::catch_termination()
@@ -202,7 +213,15 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
             live.stop();
         }
         if sys::take_hangup() {
-            reload(&filters, &live, &mut current, &commands, a.queue, workers);
+            reload(
+                &filters,
+                &live,
+                &mut current,
+                &commands,
+                a.queue,
+                workers,
+                snap,
+            );
         }
         if sys::take_usr1() {
             let _ = commands.send(Command::PrintStats(progress_line(&live, start)));
@@ -267,7 +286,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
 /// The set, compiled for the live socket; a `listen` address (a
 /// PCAP-over-IP stream, which only `serve` makes) is refused rather than
 /// ignored.
-fn load_set(path: &Path, link: LinkType) -> Result<Vec<NamedProgram>, String> {
+fn load_set(path: &Path, link: LinkType, snap: Option<u32>) -> Result<Vec<NamedProgram>, String> {
     let specs = spec::load_for(path, Target::Live(link)).map_err(|e| e.to_string())?;
     specs
         .iter()
@@ -278,7 +297,14 @@ fn load_set(path: &Path, link: LinkType) -> Result<Vec<NamedProgram>, String> {
                 s.line,
                 s.name
             )),
-            None => s.validate(path).map_err(|e| e.to_string()),
+            None => s.validate(path).map_err(|e| e.to_string()).map(|p| match snap {
+                // -s: every tenant's cap at most that.
+                Some(c) => {
+                    let cap = p.snaplen.map_or(c, |own| own.min(c));
+                    p.with_snaplen(cap)
+                }
+                None => p,
+            }),
         })
         .collect()
 }
@@ -310,8 +336,9 @@ fn reload(
     commands: &Sender<Command>,
     queue: usize,
     workers: usize,
+    snap: Option<u32>,
 ) {
-    let progs = match load_set(path, live.link()) {
+    let progs = match load_set(path, live.link(), snap) {
         Ok(p) => p,
         Err(e) => {
             say!("bpf-demux: reload failed: {e}");

@@ -27,7 +27,7 @@ pub struct Args {
     #[arg(short = 'd', action = clap::ArgAction::Count)]
     d: u8,
     /// What accepting programs return.
-    #[arg(long, default_value_t = expr::DEFAULT_SNAPLEN)]
+    #[arg(short = 's', long, default_value_t = expr::DEFAULT_SNAPLEN)]
     snaplen: u32,
     /// Compile for a live Linux socket (bpf-demux capture): `vlan` also
     /// tests the tag the kernel stripped into metadata, as libpcap does for
