@@ -606,6 +606,15 @@ fn protochain_answers_equal_libpcaps_loop() {
         "less 100 or ip6 protochain 17",
         "ip6 protochain 17 or less 100",
         "ip6 protochain 51 and not ip6 protochain 0 or ip6 protochain 44 and protochain 17",
+        // Every IPv6 extension header, and IPv4 walks shared too (inline
+        // ones would not fit).
+        "ip6 protochain 0 or ip6 protochain 43 or ip6 protochain 44 or ip6 protochain 51 \
+         or ip6 protochain 60 or ip6 protochain 6 or ip6 protochain 17 or ip protochain 51 \
+         or ip protochain 6",
+        "ip protochain 51 and not ip protochain 6 or ip protochain 17",
+        "ip6 protochain 0 or ip6 protochain 43 or ip6 protochain 44 or ip6 protochain 51 \
+         or ip6 protochain 60 or ip protochain 51 or ip protochain 6 or ip protochain 17 \
+         or ip protochain 1 or ip protochain 2",
     ];
     // Frames cut inside their header chains, at every length: libpcap's
     // walk stops the program where it reads past the end. `short.pcap`:

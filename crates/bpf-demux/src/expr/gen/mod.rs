@@ -81,6 +81,8 @@ pub struct Gen {
     walks: Vec<protochain::Walk>,
     /// The program's final rejection (`ret #0`).
     reject: Label,
+    /// Share IPv4 `protochain` walks too (when inline ones do not fit).
+    share_v4: bool,
 }
 
 impl Gen {
@@ -99,6 +101,7 @@ impl Gen {
             sites: None,
             walks: Vec::new(),
             reject: 0,
+            share_v4: false,
         }
     }
     fn label(&mut self) -> Label {
@@ -494,12 +497,27 @@ impl Gen {
         Ok(())
     }
 
-    /// The whole program: `ret #snaplen` when the tree holds, `ret #0` else.
-    pub fn finish(mut self, root: &Node, snaplen: u32) -> Result<Vec<Insn>, ExprError> {
+    /// The whole program: `ret #snaplen` when the tree holds, `ret #0`
+    /// else. Too long with IPv4 `protochain` walks inline: again with them
+    /// shared (exact but for file frames cut inside the chain).
+    pub fn finish(self, root: &Node, snaplen: u32) -> Result<Vec<Insn>, ExprError> {
+        let opts = self.opts;
+        match self.finish_once(root, snaplen) {
+            Err(e) if matches!(e.kind, ExprErrorKind::TooLong { .. }) && has_protochain(root) => {
+                let mut again = Gen::new(&opts);
+                again.share_v4 = true;
+                again.finish_once(root, snaplen)
+            }
+            r => r,
+        }
+    }
+
+    fn finish_once(mut self, root: &Node, snaplen: u32) -> Result<Vec<Insn>, ExprError> {
         // `protochain`: a first pass finds where each is and with which
         // offsets, so that one walk per version serves them all.
         let sites = if has_protochain(root) {
             let mut first = Gen::new(&self.opts);
+            first.share_v4 = self.share_v4;
             first.sites = Some(Vec::new());
             let (t, f) = (first.label(), first.label());
             first.reject = f;

@@ -122,11 +122,18 @@ impl Gen {
     }
 
     /// The shared walks for `sites`: one per IPv6 offsets with more than
-    /// one site, with a cell for each extension header asked for (the
-    /// others, and IPv4's short walks, are inline).
+    /// one site (and per IPv4 offsets too with `share_v4`), with a cell for
+    /// each extension header asked for; the others are inline.
     pub(super) fn plan_walks(&mut self, sites: &[Site]) -> Result<(), ExprErrorKind> {
-        let shared =
-            |s: &Site| s.v6 && sites.iter().filter(|o| o.v6 && o.offs == s.offs).count() > 1;
+        let share_v4 = self.share_v4;
+        let shared = |s: &Site| {
+            (s.v6 || share_v4)
+                && sites
+                    .iter()
+                    .filter(|o| o.v6 == s.v6 && o.offs == s.offs)
+                    .count()
+                    > 1
+        };
         for s in sites.iter().filter(|s| shared(s)) {
             let i = match self
                 .walks
@@ -175,7 +182,7 @@ impl Gen {
                 let on = self.label();
                 self.jmp(JmpOp::Eq, Src::K, v as u32, rt, on);
                 self.items.push(Item::Place(on));
-                self.step(v6, net, nh, rf, None);
+                self.step(v6, net, nh, rf, None, &[]);
             }
             self.relay([(rt, t), (rf, f)]);
         }
@@ -199,8 +206,19 @@ impl Gen {
     /// One step of the walk: past an extension header (IPv6) or AH to the
     /// next one; any other value goes to `end`. `check`: the cell holding
     /// how far a header may start, and where to go when it starts further.
-    fn step(&mut self, v6: bool, net: u32, nh: u32, end: Label, check: Option<(u32, Label)>) {
+    /// `seen`: extension headers to record in their cells as they pass (on
+    /// the way from the class test to the advance).
+    fn step(
+        &mut self,
+        v6: bool,
+        net: u32,
+        nh: u32,
+        end: Label,
+        check: Option<(u32, Label)>,
+        seen: &[(u8, u32)],
+    ) {
         let (next, ah) = (self.label(), self.label());
+        let cell = |p: u32| seen.iter().find(|(s, _)| *s as u32 == p).map(|&(_, c)| c);
         let checked = |g: &mut Gen| {
             if let Some((lim, short)) = check {
                 let ok = g.label();
@@ -209,14 +227,31 @@ impl Gen {
                 g.items.push(Item::Place(ok));
             }
         };
+        // Recorded AH: its cell written just before the AH advance.
+        let ah_rec = cell(AH).map(|c| (self.label(), c));
+        let ah_in = ah_rec.map_or(ah, |(l, _)| l);
         if v6 {
             let ext = self.label();
+            let recs: Vec<(u32, Label, u32)> = EXT6
+                .iter()
+                .filter_map(|&h| cell(h).map(|c| (h, self.label(), c)))
+                .collect();
             for hdr in EXT6 {
                 let miss = self.label();
-                self.jmp(JmpOp::Eq, Src::K, hdr, ext, miss);
+                let to = recs.iter().find(|r| r.0 == hdr).map_or(ext, |r| r.1);
+                self.jmp(JmpOp::Eq, Src::K, hdr, to, miss);
                 self.items.push(Item::Place(miss));
             }
-            self.jmp(JmpOp::Eq, Src::K, AH, ah, end);
+            self.jmp(JmpOp::Eq, Src::K, AH, ah_in, end);
+            // Each recorded header: its cell, then the advance (the last
+            // one falls into it).
+            for (i, &(_, label, c)) in recs.iter().enumerate() {
+                self.items.push(Item::Place(label));
+                self.stmt(Op::St, c);
+                if i + 1 < recs.len() {
+                    self.items.push(Item::Ja(ext));
+                }
+            }
             self.items.push(Item::Place(ext));
             checked(self);
             self.stmt(Op::LdInd(Size::B), net);
@@ -229,7 +264,11 @@ impl Gen {
             self.stmt(Op::LdMem, nh);
             self.items.push(Item::Ja(next));
         } else {
-            self.jmp(JmpOp::Eq, Src::K, AH, ah, end);
+            self.jmp(JmpOp::Eq, Src::K, AH, ah_in, end);
+        }
+        if let Some((label, c)) = ah_rec {
+            self.items.push(Item::Place(label));
+            self.stmt(Op::St, c);
         }
         self.items.push(Item::Place(ah));
         checked(self);
@@ -349,14 +388,7 @@ impl Gen {
         for group in 0..d.div_ceil(RELAY) {
             let (rend, rshort) = (self.label(), self.label());
             for _ in (group * RELAY)..((group + 1) * RELAY).min(d) {
-                for &(p, cell) in &w.seen {
-                    let (rec, on) = (self.label(), self.label());
-                    self.jmp(JmpOp::Eq, Src::K, p as u32, rec, on);
-                    self.items.push(Item::Place(rec));
-                    self.stmt(Op::St, cell);
-                    self.items.push(Item::Place(on));
-                }
-                self.step(w.v6, net, nh, rend, Some((lim, rshort)));
+                self.step(w.v6, net, nh, rend, Some((lim, rshort)), &w.seen);
             }
             self.relay([(rend, end), (rshort, short)]);
         }
