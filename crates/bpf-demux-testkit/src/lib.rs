@@ -4,6 +4,7 @@
 //! raw IP packets ([`tun`]), and the paths of the
 //! repository's test data ([`data`]).
 
+pub mod handcoded;
 pub mod netns;
 pub mod tun;
 pub mod workload;

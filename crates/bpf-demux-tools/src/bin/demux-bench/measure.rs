@@ -3,6 +3,7 @@
 use crate::Workload;
 use bpf_demux::cbpf::{self, FrameMeta};
 use bpf_demux::{Cache, FilterSet, MatchSet};
+use bpf_demux_testkit::handcoded::HostsDemux;
 use std::hint::black_box;
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -20,6 +21,9 @@ pub struct Row {
     pub frames: usize,
     pub independent_ns_per_frame: f64,
     pub merged_ns_per_frame: f64,
+    /// A hand-written demultiplexer for exactly this set, when there is
+    /// one (sets of libpcap's `host A`: [`HostsDemux`]).
+    pub handcoded_ns_per_frame: Option<f64>,
     pub speedup: f64,
     pub merged_frames_per_sec: f64,
     pub build_ms: f64,
@@ -144,6 +148,40 @@ fn measure(w: &Workload, n: usize, frames: &Frames, plan: &Plan) -> Result<Row, 
         indep_passes,
         budget,
     );
+    // The hand-written baseline, when the set is one it exists for: it must
+    // give every frame the merged structure's tenants first.
+    let handcoded = match HostsDemux::for_set(progs) {
+        None => None,
+        Some(hand) => {
+            let mut ids = Vec::new();
+            for (fi, (f, meta)) in frames.iter().enumerate() {
+                auto.matches_into(&mut cache, f, meta, &mut out);
+                hand.matches(f, &mut ids);
+                let mut a: Vec<u32> = out.iter().map(|(id, _)| id.index() as u32).collect();
+                a.sort_unstable();
+                ids.sort_unstable();
+                if a != ids {
+                    return Err(format!(
+                        "{} N={n}: frame {}: the hand-written demultiplexer gives {ids:?}, merged {a:?}",
+                        w.name,
+                        fi + 1
+                    ));
+                }
+            }
+            Some(median_pass(
+                || {
+                    let mut acc = 0;
+                    for (f, _) in frames {
+                        hand.matches(black_box(f), &mut ids);
+                        acc += ids.len();
+                    }
+                    acc
+                },
+                min_passes,
+                budget,
+            ))
+        }
+    };
     let per = |d: Duration| d.as_nanos() as f64 / frames.len() as f64;
     let (i_ns, m_ns) = (per(independent), per(merged));
     Ok(Row {
@@ -152,6 +190,7 @@ fn measure(w: &Workload, n: usize, frames: &Frames, plan: &Plan) -> Result<Row, 
         frames: frames.len(),
         independent_ns_per_frame: i_ns,
         merged_ns_per_frame: m_ns,
+        handcoded_ns_per_frame: handcoded.map(per),
         speedup: i_ns / m_ns,
         merged_frames_per_sec: 1e9 / m_ns,
         build_ms: build.as_secs_f64() * 1e3,

@@ -43,11 +43,12 @@ pub fn print_table(rows: &[Row], source: &str) {
         .unwrap_or(6)
         .max(6);
     println!(
-        "{:<w$} {:>6} {:>14} {:>12} {:>9} {:>13} {:>10} {:>11} {:>7} {:>9}",
+        "{:<w$} {:>6} {:>14} {:>12} {:>12} {:>9} {:>13} {:>10} {:>11} {:>7} {:>9}",
         "family",
         "N",
         "indep ns/frm",
         "merged ns/frm",
+        "hand ns/frm",
         "speedup",
         "merged frm/s",
         "build ms",
@@ -56,12 +57,16 @@ pub fn print_table(rows: &[Row], source: &str) {
         "matched"
     );
     for r in rows {
+        let hand = r.handcoded_ns_per_frame.map_or("-".to_string(), |h| {
+            format!("{h:.1} ({:.1}x)", r.merged_ns_per_frame / h)
+        });
         println!(
-            "{:<w$} {:>6} {:>14.1} {:>12.1} {:>8.1}x {:>13.0} {:>10.2} {:>11} {:>7} {:>8.1}%",
+            "{:<w$} {:>6} {:>14.1} {:>12.1} {:>12} {:>8.1}x {:>13.0} {:>10.2} {:>11} {:>7} {:>8.1}%",
             r.family,
             r.n,
             r.independent_ns_per_frame,
             r.merged_ns_per_frame,
+            hand,
             r.speedup,
             r.merged_frames_per_sec,
             r.build_ms,
