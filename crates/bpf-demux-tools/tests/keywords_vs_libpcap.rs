@@ -310,15 +310,7 @@ fn link_level_keywords_answer_as_libpcap_on_every_link_type() {
     ethernet.extend(corpus_pcaps().iter().flat_map(|p| frames_of(p)));
     let mut failures = Vec::new();
     for link in LinkType::ALL {
-        let frames: Vec<(Vec<u8>, FrameMeta)> = ethernet
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (d, o))| convert(link, d, *o, i))
-            .map(|(d, o)| {
-                let m = link.meta(&d, o);
-                (d, m)
-            })
-            .collect();
+        let frames = frames_for(link, &ethernet);
         let t = compare_on_link(link, None, &exprs, &frames, &mut failures);
         eprintln!(
             "{link}: {} compared ({} accept some frame), {} refused by both",

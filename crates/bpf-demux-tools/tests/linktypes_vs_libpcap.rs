@@ -109,15 +109,7 @@ fn each_link_type_answers_as_libpcap() {
     let mut failures = Vec::new();
     let dir = tmpdir("linktypes-files");
     for link in LinkType::ALL {
-        let frames: Vec<_> = corpus
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (d, o))| convert(link, d, *o, i))
-            .map(|(d, o)| {
-                let m = link.meta(&d, o);
-                (d, m)
-            })
-            .collect();
+        let frames = frames_for(link, &corpus);
         assert!(frames.len() > 300, "{link}: {} frames", frames.len());
         // As `tcpdump -d -y` compiles, and as `tcpdump -r` does for a file.
         let file = empty_pcap(&dir, link);

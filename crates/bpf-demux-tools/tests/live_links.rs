@@ -71,47 +71,9 @@ fn against_tcpdump(
         .map(|(n, e)| format!("{n}\texpr: {e}\n"))
         .collect();
     std::fs::write(dir.join("set.filters"), set).unwrap();
-    let bin = env!("CARGO_BIN_EXE_bpf-demux");
-    let mut ours = Command::new("ip");
-    ours.args(["netns", "exec", &ns.name, bin, "capture", "-i", iface, "-f"])
-        .arg(dir.join("set.filters"))
-        .arg("--out-dir")
-        .arg(dir.join("out"));
-    let mut ours = Proc::spawn(ours);
-    ours.wait_for("capturing on");
-    let mut theirs = Command::new("ip");
-    theirs
-        .args([
-            "netns",
-            "exec",
-            &ns.name,
-            "tcpdump",
-            "-i",
-            iface,
-            "-B",
-            "65536",
-            "-U",
-            "--immediate-mode",
-            "-Z",
-            "root",
-        ])
-        .args(["-y", link.name(), "-w"])
-        .arg(dir.join("all.pcap"));
-    let mut theirs = Proc::spawn(theirs);
-    theirs.wait_for("listening on");
-    let nspath = ns.path();
-    std::thread::spawn(move || {
-        enter_netns(&nspath).unwrap();
-        send();
-    })
-    .join()
-    .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
-    theirs.signal("-INT");
-    let _ = theirs.finish();
-    ours.signal("-TERM");
-    let (code, err) = ours.finish();
-    assert_eq!(code, 0, "{err:?}");
+    let both = start_both(ns, iface, link, &dir, &[]);
+    in_ns(ns, send);
+    stop_both(both);
     let all = dir.join("all.pcap");
     let recorded = frames_of(&all).len();
     assert!(recorded >= 20, "tcpdump recorded {recorded} frames");
@@ -143,6 +105,60 @@ fn against_tcpdump(
         assert_eq!(frames_of(&got), frames_of(&want), "tenant `{name}` ({e})");
     }
     recorded
+}
+
+/// `bpf-demux capture -i IFACE -f DIR/set.filters --out-dir DIR/out
+/// EXTRA` and `tcpdump -i IFACE -y LINK -w DIR/all.pcap` (a buffer large
+/// enough to drop nothing), in `ns`, both capturing.
+fn start_both(ns: &NetNs, iface: &str, link: LinkType, dir: &Path, extra: &[&str]) -> (Proc, Proc) {
+    let bin = env!("CARGO_BIN_EXE_bpf-demux");
+    let mut ours = Command::new("ip");
+    ours.args(["netns", "exec", &ns.name, bin, "capture", "-i", iface, "-f"])
+        .arg(dir.join("set.filters"))
+        .arg("--out-dir")
+        .arg(dir.join("out"))
+        .args(extra);
+    let mut ours = Proc::spawn(ours);
+    ours.wait_for("capturing on");
+    let mut theirs = Command::new("ip");
+    theirs
+        .args([
+            "netns", "exec", &ns.name, "tcpdump", "-i", iface, "-B", "65536",
+        ])
+        .args([
+            "-U",
+            "--immediate-mode",
+            "-Z",
+            "root",
+            "-y",
+            link.name(),
+            "-w",
+        ])
+        .arg(dir.join("all.pcap"));
+    let mut theirs = Proc::spawn(theirs);
+    theirs.wait_for("listening on");
+    (ours, theirs)
+}
+
+/// Stops tcpdump, then the capture (which must end cleanly).
+fn stop_both((ours, theirs): (Proc, Proc)) {
+    std::thread::sleep(Duration::from_millis(700));
+    theirs.signal("-INT");
+    let _ = theirs.finish();
+    ours.signal("-TERM");
+    let (code, err) = ours.finish();
+    assert_eq!(code, 0, "{err:?}");
+}
+
+/// Runs `f` on a thread in `ns`.
+fn in_ns(ns: &NetNs, f: impl FnOnce() + Send + 'static) {
+    let p = ns.path();
+    std::thread::spawn(move || {
+        enter_netns(&p).unwrap();
+        f();
+    })
+    .join()
+    .unwrap();
 }
 
 fn require_tools() {
@@ -248,13 +264,12 @@ fn capture_rotates_by_time_and_caps_as_tcpdump_does() {
         "udp\texpr: udp\nall\texpr: len > 0\n",
     )
     .unwrap();
-    let bin = env!("CARGO_BIN_EXE_bpf-demux");
-    let mut ours = Command::new("ip");
-    ours.args(["netns", "exec", &ns.name, bin, "capture", "-i", "vb", "-f"])
-        .arg(dir.join("set.filters"))
-        .arg("--out-dir")
-        .arg(dir.join("out"))
-        .args([
+    let both = start_both(
+        &ns,
+        "vb",
+        LinkType::Ethernet,
+        &dir,
+        &[
             "-s",
             "40",
             "-G",
@@ -263,21 +278,9 @@ fn capture_rotates_by_time_and_caps_as_tcpdump_does() {
             "%n-%s.pcapng",
             "--format",
             "pcapng",
-        ]);
-    let mut ours = Proc::spawn(ours);
-    ours.wait_for("capturing on");
-    let mut theirs = Command::new("ip");
-    theirs
-        .args([
-            "netns", "exec", &ns.name, "tcpdump", "-i", "vb", "-B", "65536",
-        ])
-        .args(["-U", "--immediate-mode", "-Z", "root", "-w"])
-        .arg(dir.join("all.pcap"));
-    let mut theirs = Proc::spawn(theirs);
-    theirs.wait_for("listening on");
-    let nspath = ns.path();
-    std::thread::spawn(move || {
-        enter_netns(&nspath).unwrap();
+        ],
+    );
+    in_ns(&ns, || {
         let mut s = PacketSocket::open().unwrap();
         s.bind(if_index("va").unwrap()).unwrap();
         for _ in 0..3 {
@@ -287,15 +290,8 @@ fn capture_rotates_by_time_and_caps_as_tcpdump_does() {
             }
             std::thread::sleep(Duration::from_millis(1100));
         }
-    })
-    .join()
-    .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    theirs.signal("-INT");
-    let _ = theirs.finish();
-    ours.signal("-TERM");
-    let (code, err) = ours.finish();
-    assert_eq!(code, 0, "{err:?}");
+    });
+    stop_both(both);
     let recorded = frames_of(&dir.join("all.pcap"));
     assert_eq!(recorded.len(), 3 * packets().len());
     for (tenant, keep) in [("udp", 17u8), ("all", 0)] {

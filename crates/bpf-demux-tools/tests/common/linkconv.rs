@@ -132,6 +132,21 @@ fn libpcap_with(how: &[&str], e: &str) -> Result<Result<Program, String>, String
     Ok(Program::validate(&insns).map_err(|e| e.to_string()))
 }
 
+/// `ethernet` frames (data, wire length) as a capture of `link` holds
+/// them, with what the link header tells a filter (those a capture of
+/// `link` could not hold left out).
+pub fn frames_for(link: LinkType, ethernet: &[(Vec<u8>, u32)]) -> Vec<(Vec<u8>, FrameMeta)> {
+    ethernet
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (d, o))| convert(link, d, *o, i))
+        .map(|(d, o)| {
+            let m = link.meta(&d, o);
+            (d, m)
+        })
+        .collect()
+}
+
 /// What [`compare_on_link`] found.
 pub struct Tally {
     /// Expressions both compiled, compared on every frame.
