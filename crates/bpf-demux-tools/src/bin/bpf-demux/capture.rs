@@ -26,6 +26,12 @@ macro_rules! say {
 /// Capture from one interface (one AF_PACKET TPACKET_V3 socket, or one per
 /// worker) and write every tenant's frames to DIR/<name>.pcap.
 ///
+/// Interfaces: Ethernet and loopback (EN10MB), tun and other raw-IP ones
+/// (RAW), and `any` (every interface, as Linux cooked v2 frames, the
+/// headers libpcap makes; no kernel prefilter there). Files are pcap or
+/// pcapng (--format), named by -w PATTERN and rotated by -C (size) and -G
+/// (seconds) as tcpdump names and rotates its files, per tenant.
+///
 /// Each frame goes through the merged filter once and is written to every
 /// tenant whose filter accepts it, truncated to min(filter's return value,
 /// frame length, tenant's snaplen). A kernel prefilter compiled from the
