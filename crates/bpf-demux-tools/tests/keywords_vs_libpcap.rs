@@ -312,10 +312,6 @@ fn link_level_keywords_answer_as_libpcap_on_every_link_type() {
     for link in LinkType::ALL {
         let frames = frames_for(link, &ethernet);
         let t = compare_on_link(link, None, &exprs, &frames, &mut failures);
-        eprintln!(
-            "{link}: {} compared ({} accept some frame), {} refused by both",
-            t.compared, t.accepting, t.refused
-        );
         if link == LinkType::Ethernet {
             assert!(t.compared >= 200, "only {} compared", t.compared);
             assert!(t.refused >= 25, "only {} refused", t.refused);

@@ -161,7 +161,8 @@ pub struct Tally {
 /// with `savefile` an empty pcap of the link type, as for reading a
 /// capture file: `-r`); both must refuse it, or both compile it and give
 /// every frame the same answer (both programs run by the reference
-/// interpreter). Differences are pushed to `failures`.
+/// interpreter). Differences are pushed to `failures`; the tally is
+/// printed.
 pub fn compare_on_link(
     link: LinkType,
     savefile: Option<&Path>,
@@ -215,6 +216,7 @@ pub fn compare_on_link(
             }
         }
     }
+    eprintln!("{link_name}: {compared} compared ({accepting} accept some frame), {refused} refused by both");
     Tally {
         compared,
         refused,

@@ -64,6 +64,12 @@ pub struct LiveConfig {
 }
 
 impl LiveConfig {
+    /// Whether a kernel prefilter goes on the ring sockets: asked for, and
+    /// not the `any` device (whose socket filter sees no cooked header).
+    pub fn uses_kernel_prefilter(&self) -> bool {
+        self.kernel_prefilter && self.link != LinkType::LinuxSll2
+    }
+
     /// The defaults for capturing on `interface`.
     pub fn new(interface: &str) -> LiveConfig {
         LiveConfig {
@@ -223,7 +229,7 @@ impl LiveCapture {
         let workers = cfg.workers.max(1);
         let mut ring_cfg = cfg.ring;
         ring_cfg.cooked = cooked;
-        let kernel_prefilter = cfg.kernel_prefilter && !cooked;
+        let kernel_prefilter = cfg.uses_kernel_prefilter();
         if workers > 1 {
             ring_cfg.fanout_group = Some((std::process::id() & 0xffff) as u16);
         }

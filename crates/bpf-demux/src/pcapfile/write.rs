@@ -184,15 +184,30 @@ impl<W: Write> PcapngWriter<W> {
         let ts = ts_sec
             .saturating_mul(1_000_000_000)
             .saturating_add(ts_nsec as u64);
-        let mut epb = Vec::with_capacity(20 + data.len() + 3);
-        epb.extend_from_slice(&iface.to_le_bytes());
-        epb.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
-        epb.extend_from_slice(&(ts as u32).to_le_bytes());
-        epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        epb.extend_from_slice(&orig_len.to_le_bytes());
-        epb.extend_from_slice(data);
-        epb.resize(epb.len().next_multiple_of(4), 0);
-        self.written += block(&mut self.out, 6, &epb)?;
+        // The enhanced packet block written in place: its fixed head, the
+        // bytes, padding, the length again (no copy of the frame).
+        let pad = data.len().next_multiple_of(4) - data.len();
+        let len = (32 + data.len() + pad) as u32;
+        let mut head = [0u8; 28];
+        for (i, v) in [
+            6,
+            len,
+            iface,
+            (ts >> 32) as u32,
+            ts as u32,
+            data.len() as u32,
+            orig_len,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            head[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        self.out.write_all(&head)?;
+        self.out.write_all(data)?;
+        self.out.write_all(&[0u8; 3][..pad])?;
+        self.out.write_all(&len.to_le_bytes())?;
+        self.written += len as u64;
         Ok(())
     }
 

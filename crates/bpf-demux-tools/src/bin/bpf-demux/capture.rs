@@ -135,10 +135,6 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
     let workers = cfg.workers;
     let interface = cfg.interface.clone();
     let link = cfg.link;
-    if link == LinkType::LinuxSll2 {
-        // Its socket filter would see no cooked header.
-        cfg.kernel_prefilter = false;
-    }
     let snap = a.snaplen.map(|s| {
         if s == 0 {
             bpf_demux::expr::DEFAULT_SNAPLEN
@@ -198,7 +194,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         bpf_demux::capture::PrefilterState::Refused(why) => {
             format!("no kernel prefilter (the kernel refused it: {why}; raise net.core.optmem_max)")
         }
-        _ if link == LinkType::LinuxSll2 => {
+        _ if cfg.kernel_prefilter && !cfg.uses_kernel_prefilter() => {
             "no kernel prefilter (the `any` device's socket sees no cooked header)".to_string()
         }
         _ => "no kernel prefilter".to_string(),
@@ -270,7 +266,7 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
             return Ok(ExitCode::from(1));
         }
     };
-    let passed = if cfg.kernel_prefilter {
+    let passed = if cfg.uses_kernel_prefilter() {
         " (frames the prefilter passed)"
     } else {
         ""

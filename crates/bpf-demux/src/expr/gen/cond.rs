@@ -211,12 +211,17 @@ impl Offs {
         };
         Err(ExprErrorKind::NotOnLink {
             what,
-            link: if self.ppp {
-                "PPP"
-            } else {
-                self.link.description()
-            },
+            link: self.link_description(),
         })
+    }
+
+    /// libpcap's description of the link type in force (PPP after `pppoes`).
+    pub(super) fn link_description(&self) -> &'static str {
+        if self.ppp {
+            "PPP"
+        } else {
+            self.link.description()
+        }
     }
 
     /// Absolute offset of the network header.

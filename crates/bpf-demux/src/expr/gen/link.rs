@@ -41,6 +41,11 @@ fn ppp_protocol(t: u16) -> u32 {
     }
 }
 
+/// `v` in the packet's metadata (the kernel's ancillary load).
+fn metadata(size: Size, anc: Anc, v: u32) -> Cond {
+    Cond::Test(Load::Abs(size, SKF_AD_OFF + anc.offset()), Test::Eq(v))
+}
+
 impl Offs {
     /// libpcap's gen_linktype: the link layer says the payload is of
     /// EtherType (or, at most 1500, LLC SAP) `t`; PPP's protocol after
@@ -122,23 +127,13 @@ impl Offs {
     /// type metadata.
     pub(super) fn direction(&self, outbound: bool) -> Result<Cond, ExprErrorKind> {
         const OUTGOING: u32 = 4;
-        let out = match self.link {
-            _ if self.ppp && self.savefile => {
-                return Err(ExprErrorKind::DirectionOnSavefile("PPP"))
-            }
-            _ if self.ppp => Cond::Test(
-                Load::Abs(Size::H, SKF_AD_OFF + Anc::PktType.offset()),
-                Test::Eq(OUTGOING),
-            ),
-            LinkType::LinuxSll => h(self.linkhdr, Test::Eq(OUTGOING)),
-            LinkType::LinuxSll2 => b(self.linkhdr + 10, Test::Eq(OUTGOING)),
+        let out = match self.header_link() {
+            Some(LinkType::LinuxSll) => h(self.linkhdr, Test::Eq(OUTGOING)),
+            Some(LinkType::LinuxSll2) => b(self.linkhdr + 10, Test::Eq(OUTGOING)),
             _ if self.savefile => {
-                return Err(ExprErrorKind::DirectionOnSavefile(self.link.description()))
+                return Err(ExprErrorKind::DirectionOnSavefile(self.link_description()))
             }
-            _ => Cond::Test(
-                Load::Abs(Size::H, SKF_AD_OFF + Anc::PktType.offset()),
-                Test::Eq(OUTGOING),
-            ),
+            _ => metadata(Size::H, Anc::PktType, OUTGOING),
         };
         Ok(if outbound { out } else { not(out) })
     }
@@ -146,19 +141,19 @@ impl Offs {
     /// `ifindex n`: the interface index in a cooked v2 header, else (not
     /// from a file) the socket's metadata.
     pub(super) fn ifindex(&self, n: u32) -> Result<Cond, ExprErrorKind> {
-        Ok(match self.link {
-            _ if self.ppp && self.savefile => return Err(ExprErrorKind::IfindexOnSavefile("PPP")),
-            LinkType::LinuxSll2 if !self.ppp => {
-                Cond::Test((self.linkhdr + 4).load(Size::W), Test::Eq(n))
-            }
+        Ok(match self.header_link() {
+            Some(LinkType::LinuxSll2) => Cond::Test((self.linkhdr + 4).load(Size::W), Test::Eq(n)),
             _ if self.savefile => {
-                return Err(ExprErrorKind::IfindexOnSavefile(self.link.description()))
+                return Err(ExprErrorKind::IfindexOnSavefile(self.link_description()))
             }
-            _ => Cond::Test(
-                Load::Abs(Size::W, SKF_AD_OFF + Anc::IfIndex.offset()),
-                Test::Eq(n),
-            ),
+            _ => metadata(Size::W, Anc::IfIndex, n),
         })
+    }
+
+    /// The link type whose header is at `linkhdr`: none after `pppoes`
+    /// (libpcap's link type is then PPP, which has no such fields).
+    fn header_link(&self) -> Option<LinkType> {
+        (!self.ppp).then_some(self.link)
     }
 
     /// An 802.3 frame: the type field is a length.
@@ -292,26 +287,22 @@ impl Offs {
     pub(super) fn decnet_host(&self, d: Dir, addr: u16) -> Result<Cond, ExprErrorKind> {
         let pl = self.net();
         let a = addr.swap_bytes() as u32;
-        let side = |short: u32, long: u32| {
-            or(vec![
+        // One header form (flags 6: long, 2: short) with the address `off`
+        // after the flags: after a one-byte pad (flags 0x81 first), or not.
+        let form = |flags: u32, off: u32| {
+            [
                 and(vec![
-                    h(pl + 2, Test::MaskEq(0xff07, 0x8106)),
-                    h(pl + 2 + 1 + long, Test::Eq(a)),
+                    h(pl + 2, Test::MaskEq(0xff07, 0x8100 | flags)),
+                    h(pl + 3 + off, Test::Eq(a)),
                 ]),
                 and(vec![
-                    b(pl + 2, Test::MaskEq(0x07, 0x06)),
-                    h(pl + 2 + long, Test::Eq(a)),
+                    b(pl + 2, Test::MaskEq(0x07, flags)),
+                    h(pl + 2 + off, Test::Eq(a)),
                 ]),
-                and(vec![
-                    h(pl + 2, Test::MaskEq(0xff07, 0x8102)),
-                    h(pl + 2 + 1 + short, Test::Eq(a)),
-                ]),
-                and(vec![
-                    b(pl + 2, Test::MaskEq(0x07, 0x02)),
-                    h(pl + 2 + short, Test::Eq(a)),
-                ]),
-            ])
+            ]
         };
+        let side =
+            |short: u32, long: u32| or(form(6, long).into_iter().chain(form(2, short)).collect());
         Ok(and(vec![
             self.linktype(ETH_DN)?,
             dir(d, side(3, 15), side(1, 7)),

@@ -71,9 +71,8 @@ pub struct Gen {
     /// Scratch cells kept for the rest of the program (from M[15] down).
     kept: u32,
     o: Offs,
-    /// Compile for a live Linux socket: the outer VLAN tag is in metadata.
-    live: bool,
-    /// What it was made with (for the first pass of `protochain`).
+    /// What it was made with (a live socket: the outer VLAN tag is in
+    /// metadata; the first pass of `protochain`).
     opts: super::Options,
     /// First pass: the `protochain` sites found (no code for them).
     sites: Option<Vec<protochain::Site>>,
@@ -96,7 +95,6 @@ impl Gen {
             scratch: 0,
             kept: 0,
             o: Offs::for_link(link, opts.savefile && !opts.live),
-            live: opts.live && link == LinkType::Ethernet,
             opts: *opts,
             sites: None,
             walks: Vec::new(),
@@ -228,7 +226,8 @@ impl Gen {
                 r.map_err(|m| ExprError::new(*col, m))
             }
             Node::Prim(Prim::Vlan(id), col)
-                if self.live
+                if self.opts.live
+                    && self.opts.link == LinkType::Ethernet
                     && self.o.vlans == 0
                     && self.o.linkpl.reg.is_none()
                     && self.o.mpls == 0

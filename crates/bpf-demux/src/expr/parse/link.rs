@@ -4,7 +4,7 @@
 
 use super::{names, prim, Parser, R};
 use crate::expr::ast::{Dir, LlcKind, Node, Prim, Proto};
-use crate::expr::{Expected, ExprError, ExprErrorKind};
+use crate::expr::{ExprError, ExprErrorKind};
 use std::net::IpAddr;
 
 impl Parser<'_> {
@@ -28,44 +28,18 @@ impl Parser<'_> {
     /// After `iso proto` or `isis proto`: a number, or (for `iso`) the
     /// escaped name of an OSI protocol (`\isis`, `\esis`, `\clnp`).
     pub(super) fn osi_proto(&mut self, p: Proto) -> R<Node> {
-        let col = self.col();
-        let raw = self
-            .word()
-            .ok_or_else(|| ExprError::new(col, ExprErrorKind::Expected(Expected::Protocol)))?
-            .to_owned();
-        if Proto::from_word(&raw).is_some() {
-            return Err(ExprError::new(col, ExprErrorKind::Unescaped(raw)));
-        }
-        let w = raw.trim_start_matches('\\');
-        let n = match names::number(w) {
-            Some(n) => n,
+        let n = self.proto_number_by(|_, w| match (p, w) {
             // libpcap's lookup_proto knows these three spellings only.
-            None if p == Proto::Iso => match w {
-                "clnp" => 0x81,
-                "esis" => 0x82,
-                "isis" => 0x83,
-                _ => {
-                    return Err(ExprError::new(
-                        col,
-                        ExprErrorKind::UnknownOsiProto(w.into()),
-                    ))
-                }
-            },
-            None => {
-                return Err(ExprError::new(
-                    col,
-                    ExprErrorKind::UnknownProtocol(w.into()),
-                ))
-            }
-        };
-        if n > 255 {
-            return Err(ExprError::new(col, ExprErrorKind::ProtocolRange(n)));
-        }
-        self.pos += 1;
+            (Proto::Iso, "clnp") => Ok(0x81),
+            (Proto::Iso, "esis") => Ok(0x82),
+            (Proto::Iso, "isis") => Ok(0x83),
+            (Proto::Iso, _) => Err(ExprErrorKind::UnknownOsiProto(w.into())),
+            _ => Err(ExprErrorKind::UnknownProtocol(w.into())),
+        })?;
         Ok(prim(if p == Proto::Iso {
-            Prim::IsoProto(n as u8)
+            Prim::IsoProto(n)
         } else {
-            Prim::IsisProto(n as u8)
+            Prim::IsisProto(n)
         }))
     }
 

@@ -504,20 +504,35 @@ impl<'a> Parser<'a> {
         Ok((n as u16, t))
     }
 
+    /// After `proto`: a protocol number, or a name (`\tcp`) known to the
+    /// protocols file.
     fn proto_number(&mut self) -> R<u8> {
+        self.proto_number_by(|names, w| {
+            names
+                .protocol(w)
+                .ok_or_else(|| ExprErrorKind::UnknownProtocol(w.to_string()))
+        })
+    }
+
+    /// A protocol number, or a name `lookup` knows; a protocol keyword must
+    /// be escaped there (`ip proto \tcp`), as in libpcap.
+    fn proto_number_by(
+        &mut self,
+        lookup: impl Fn(&Resolver, &str) -> Result<u32, ExprErrorKind>,
+    ) -> R<u8> {
         let col = self.col();
         let raw = self
             .word()
             .ok_or_else(|| ExprError::new(col, ExprErrorKind::Expected(Expected::Protocol)))?
             .to_owned();
-        // A protocol keyword must be escaped here (`ip proto \tcp`), as in libpcap.
         if Proto::from_word(&raw).is_some() {
-            return Err(ExprError::new(col, ExprErrorKind::Unescaped(raw.clone())));
+            return Err(ExprError::new(col, ExprErrorKind::Unescaped(raw)));
         }
-        let w = raw.trim_start_matches('\\').to_owned();
-        let n = names::number(&w)
-            .or_else(|| self.names.protocol(&w))
-            .ok_or_else(|| ExprError::new(col, ExprErrorKind::UnknownProtocol(w.to_string())))?;
+        let w = raw.trim_start_matches('\\');
+        let n = match names::number(w) {
+            Some(n) => n,
+            None => lookup(self.names, w).map_err(|k| ExprError::new(col, k))?,
+        };
         if n > 255 {
             return Err(ExprError::new(col, ExprErrorKind::ProtocolRange(n)));
         }
