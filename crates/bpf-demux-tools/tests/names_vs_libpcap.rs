@@ -241,8 +241,10 @@ fn missing_files_fall_back_to_the_built_in_names_and_present_ones_rule() {
     let err = expr::compile_with_names("host optimus", &opts, &names).unwrap_err();
     assert_eq!(err.kind, ExprErrorKind::UnknownHost("optimus".into()));
     assert_eq!(err.col, 6);
-    // A services file without the name: unknown, as for libpcap.
+    // A services file without the name: unknown, as for libpcap (a new
+    // resolver: one reads each file once).
     std::fs::write(dir.join("services"), "ssh 22/tcp\n").unwrap();
+    let names = Resolver::in_dir(&dir);
     let err = expr::compile_with_names("port http", &opts, &names).unwrap_err();
     assert_eq!(err.kind, ExprErrorKind::UnknownPort("http".into()));
 }

@@ -176,12 +176,14 @@ impl Target {
 /// `expr` compiled with `opts` for a set file: an expression that cannot
 /// match on the target's link type (`ip6` for raw IPv4 frames) accepts
 /// nothing there, where `tcpdump -y` would refuse it: in a set, the other
-/// filters still run.
+/// filters still run. Names are looked up with `names` (one resolver
+/// for a file's filters, so each names file is read once).
 fn compile_expr(
     expr: &str,
     opts: &crate::expr::Options,
+    names: &crate::expr::Resolver,
 ) -> Result<Vec<Insn>, crate::expr::ExprError> {
-    match crate::expr::compile_with(expr, opts) {
+    match crate::expr::compile_with_names(expr, opts, names) {
         Err(e) if e.kind == ExprErrorKind::RejectsAll => {
             Ok(vec![Insn::stmt(crate::cbpf::Op::RetK.code(), 0)])
         }
@@ -364,6 +366,7 @@ fn parse_plain(
     target: Target,
     errs: &mut Vec<SpecError>,
 ) -> Vec<FilterSpec> {
+    let names = crate::expr::Resolver::system();
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
@@ -390,7 +393,7 @@ fn parse_plain(
             let insns = if let Some(e) = prog.strip_prefix("expr:") {
                 let lead = e.len() - e.trim_start().len();
                 let opts = target.options(false);
-                compile_expr(e.trim(), &opts).map_err(|x| {
+                compile_expr(e.trim(), &opts, &names).map_err(|x| {
                     err(
                         col0 + 5 + lead + x.col - 1,
                         Some(name),
@@ -431,6 +434,7 @@ fn parse_toml(
     errs: &mut Vec<SpecError>,
 ) -> Result<Vec<FilterSpec>, SpecError> {
     let pos = |offset: usize| text::line_col(text.as_bytes(), offset);
+    let names = crate::expr::Resolver::system();
     let file: TomlFile = toml::from_str(text).map_err(|e| {
         let (line, col) = e.span().map(|s| pos(s.start)).unwrap_or((1, 1));
         SpecError {
@@ -506,7 +510,7 @@ fn parse_toml(
                     snaplen: f.snaplen.unwrap_or(crate::expr::DEFAULT_SNAPLEN),
                     ..target.options(f.live)
                 };
-                let insns = compile_expr(src.get_ref(), &opts)
+                let insns = compile_expr(src.get_ref(), &opts, &names)
                     .map_err(|e| err(l0, c0 + e.col - 1, SpecErrorKind::Expr(Box::new(e.kind))))?;
                 return Ok(FilterSpec {
                     name,

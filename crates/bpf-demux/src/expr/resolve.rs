@@ -4,28 +4,67 @@
 //! names in the protocols file, port names in the services file. A file
 //! that does not exist (a minimal container without `/etc/services`)
 //! leaves the built-in table of well-known names in its place; a file that
-//! exists is the whole truth, as it is for libpcap.
+//! exists is the whole truth, as it is for libpcap. A resolver reads each
+//! file once, when it is first needed (a set file's filters share one, so
+//! a thousand `port http` read `/etc/services` once; a reload makes a new
+//! one and sees edits).
 
 use super::names;
 use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// Where names are looked up.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resolver {
     /// `/etc/hosts`: `ADDRESS NAME [ALIAS...]` lines.
-    pub hosts: PathBuf,
+    hosts: NamesFile,
     /// `/etc/ethers`: `MAC NAME` lines.
-    pub ethers: PathBuf,
+    ethers: NamesFile,
     /// `/etc/protocols`: `NAME NUMBER [ALIAS...]` lines.
-    pub protocols: PathBuf,
+    protocols: NamesFile,
     /// `/etc/services`: `NAME PORT/PROTOCOL [ALIAS...]` lines.
-    pub services: PathBuf,
+    services: NamesFile,
     /// `/etc/networks`: `NAME NUMBER [ALIAS...]` lines.
-    pub networks: PathBuf,
+    networks: NamesFile,
     /// After the hosts file, ask the system resolver (getaddrinfo: DNS and
     /// whatever else the system is configured with).
-    pub system: bool,
+    system: bool,
+}
+
+/// A names file and its lines split into fields, read at first use
+/// (`None`: it cannot be read).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct NamesFile {
+    path: PathBuf,
+    lines: OnceLock<Option<Vec<Vec<String>>>>,
+}
+
+impl NamesFile {
+    fn new(path: PathBuf) -> NamesFile {
+        NamesFile {
+            path,
+            lines: OnceLock::new(),
+        }
+    }
+
+    /// Its lines split into fields, comments and blank lines dropped,
+    /// lines of one field dropped.
+    fn lines(&self) -> Option<&[Vec<String>]> {
+        self.lines
+            .get_or_init(|| {
+                let text = std::fs::read(&self.path).ok()?;
+                let text = String::from_utf8_lossy(&text);
+                Some(
+                    text.lines()
+                        .map(|l| l.split('#').next().unwrap_or(""))
+                        .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+                        .filter(|f| f.len() >= 2)
+                        .collect(),
+                )
+            })
+            .as_deref()
+    }
 }
 
 /// Which transports a service name is registered for.
@@ -42,33 +81,31 @@ pub enum Transport {
 impl Resolver {
     /// The system's files and resolver, as libpcap uses them.
     pub fn system() -> Resolver {
-        Resolver {
-            hosts: "/etc/hosts".into(),
-            ethers: "/etc/ethers".into(),
-            protocols: "/etc/protocols".into(),
-            services: "/etc/services".into(),
-            networks: "/etc/networks".into(),
-            system: true,
-        }
+        Resolver::of(Path::new("/etc"), true)
     }
 
     /// `hosts`, `ethers`, `protocols` and `services` in `dir`, and no
     /// system resolver (for tests and reproducible builds of a set).
     pub fn in_dir(dir: &Path) -> Resolver {
+        Resolver::of(dir, false)
+    }
+
+    fn of(dir: &Path, system: bool) -> Resolver {
+        let file = |name: &str| NamesFile::new(dir.join(name));
         Resolver {
-            hosts: dir.join("hosts"),
-            ethers: dir.join("ethers"),
-            protocols: dir.join("protocols"),
-            services: dir.join("services"),
-            networks: dir.join("networks"),
-            system: false,
+            hosts: file("hosts"),
+            ethers: file("ethers"),
+            protocols: file("protocols"),
+            services: file("services"),
+            networks: file("networks"),
+            system,
         }
     }
 
     /// Every address of host `name` (none: unknown), in the order found.
     pub fn host(&self, name: &str) -> Vec<IpAddr> {
         let mut out = Vec::new();
-        for fields in lines(&self.hosts).unwrap_or_default() {
+        for fields in self.hosts.lines().unwrap_or_default() {
             if fields[1..].iter().any(|n| n.eq_ignore_ascii_case(name)) {
                 if let Ok(a) = fields[0].parse::<IpAddr>() {
                     if !out.contains(&a) {
@@ -91,8 +128,9 @@ impl Resolver {
 
     /// The Ethernet address of host `name` in the ethers file.
     pub fn ether(&self, name: &str) -> Option<[u8; 6]> {
-        lines(&self.ethers)?
-            .into_iter()
+        self.ethers
+            .lines()?
+            .iter()
             .find(|f| f[1..].iter().any(|n| n.eq_ignore_ascii_case(name)))
             .and_then(|f| names::mac(&f[0]))
     }
@@ -101,7 +139,7 @@ impl Resolver {
     /// from glibc: the number, shifted up past its zero top bytes, and the
     /// mask shifted with it.
     pub fn network(&self, name: &str) -> Option<(u32, u32)> {
-        let f = lines(&self.networks)?.into_iter().find(|f| {
+        let f = self.networks.lines()?.iter().find(|f| {
             f[0].eq_ignore_ascii_case(name) || f[2..].iter().any(|n| n.eq_ignore_ascii_case(name))
         })?;
         // glibc pads the number to four parts (`10.1` is 10.1.0.0), so
@@ -126,10 +164,10 @@ impl Resolver {
 
     /// The IP protocol number of `name` (or an alias).
     pub fn protocol(&self, name: &str) -> Option<u32> {
-        match lines(&self.protocols) {
+        match self.protocols.lines() {
             None => names::ip_proto(name),
             Some(ls) => ls
-                .into_iter()
+                .iter()
                 .find(|f| f[0] == name || f.get(2..).is_some_and(|a| a.iter().any(|n| n == name)))
                 .and_then(|f| f.get(1)?.parse().ok()),
         }
@@ -139,7 +177,7 @@ impl Resolver {
     /// libpcap's pcap_nametoport: the TCP port if there is one, else the
     /// UDP port; both transports when both have that number.
     pub fn port(&self, name: &str) -> Option<(u32, Transport)> {
-        let Some(ls) = lines(&self.services) else {
+        let Some(ls) = self.services.lines() else {
             let port = names::port(name)?;
             let t = match names::port_proto(name) {
                 Some(6) => Transport::Tcp,
@@ -169,18 +207,4 @@ impl Default for Resolver {
     fn default() -> Resolver {
         Resolver::system()
     }
-}
-
-/// The lines of a names file split into fields, comments and blank
-/// lines dropped, lines of one field dropped; `None` when it cannot be read.
-fn lines(path: &Path) -> Option<Vec<Vec<String>>> {
-    let text = std::fs::read(path).ok()?;
-    let text = String::from_utf8_lossy(&text);
-    Some(
-        text.lines()
-            .map(|l| l.split('#').next().unwrap_or(""))
-            .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
-            .filter(|f| f.len() >= 2)
-            .collect(),
-    )
 }
